@@ -1,0 +1,46 @@
+"""Text for ``rollouts lint --explain RULE`` and ``--list-rules``."""
+
+from __future__ import annotations
+
+from generator.lint.rules import all_rules
+
+BUILT_IN = {
+    "yaml-syntax": "The file is not valid YAML.",
+    "yaml-tab": "A tab is used for indentation; YAML allows spaces only.",
+    "yaml-duplicate-key": "A key appears twice in one mapping; YAML would silently keep one of them.",
+    "yaml-multiple-documents": "The file holds more than one YAML document.",
+    "yaml-alias-bomb": "Anchors and aliases expand to an unreasonable size (a 'billion laughs' file).",
+    "yaml-nesting": "The YAML is nested too deeply to process.",
+    "file-too-large": "The file is larger than 1 MiB.",
+    "file-encoding": "The file is not UTF-8.",
+    "file-binary": "The file is binary, not YAML.",
+    "file-empty": "The file is empty.",
+    "file-unreadable": "The file cannot be read.",
+    "spec-not-mapping": "The top level of the file is not a mapping.",
+    "path-outside-repository": "A path (often a symlink under services/) resolves outside the repository.",
+    "project-config": "rollouts.project.yaml is malformed.",
+    "schema-unknown-key": "A key the schema does not know (often a typo; the hint suggests the closest name).",
+    "schema-type": "A value of the wrong type.",
+    "schema-required": "A required key is missing.",
+    "schema-value": "A value outside what the schema allows (enum, pattern, length, count).",
+    "schema-range": "A number out of range.",
+    "suppression-without-reason": "An ignore[...] comment without a reason; suppressions must say why.",
+}
+
+
+def list_all() -> str:
+    rows = [(m.ID, m.SEVERITY.value, m.SUMMARY) for m in all_rules()]
+    rows += [(rule, "error", text) for rule, text in BUILT_IN.items()]
+    width = max(len(r[0]) for r in rows)
+    return "".join(f"{rid:<{width}}  {sev:<7}  {summary}\n" for rid, sev, summary in sorted(rows))
+
+
+def explain_rule(rule_id: str) -> tuple[str, bool]:
+    for m in all_rules():
+        if rule_id == m.ID:
+            return (f"{m.ID} ({m.SEVERITY.value})\n\n{m.SUMMARY}\n\nWhy:\n{m.REASON.rstrip()}\n\n"
+                    f"Suppress one occurrence with a reason:\n  # rollouts: ignore[{m.ID}] <why this is fine here>\n",
+                    True)
+    if rule_id in BUILT_IN:
+        return f"{rule_id} (error)\n\n{BUILT_IN[rule_id]}\n", True
+    return f"error: no rule named {rule_id!r}; see rollouts lint --list-rules\n", False

@@ -1,0 +1,78 @@
+"""The GitOps repository the tool works in: where the specs are, which environments exist."""
+
+from __future__ import annotations
+
+import os
+
+from generator.findings import Finding, error
+
+PROJECT_FILE = "rollouts.project.yaml"
+DEFAULT_ENVIRONMENTS = ("staging", "production")
+
+
+class Project:
+    """The repository root, its environments, and problems found in rollouts.project.yaml."""
+
+    def __init__(self, root: str, environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
+                 findings: list[Finding] | None = None) -> None:
+        self.root = root
+        self.environments = environments
+        self.findings = findings or []
+
+    def relative(self, path: str) -> str:
+        """A path as users see it: relative to the repository root when inside it."""
+        absolute = os.path.abspath(path)
+        rel = os.path.relpath(absolute, self.root)
+        return path if rel.startswith("..") else rel.replace(os.sep, "/")
+
+
+def load_project(root: str = ".") -> Project:
+    """Read ``rollouts.project.yaml`` when present: ``environments: [staging, production]``."""
+    root = os.path.abspath(root)
+    path = os.path.join(root, PROJECT_FILE)
+    if not os.path.exists(path):
+        return Project(root)
+    from generator.spec.load import parse
+
+    with open(path, "rb") as fh:
+        doc, findings = parse(fh.read(1024 * 1024), PROJECT_FILE)
+    if doc is None:
+        return Project(root, findings=findings)
+    envs = doc.data.get("environments", list(DEFAULT_ENVIRONMENTS))
+    if not isinstance(envs, list) or not envs or not all(isinstance(e, str) and e for e in envs):
+        line, col = doc.position(("environments",))
+        return Project(root, findings=[error("project-config", PROJECT_FILE, line, col,
+                                             "environments must be a non-empty list of names",
+                                             "Write environments: [staging, production].")])
+    return Project(root, tuple(envs))
+
+
+def discover(project: Project) -> tuple[list[str], list[Finding]]:
+    """Every services/<service>/rollouts.yaml, sorted; entries that leave the repository are findings."""
+    services = os.path.join(project.root, "services")
+    found: list[str] = []
+    findings: list[Finding] = []
+    if not os.path.isdir(services):
+        return found, findings
+    for entry in sorted(os.listdir(services)):
+        if entry.startswith("."):
+            continue
+        candidate = os.path.join(services, entry, "rollouts.yaml")
+        if not os.path.lexists(candidate) and not os.path.islink(os.path.join(services, entry)):
+            continue
+        problem = outside_repository(project, candidate)
+        if problem:
+            findings.append(error("path-outside-repository", f"services/{entry}", 0, 0, problem,
+                                  "Replace the symlink with a real directory inside the repository."))
+        elif os.path.isfile(candidate):
+            found.append(candidate)
+    return found, findings
+
+
+def outside_repository(project: Project, path: str) -> str:
+    """A message when ``path`` (following symlinks) resolves outside the repository root, else ''."""
+    real = os.path.realpath(path)
+    root = os.path.realpath(project.root)
+    if os.path.commonpath([real, root]) != root:
+        return f"{project.relative(path)} resolves to {real}, outside the repository"
+    return ""

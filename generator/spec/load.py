@@ -1,0 +1,182 @@
+"""Load one rollouts.yaml into a tree that keeps the line and column of every node.
+
+Everything a user can get wrong in the file itself (size, encoding, YAML syntax, duplicate keys, alias bombs, a
+top-level list) comes back as a Finding, never as an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from generator.findings import Finding, error
+
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+
+Path = tuple[str | int, ...]
+
+
+class Spec:
+    """One loaded rollouts.yaml: its display path, its text and its round-trip tree."""
+
+    def __init__(self, file: str, text: str, data: CommentedMap) -> None:
+        self.file = file
+        self.text = text
+        self.data = data
+        self.lines = text.splitlines()
+
+    @property
+    def name(self) -> str:
+        return str(self.data.get("metadata", {}).get("name", ""))
+
+    def position(self, path: Path, key: bool = False) -> tuple[int, int]:
+        """1-based line and column of the value at ``path`` (of its key with ``key=True``).
+
+        When the path does not exist, the position of the deepest ancestor that does.
+        """
+        node: Any = self.data
+        pos = (1, 1)
+        for step in path:
+            try:
+                if isinstance(node, CommentedMap) and step in node:
+                    last = key and step == path[-1]
+                    line, col = node.lc.key(step) if last else node.lc.value(step)
+                    pos = (line + 1, col + 1)
+                    node = node[step]
+                elif isinstance(node, CommentedSeq) and isinstance(step, int) and 0 <= step < len(node):
+                    line, col = node.lc.item(step)
+                    pos = (line + 1, col + 1)
+                    node = node[step]
+                else:
+                    break
+            except (KeyError, IndexError, TypeError, AttributeError):
+                break
+        return pos
+
+    def get(self, path: Path, default: Any = None) -> Any:
+        node: Any = self.data
+        for step in path:
+            in_map = isinstance(node, dict) and step in node
+            if in_map or (isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)):
+                node = node[step]
+            else:
+                return default
+        return node
+
+
+def path_text(path: Path) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def load(path: str, display: str | None = None) -> tuple[Spec | None, list[Finding]]:
+    """Read and parse one spec file. Returns the spec (or None) and the findings that stopped or marred it."""
+    file = display or path
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_BYTES:
+            return None, [error("file-too-large", file, 0, 0,
+                                f"the file is {size / 1024 / 1024:.1f} MiB; a rollouts.yaml may be at most 1 MiB",
+                                "Keep large chart values in the chart, not in rollouts.yaml.")]
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except IsADirectoryError:
+        return None, [error("file-unreadable", file, 0, 0, "this is a directory, not a rollouts.yaml file")]
+    except OSError as e:
+        return None, [error("file-unreadable", file, 0, 0, f"cannot read the file: {e.strerror}")]
+    return parse(raw, file)
+
+
+def parse(raw: bytes, file: str) -> tuple[Spec | None, list[Finding]]:
+    if b"\0" in raw:
+        line, col = _line_col(raw, raw.index(b"\0"))
+        return None, [error("file-binary", file, line, col, "this is a binary file, not YAML",
+                            "Point rollouts at services/<service>/rollouts.yaml files only.")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line, col = _line_col(raw, e.start)
+        return None, [error("file-encoding", file, line, col, f"byte 0x{raw[e.start]:02x} is not valid UTF-8",
+                            "Save the file as UTF-8.")]
+    text = text.removeprefix("\ufeff")
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        return None, [error("file-empty", file, 1, 1, "the file is empty",
+                            "Start from an example in services/, with apiVersion: rollouts/v1alpha1.")]
+    try:
+        data = _yaml().load(text)
+    except MarkedYAMLError as e:
+        return None, [_yaml_finding(e, file, text)]
+    except YAMLError as e:  # pragma: no cover - ruamel raises marked errors for all syntax problems seen
+        return None, [error("yaml-syntax", file, 1, 1, f"invalid YAML: {e}")]
+    except RecursionError:
+        return None, [error("yaml-nesting", file, 1, 1, "the YAML is nested too deeply")]
+    if not isinstance(data, CommentedMap):
+        kind = "a list" if isinstance(data, CommentedSeq) else f"a {type(data).__name__}"
+        return None, [error("spec-not-mapping", file, 1, 1, f"the top level is {kind}, not a mapping",
+                            "A rollouts.yaml is one mapping with apiVersion, kind, metadata and spec.")]
+    nodes = _count_nodes(data, {})
+    if nodes > MAX_NODES:
+        return None, [error("yaml-alias-bomb", file, 1, 1,
+                            f"aliases expand this file to more than {MAX_NODES} nodes",
+                            "Remove the anchors and aliases that refer to each other; write the values out.")]
+    return Spec(file, text, data), []
+
+
+def _count_nodes(node: Any, memo: dict[int, int]) -> int:
+    """Expanded size of the tree, counting every alias as a full copy; linear in the distinct nodes."""
+    if not isinstance(node, dict | list):
+        return 1
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_NODES + 1  # a cycle counts as too large
+    children = node.values() if isinstance(node, dict) else node
+    total = 1
+    for child in children:
+        total += _count_nodes(child, memo)
+        if total > MAX_NODES:
+            break
+    memo[key] = total
+    return total
+
+
+def _line_col(raw: bytes, offset: int) -> tuple[int, int]:
+    line = raw.count(b"\n", 0, offset) + 1
+    col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def _yaml_finding(e: MarkedYAMLError, file: str, text: str) -> Finding:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = (e.problem or str(e)).strip()
+    name = type(e).__name__
+    if name == "DuplicateKeyError":
+        key = problem.split('"')[1] if '"' in problem else ""
+        first = e.context_mark
+        where = f" (first defined on line {first.line + 1})" if first is not None else ""
+        return error("yaml-duplicate-key", file, line, col, f"duplicate key {key!r}{where}".replace(" ''", ""),
+                     "Remove one of the two keys; YAML keeps only one, silently.")
+    lines = text.splitlines()
+    if (0 < line <= len(lines) and "\t" in lines[line - 1][: max(col, 1)]) or "'\\t'" in problem:
+        return error("yaml-tab", file, line, col, "a tab character is used for indentation",
+                     "YAML indentation must be spaces: replace the tab with spaces.")
+    if "expected a single document" in problem:
+        return error("yaml-multiple-documents", file, line, col, "the file holds more than one YAML document",
+                     "Keep one service per rollouts.yaml and remove the '---' separator.")
+    context = f"{e.context.strip()}: " if e.context else ""
+    return error("yaml-syntax", file, line, col, f"invalid YAML: {context}{problem}",
+                 "Check the indentation and quoting on this line and the one before.")
