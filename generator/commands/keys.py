@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    gen = sub.add_parser("generate", help="write P.key (encrypted, cosign format) and P.pub, ECDSA P-256",
+                         description="Generate a cosign-format ECDSA P-256 key pair. The password comes from "
+                         "COSIGN_PASSWORD (prompted for on a terminal when unset; an empty value means none).")
+    gen.add_argument("--output-prefix", default="cosign", metavar="P",
+                     help="write P.key and P.pub (default: cosign); existing files are never overwritten")
+
+
+def _password() -> bytes:
+    from generator.errors import RolloutsError
+    from generator.keys import PASSWORD_ENV, password_from_env
+
+    password = password_from_env()
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise RolloutsError(f"{PASSWORD_ENV} is not set", f"export {PASSWORD_ENV}=... before generating a key "
+                            "(an empty value means no password).")
+    import getpass
+
+    first = getpass.getpass("Enter password for private key: ")
+    if getpass.getpass("Enter password for private key again: ") != first:
+        raise RolloutsError("the passwords do not match")
+    return first.encode()
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.keys import write_key_pair
+
+    key_path, pub_path = write_key_pair(args.output_prefix, _password())
+    print(f"Private key written to {key_path}")
+    print(f"Public key written to {pub_path}")
+    return 0

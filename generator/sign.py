@@ -1,0 +1,298 @@
+"""Sign a rendered tree: one in-toto Statement over every file's sha256, in a DSSE envelope, as a Sigstore bundle.
+
+The bundle lives *beside* the tree, never inside it: ``flux/`` is signed into ``flux.sigstore.json``, so the signed
+set is exactly the files under the tree (``verify`` reports anything added, missing or changed) and Flux applies
+nothing that the statement does not list. Subject names are POSIX paths relative to the repository root
+(``flux/apps/production/checkout/canary.yaml``), the predicate (type :data:`PREDICATE_TYPE`) records the tool
+version, the tree, the sha256 of every spec and the source commit. Two signers:
+
+* a cosign-format ECDSA P-256 key (``--key``): a v0.3 bundle with ``publicKey.hint`` and no transparency-log entry,
+  exactly what ``cosign attest-blob --key`` would write offline, verifiable by ``cosign verify-blob-attestation``;
+* keyless (an ambient OIDC identity, e.g. GitHub Actions with ``id-token: write``): sigstore-python's
+  ``Signer.sign_dsse``, a Fulcio certificate and a Rekor entry; this needs the network, and failures are
+  :class:`~generator.errors.RolloutsError`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from generator import __version__
+from generator.errors import RolloutsError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+
+PREDICATE_TYPE = "https://rollouts.dev/attestation/render/v1"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+BUNDLE_SUFFIX = ".sigstore.json"
+
+
+class SignResult(NamedTuple):
+    bundle_path: str
+    mode: str  # "key" or "keyless"
+    files: int
+    bytes: int
+    identity: str  # keyless: the certificate identity; key: the public key hint
+    statement: dict[str, Any]
+
+
+# --- the tree ----------------------------------------------------------------------------------------------------
+
+def default_bundle_path(tree: str) -> str:
+    """``flux/`` -> ``flux.sigstore.json`` beside it."""
+    path = os.path.normpath(tree)
+    if os.path.basename(path) in ("", ".", ".."):
+        path = os.path.abspath(path)
+    return path + BUNDLE_SUFFIX
+
+
+def tree_name(tree: str, root: str) -> str:
+    """The tree as subject names start: its path relative to the repository root, or its own name outside it."""
+    absolute = os.path.realpath(tree)
+    rel = os.path.relpath(absolute, os.path.realpath(root))
+    if rel == "." or rel.startswith(".."):
+        return os.path.basename(absolute)
+    return rel.replace(os.sep, "/")
+
+
+def list_tree(tree: str) -> tuple[list[str], list[str]]:
+    """(every regular file under ``tree`` as a POSIX path relative to it, sorted; symlinks and other odd entries)."""
+    files: list[str] = []
+    odd: list[str] = []
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        with os.scandir(os.path.join(tree, rel_dir) if rel_dir else tree) as it:
+            for entry in it:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                if entry.is_symlink():
+                    odd.append(rel)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(rel)
+                else:
+                    odd.append(rel)
+    files.sort()
+    odd.sort()
+    return files, odd
+
+
+def _hash_one(path: str) -> tuple[str, int]:
+    with open(path, "rb", buffering=0) as fh:
+        data = fh.read()
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def hash_files(base: str, rel_paths: list[str]) -> tuple[dict[str, str], int]:
+    """sha256 hex of each file under ``base`` (threads for large trees: reads and hashing release the GIL)."""
+    paths = [os.path.join(base, p) for p in rel_paths]
+    if len(paths) < 512:
+        results = [_hash_one(p) for p in paths]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+            results = list(pool.map(_hash_one, paths, chunksize=256))
+    return {rel: digest for rel, (digest, _) in zip(rel_paths, results, strict=True)}, sum(n for _, n in results)
+
+
+def digest_tree(tree: str) -> tuple[dict[str, str], list[str], int]:
+    """({relative path: sha256}, odd entries, total bytes) for every file under ``tree``."""
+    if not os.path.isdir(tree):
+        raise RolloutsError(f"{tree} is not a directory", "Render first (`rollouts render`) or pass the tree to sign.")
+    files, odd = list_tree(tree)
+    digests, total = hash_files(tree, files)
+    return digests, odd, total
+
+
+# --- the statement -----------------------------------------------------------------------------------------------
+
+def source_commit(root: str) -> str | None:
+    """HEAD of the git repository at ``root``, or None outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
+                             text=True, check=False, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def spec_digests(root: str) -> list[dict[str, Any]]:
+    """sha256 of every services/*/rollouts.yaml, as in-toto resource descriptors."""
+    from generator.project import discover, load_project
+
+    found, _ = discover(load_project(root))
+    out = []
+    for path in found:
+        digest, _ = _hash_one(path)
+        out.append({"name": os.path.relpath(path, root).replace(os.sep, "/"), "digest": {"sha256": digest}})
+    return out
+
+
+def build_statement(tree: str, root: str, digests: dict[str, str]) -> dict[str, Any]:
+    name = tree_name(tree, root)
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": f"{name}/{rel}", "digest": {"sha256": digests[rel]}} for rel in sorted(digests)],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "tool": {"name": "rollouts", "version": __version__},
+            "tree": name,
+            "specs": spec_digests(root),
+            "source": {"commit": source_commit(root)},
+        },
+    }
+
+
+def statement_bytes(statement: dict[str, Any]) -> bytes:
+    return json.dumps(statement, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding: what is actually signed."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+# --- signers -----------------------------------------------------------------------------------------------------
+
+def keyed_bundle(statement: bytes, key: EllipticCurvePrivateKey) -> dict[str, Any]:
+    """A v0.3 bundle: DSSE signed with ``key`` (deterministic ECDSA, RFC 6979), no tlog entry (as cosign offline)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from generator.keys import public_key_hint
+
+    sig = key.sign(pae(PAYLOAD_TYPE, statement), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return {
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": public_key_hint(key.public_key())}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(statement).decode(),
+            "payloadType": PAYLOAD_TYPE,
+            "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}],
+        },
+    }
+
+
+def ambient_identity_token() -> str | None:
+    """The ambient OIDC token (GitHub Actions, GitLab, Buildkite, GCP, CircleCI) for audience sigstore, or None."""
+    from sigstore.oidc import IdentityError, detect_credential
+
+    try:
+        return detect_credential()
+    except IdentityError as e:
+        raise RolloutsError(f"cannot get the ambient OIDC identity token: {e}",
+                            "In GitHub Actions, grant `permissions: id-token: write` to the job.") from None
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}"[:300]
+
+
+def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None) -> tuple[str, str]:
+    """(bundle JSON, certificate identity) from sigstore-python; needs Fulcio and Rekor (the network)."""
+    import requests
+    from sigstore.dsse import Statement
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import ClientTrustConfig
+    from sigstore.oidc import IdentityError, IdentityToken
+    from sigstore.sign import SigningContext
+
+    try:
+        identity = IdentityToken(token)
+    except IdentityError as e:
+        raise RolloutsError(f"the OIDC identity token is not usable for Sigstore: {e}",
+                            "The token must have audience `sigstore` and must not be expired.") from None
+    try:
+        if trust_config:
+            with open(trust_config, encoding="utf-8") as fh:
+                trust = ClientTrustConfig.from_json(fh.read())
+        else:
+            trust = ClientTrustConfig.production(offline=True)
+        context = SigningContext.from_trust_config(trust)
+    except OSError as e:
+        raise RolloutsError(f"cannot read the trust config {trust_config}: {e.strerror}") from None
+    except (SigstoreError, ValueError) as e:
+        raise RolloutsError(f"invalid Sigstore trust config {trust_config or '(built-in production)'}: "
+                            f"{_short(e)}") from None
+    fulcio = getattr(getattr(context, "_fulcio", None), "url", "") or "Fulcio"
+    try:
+        with context.signer(identity, cache=True) as signer:
+            bundle = signer.sign_dsse(Statement(statement))
+    except (requests.RequestException, OSError) as e:
+        raise RolloutsError(f"keyless signing failed: cannot reach the Sigstore services ({fulcio}): {_short(e)}",
+                            "Keyless signing needs network access to Fulcio and Rekor; sign with --key "
+                            "offline.") from None
+    except SigstoreError as e:
+        raise RolloutsError(f"keyless signing failed ({fulcio}): {_short(e)}",
+                            "Check the identity token and the Sigstore instance; sign with --key offline.") from None
+    return bundle.to_json(), identity.identity
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise RolloutsError(f"cannot write {path}: {e.strerror}") from None
+
+
+def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identity_token: str | None = None,
+              trust_config: str | None = None, bundle_path: str | None = None) -> SignResult:
+    """Sign every file under ``tree`` and write the bundle (default: beside the tree). Key-based when ``key_path``
+    is given, else keyless with ``identity_token`` or the ambient OIDC identity."""
+    root = os.path.abspath(root)
+    bundle_path = bundle_path or default_bundle_path(tree)
+    if os.path.commonpath([os.path.abspath(bundle_path), os.path.abspath(tree)]) == os.path.abspath(tree):
+        raise RolloutsError(f"the bundle {bundle_path} would be inside the signed tree {tree}",
+                            "Write it beside the tree (the default: <tree>.sigstore.json).")
+    key = None
+    if key_path:
+        from generator.keys import load_private_key
+
+        key = load_private_key(key_path)  # before hashing: a wrong password fails fast
+    else:
+        identity_token = identity_token or ambient_identity_token()
+        if not identity_token:
+            raise RolloutsError("no signing identity: no --key and no ambient OIDC identity",
+                                "Pass --key cosign.key (COSIGN_PASSWORD holds its password), or run in CI with "
+                                "an OIDC token (GitHub Actions: permissions: id-token: write).")
+    digests, odd, total = digest_tree(tree)
+    if odd:
+        raise RolloutsError(f"{tree} holds entries that are not regular files: {', '.join(odd[:5])}",
+                            "Symlinks and special files cannot be signed; the renderer writes regular files only.")
+    if not digests:
+        raise RolloutsError(f"{tree} has no files to sign", "Render first: `rollouts render`.")
+    statement = build_statement(tree, root, digests)
+    payload = statement_bytes(statement)
+    if key is not None:
+        from generator.keys import public_key_hint
+
+        text = json.dumps(keyed_bundle(payload, key), indent=2) + "\n"
+        mode, identity = "key", public_key_hint(key.public_key())
+    else:
+        assert identity_token is not None
+        text, identity = keyless_bundle(payload, identity_token, trust_config)
+        text = text.rstrip("\n") + "\n"
+        mode = "keyless"
+    write_atomic(bundle_path, text.encode())
+    return SignResult(bundle_path, mode, len(digests), total, identity, statement)
