@@ -219,7 +219,7 @@ def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None
             with open(trust_config, encoding="utf-8") as fh:
                 trust = ClientTrustConfig.from_json(fh.read())
         else:
-            trust = ClientTrustConfig.production(offline=True)
+            trust = ClientTrustConfig.production()  # a TUF refresh: keyless signing is online anyway
         context = SigningContext.from_trust_config(trust)
     except OSError as e:
         raise RolloutsError(f"cannot read the trust config {trust_config}: {e.strerror}") from None
