@@ -1,0 +1,57 @@
+"""The offline schema catalog that ``rollouts validate`` hands to kubeconform.
+
+Layout (the flux-schema / Datree CRDs-catalog layout): ``DIR/<group>/<kind>_<version>.json``, lowercased kind,
+group ``core`` for the core API group, every schema standalone (no ``$ref`` that leaves the file) and strict
+(``additionalProperties: false`` wherever Kubernetes would drop or reject an unknown field). ``DIR/catalog.json``
+records where the schemas came from.
+
+kubeconform finds a schema with :data:`KUBECONFORM_TEMPLATE`: kubeconform names the core group ``v1`` (the
+``apiVersion`` has no group), so the template maps it to ``core`` itself and no symlink is needed.
+"""
+
+from __future__ import annotations
+
+import os
+
+INDEX_FILE = "catalog.json"
+SCHEMAS_ENV = "ROLLOUTS_SCHEMAS"
+DEFAULT_DIR = os.path.join(".rollouts", "schemas")
+DEFAULT_KUBERNETES_VERSION = "1.34"
+
+
+def kubeconform_template(catalog: str) -> str:
+    """The ``-schema-location`` for a catalog directory (a Go template; it ends in ``.json`` on purpose)."""
+    group = '{{ if eq .Group "v1" }}core{{ else }}{{ .Group }}{{ end }}'
+    return f"{os.path.abspath(catalog)}/{group}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json"
+
+
+def schema_path(catalog: str, api_version: str, kind: str) -> str:
+    """The file holding the schema of ``kind`` in ``api_version`` (it may not exist)."""
+    group, _, version = api_version.rpartition("/")
+    return os.path.join(catalog, group or "core", f"{kind.lower()}_{version}.json")
+
+
+def catalog_dir(root: str, explicit: str | None = None) -> str:
+    """Where validate looks for schemas: ``--schemas``, else ``$ROLLOUTS_SCHEMAS``, else ``.rollouts/schemas``."""
+    chosen = explicit or os.environ.get(SCHEMAS_ENV) or os.path.join(root, DEFAULT_DIR)
+    return os.path.abspath(chosen)
+
+
+def find_catalog(root: str, explicit: str | None = None) -> str:
+    """The catalog directory to use, or a RolloutsError that says how to make one."""
+    from generator.errors import RolloutsError
+
+    path = catalog_dir(root, explicit)
+    if not os.path.isdir(path):
+        where = "--schemas" if explicit else (f"${SCHEMAS_ENV}" if os.environ.get(SCHEMAS_ENV) else "the default")
+        raise RolloutsError(
+            f"no schema catalog at {path} ({where})",
+            "Build one offline with `rollouts schemas build` (Kubernetes core kinds from kubernetes-validate; add "
+            "--crds DIR and --catalog DIR for Flagger, Flux, Gateway API and Linkerd kinds), or download the pinned "
+            "CRDs with `rollouts schemas fetch` when online.",
+        )
+    # a flux-schema checkout: the catalog proper is one level down
+    latest = os.path.join(path, "latest")
+    if not os.path.exists(os.path.join(path, INDEX_FILE)) and os.path.isdir(os.path.join(latest, "core")):
+        return latest
+    return path

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import argparse
+import sys
+
+from generator.cli import add_output_options, report
+from generator.commands.validate import add_schema_options, skip_kinds
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_schema_options(parser)
+    add_output_options(parser)
+    parser.add_argument("--root", default=".", help="repository root (default: .)")
+    parser.add_argument("--tree", default="flux", help="the rendered tree (default: flux)")
+    parser.add_argument("--diff", action="store_true", help="print the render drift as a unified diff (stderr)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.project import load_project
+    from generator.validate.check import check
+
+    result = check(load_project(args.root), tree_dir=args.tree, schema_dir=args.schemas,
+                   skip_kinds=skip_kinds(args.skip), promql=args.promql, kustomize=args.kustomize,
+                   engine=args.engine)
+    if args.diff and result.diff:
+        sys.stderr.write(result.diff)
+    return report(result.findings, args.fmt, args.strict)

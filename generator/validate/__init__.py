@@ -1,0 +1,70 @@
+"""Validate a rendered tree: kubeconform on every object, PromQL of every MetricTemplate, kustomize build.
+
+kubeconform runs as one process for the whole tree while PromQL and kustomize are checked; every problem is a
+Finding on the rendered file, or on the line of ``rollouts.yaml`` that produced the field when the render's
+``origins`` know it (``origins`` may be a callable: it is then called only when there is something to map).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from generator.findings import Finding, Severity
+from generator.project import Project
+from generator.validate.manifests import OriginsArg
+
+ENGINES = ("auto", "kubeconform", "python")
+
+
+def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = None, schema_dir: str | None = None,
+             skip_kinds: Iterable[str] = (), *, promql: bool = True, kustomize: bool = True,
+             engine: str = "auto") -> list[Finding]:
+    """Every problem in the tree, sorted. ``engine``: kubeconform, python (the in-process fallback), or auto
+    (kubeconform when installed, else the fallback with a warning that says so)."""
+    from generator.catalog import find_catalog, kubeconform_template
+    from generator.errors import RolloutsError
+    from generator.validate import kubeconform
+    from generator.validate.manifests import Locator
+
+    tree = tree_dir if os.path.isabs(tree_dir) else os.path.join(project.root, tree_dir)
+    if not os.path.isdir(tree):
+        raise RolloutsError(f"no rendered tree at {project.relative(tree)}",
+                            "Render it first with `rollouts render`, or pass the tree directory.")
+    catalog = find_catalog(project.root, schema_dir)
+    skips = tuple(sorted(set(skip_kinds)))
+    locator = Locator(project.root, origins)
+    findings: list[Finding] = []
+
+    binary = kubeconform.find_kubeconform() if engine != "python" else None
+    if engine == "kubeconform" and binary is None:
+        from generator.errors import ToolMissing
+
+        raise ToolMissing("kubeconform is not installed", kubeconform.INSTALL_HINT)
+    run = kubeconform.start(tree, kubeconform_template(catalog), skips, binary) if binary else None
+    try:
+        if promql:
+            from generator.validate.promql import validate_queries
+
+            findings += validate_queries(tree, locator)
+        if kustomize:
+            from generator.validate.kustomize import validate_builds
+
+            findings += validate_builds(tree, locator)
+    except BaseException:
+        if run:
+            run.process.kill()
+            run.process.wait()
+        raise
+    if run:
+        findings += kubeconform.finish(run, locator, catalog)
+    else:
+        from generator.validate.inprocess import validate_tree
+
+        if engine == "auto":
+            findings.append(Finding(
+                "kubeconform-missing", Severity.WARNING, project.relative(tree), 0, 0,
+                "kubeconform is not installed: validated with the in-process fallback (jsonschema-rs, same schemas)",
+                kubeconform.INSTALL_HINT))
+        findings += validate_tree(tree, catalog, locator, skips)
+    return sorted(set(findings), key=Finding.sort_key)

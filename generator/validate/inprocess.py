@@ -1,0 +1,107 @@
+"""The in-process fallback: the same catalog, the same strictness, jsonschema-rs instead of kubeconform.
+
+Used only when kubeconform is not installed (validate then says so in a warning). Messages are jsonschema-rs's,
+not kubeconform's; paths, files and positions are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from generator.catalog import schema_path
+from generator.findings import Finding
+from generator.validate.manifests import KUSTOMIZATION_FILES, MANIFEST_SUFFIXES, Locator, pointer_escape
+
+_UNEXPECTED = re.compile(r"\(((?:'[^']*'(?:, )?)+) (?:was|were) unexpected\)")
+
+
+def _files(tree: str) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(MANIFEST_SUFFIXES) and name not in KUSTOMIZATION_FILES:
+                out.append(os.path.join(dirpath, name))
+    return out
+
+
+class _UniqueKeyLoader:
+    """A PyYAML loader that refuses duplicate keys, as kubeconform -strict does."""
+
+    @staticmethod
+    def make() -> Any:
+        import yaml
+
+        base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class Loader(base):  # type: ignore[misc]
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=deep)
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    seen.add(key)
+                return super().construct_mapping(node, deep=deep)
+
+        return Loader
+
+
+def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[str, ...] = ()) -> list[Finding]:
+    import jsonschema_rs
+    import yaml
+
+    from generator.validate.kubeconform import error_finding
+
+    loader = _UniqueKeyLoader.make()
+    validators: dict[str, Any] = {}
+    findings: list[Finding] = []
+    skip = set(skip_kinds) | {"kustomize.config.k8s.io/v1beta1/Kustomization"}
+    for file in _files(tree):
+        try:
+            with open(file, encoding="utf-8") as fh:
+                docs = list(yaml.load_all(fh, Loader=loader))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            findings.append(error_finding(locator, file, "", "", "", f"error unmarshalling resource: {e}", catalog))
+            continue
+        for data in docs:
+            if not isinstance(data, dict):
+                continue
+            kind, api_version = str(data.get("kind") or ""), str(data.get("apiVersion") or "")
+            name = str((data.get("metadata") or {}).get("name") or "")
+            if kind in skip or f"{api_version}/{kind}" in skip:
+                continue
+            path = schema_path(catalog, api_version, kind)
+            if path not in validators:
+                try:
+                    with open(path, encoding="utf-8") as fh:
+                        validators[path] = jsonschema_rs.validator_for(json.load(fh))
+                except OSError:
+                    validators[path] = None
+            validator = validators[path]
+            if validator is None:
+                findings.append(error_finding(locator, file, kind, name, api_version,
+                                              f"could not find schema for {kind}", catalog))
+                continue
+            errors = list(validator.iter_errors(data))
+            if not errors:
+                continue
+            doc = locator.find(file, kind, name, api_version)
+            for err in errors:
+                pointer = "".join("/" + pointer_escape(s) for s in err.instance_path)
+                m = _UNEXPECTED.search(err.message)
+                if m:
+                    for key in re.findall(r"'([^']*)'", m.group(1)):
+                        findings.append(locator.finding(
+                            "schema-violation", file, doc, f"{pointer}/{pointer_escape(key)}",
+                            f"{pointer}: unknown field {key!r} (additional properties not allowed)",
+                            "Remove the field or fix its spelling: the API server would drop or reject it.",
+                            key=True))
+                else:
+                    findings.append(locator.finding("schema-violation", file, doc, pointer,
+                                                    f"{pointer or '/'}: {err.message}"))
+    return findings

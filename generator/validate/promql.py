@@ -1,0 +1,246 @@
+"""PromQL of every MetricTemplate in the tree, filled in as Flagger fills it, syntax-checked by promtool.
+
+Flagger renders a MetricTemplate query per Canary metric that references it, as a Go template with the functions
+``name``, ``namespace``, ``target``, ``service``, ``ingress``, ``route``, ``interval`` and ``variables.<key>``
+(``missingkey=error``: an unknown variable fails the analysis). Each (template, canary metric) pair is filled the
+same way here; a template no Canary uses is filled with placeholders so its syntax is still checked. All queries
+go to one ``promtool check rules`` file (one record rule each) and every error is mapped back to its rule.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.findings import Finding, Severity
+from generator.validate.manifests import MANIFEST_SUFFIXES, Document, Locator
+
+FUNCTIONS = ("name", "namespace", "target", "service", "ingress", "route", "interval")
+INSTALL_HINT = "Install promtool: `apt-get install --no-install-recommends prometheus` (Debian/Ubuntu)."
+_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+_ERROR = re.compile(r'^.*?: \d+:\d+: group "[^"]*", rule \d+, "rollouts:query_(\d+)": (.*)$')
+_POS = re.compile(r"^could not parse expression: (\d+):(\d+): (.*)$", re.S)
+
+
+@dataclass
+class Model:
+    """What Flagger knows when it renders a query for one Canary metric."""
+
+    name: str
+    namespace: str
+    target: str
+    service: str = ""
+    ingress: str = ""
+    route: str = ""
+    interval: str = "1m"
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def fill(query: str, model: Model) -> tuple[str, list[str]]:
+    """The query with every ``{{ ... }}`` replaced, and what Flagger would refuse to render."""
+    problems: list[str] = []
+
+    def action(m: re.Match[str]) -> str:
+        expr = m.group(1).strip()
+        if expr in FUNCTIONS:
+            return str(getattr(model, expr))
+        if expr.startswith("variables."):
+            key = expr[len("variables."):]
+            if key in model.variables:
+                return str(model.variables[key])
+            problems.append(f"template variable {key!r} is not set (templateVariables of the Canary metric)")
+            return key
+        problems.append(f"unsupported template expression {{{{ {expr} }}}} (Flagger knows "
+                        + ", ".join(FUNCTIONS) + ", variables.<key>)")
+        return "0"
+
+    return _ACTION.sub(action, query), problems
+
+
+@dataclass
+class Query:
+    """One filled query and where it comes from (the MetricTemplate, and the Canary metric that uses it)."""
+
+    text: str
+    file: str  # the rendered file of the MetricTemplate (or of the Canary for an inline query)
+    doc: Document | None
+    pointer: str
+    label: str  # for whom it was filled: "Canary shop/checkout" or "placeholders"
+
+
+@dataclass
+class _Template:
+    file: str
+    data: dict[str, Any]
+    used: bool = False
+
+
+def _load(tree: str) -> tuple[dict[tuple[str, str], _Template], list[tuple[str, dict[str, Any]]]]:
+    """MetricTemplates (by namespace, name) with a Prometheus provider, and Canaries, from the rendered files."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    templates: dict[tuple[str, str], _Template] = {}
+    canaries: list[tuple[str, dict[str, Any]]] = []
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if not name.endswith(MANIFEST_SUFFIXES):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+                if "MetricTemplate" not in text and "Canary" not in text:
+                    continue
+                docs = list(yaml.load_all(text, Loader=loader))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue  # kubeconform reports unreadable files
+            for doc in docs:
+                if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("flagger.app/"):
+                    continue
+                meta = doc.get("metadata") or {}
+                if doc.get("kind") == "MetricTemplate":
+                    provider = ((doc.get("spec") or {}).get("provider") or {}).get("type", "prometheus")
+                    if provider == "prometheus":
+                        templates[(str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = _Template(
+                            path, doc)
+                elif doc.get("kind") == "Canary":
+                    canaries.append((path, doc))
+    return templates, canaries
+
+
+def collect(tree: str, locator: Locator) -> tuple[list[Query], list[Finding]]:
+    """Every query Flagger would send to Prometheus, filled in; template problems as findings."""
+    templates, canaries = _load(tree)
+    queries: list[Query] = []
+    findings: list[Finding] = []
+    for file, canary in canaries:
+        meta = canary.get("metadata") or {}
+        spec = canary.get("spec") or {}
+        name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
+        target = str((spec.get("targetRef") or {}).get("name") or "")
+        base = Model(name=name, namespace=namespace, target=target,
+                     service=str((spec.get("service") or {}).get("name") or target),
+                     ingress=str((spec.get("ingressRef") or {}).get("name") or ""),
+                     route=str((spec.get("routeRef") or {}).get("name") or ""))
+        for i, metric in enumerate((spec.get("analysis") or {}).get("metrics") or []):
+            if not isinstance(metric, dict):
+                continue
+            variables = metric.get("templateVariables") or {}
+            model = Model(**{**base.__dict__, "interval": str(metric.get("interval") or "1m"),
+                             "variables": {str(k): str(v) for k, v in variables.items()}})
+            ref = metric.get("templateRef")
+            label = f"Canary {namespace}/{name}"
+            if isinstance(ref, dict):
+                key = (str(ref.get("namespace") or namespace), str(ref.get("name") or ""))
+                template = templates.get(key)
+                if template is None:
+                    continue  # not a Prometheus template here (another provider, or applied elsewhere)
+                template.used = True
+                source_file, source, pointer = template.file, template.data, "/spec/query"
+                query = str((template.data.get("spec") or {}).get("query") or "")
+            elif isinstance(metric.get("query"), str):
+                source_file, source, pointer = file, canary, f"/spec/analysis/metrics/{i}/query"
+                query = metric["query"]
+            else:
+                continue  # a Flagger builtin (request-success-rate, request-duration)
+            doc = _find(locator, source_file, source)
+            text, problems = fill(query, model)
+            for problem in problems:
+                canary_doc = _find(locator, file, canary)
+                findings.append(locator.finding(
+                    "promql-template", file, canary_doc, f"/spec/analysis/metrics/{i}",
+                    f"metric {metric.get('name', i)!s}: {problem}",
+                    "Set the variable under the metric's templateVariables, or remove it from the query."))
+            if not problems:
+                queries.append(Query(text, source_file, doc, pointer, label))
+    for (namespace, name), template in sorted(templates.items()):
+        if template.used:
+            continue
+        model = Model(name=name, namespace=namespace, target=name, service=name)
+        query = str((template.data.get("spec") or {}).get("query") or "")
+        text = _ACTION.sub(functools.partial(_placeholder, model=model), query)
+        queries.append(Query(text, template.file, _find(locator, template.file, template.data), "/spec/query",
+                             "placeholders (no Canary uses this template)"))
+    return queries, findings
+
+
+def _placeholder(match: re.Match[str], model: Model) -> str:
+    expr = match.group(1).strip()
+    if expr in FUNCTIONS:
+        return str(getattr(model, expr))
+    return expr.rpartition(".")[2] or "placeholder"
+
+
+def _find(locator: Locator, file: str, data: dict[str, Any]) -> Document | None:
+    meta = data.get("metadata") or {}
+    return locator.find(file, str(data.get("kind") or ""), str(meta.get("name") or ""),
+                        str(data.get("apiVersion") or ""))
+
+
+def find_promtool() -> str | None:
+    return shutil.which("promtool")
+
+
+def check_syntax(texts: list[str], promtool: str) -> dict[int, str]:
+    """Index -> promtool's parse error, for every query that does not parse; one promtool run for all."""
+    if not texts:
+        return {}
+    rules = [{"record": f"rollouts:query_{i}", "expr": text} for i, text in enumerate(texts)]
+    with tempfile.TemporaryDirectory(prefix="rollouts-promql-") as tmp:
+        path = os.path.join(tmp, "queries.rules.yml")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump({"groups": [{"name": "rollouts", "rules": rules}]}, fh)  # JSON is YAML
+        proc = subprocess.run([promtool, "check", "rules", "--lint=none", path], capture_output=True, text=True,
+                              check=False, timeout=300)
+    errors: dict[int, str] = {}
+    for line in (proc.stderr + proc.stdout).splitlines():
+        m = _ERROR.match(line)
+        if m:
+            errors[int(m.group(1))] = m.group(2)
+    if proc.returncode != 0 and not errors:
+        from generator.errors import RolloutsError
+
+        raise RolloutsError(f"promtool check rules failed: {(proc.stderr or proc.stdout).strip()[:2000]}",
+                            "Check promtool works: promtool --version.")
+    return errors
+
+
+def validate_queries(tree: str, locator: Locator) -> list[Finding]:
+    queries, findings = collect(tree, locator)
+    if not queries:
+        return findings
+    promtool = find_promtool()
+    if promtool is None:
+        findings.append(Finding("promql-unchecked", Severity.WARNING, locator.relative(tree), 0, 0,
+                                f"promtool is not installed: {len(queries)} PromQL queries were not checked",
+                                INSTALL_HINT))
+        return findings
+    unique = sorted({q.text for q in queries})
+    index = {text: i for i, text in enumerate(unique)}
+    errors = check_syntax(unique, promtool)
+    reported: set[tuple[str, str, str]] = set()
+    for query in queries:
+        problem = errors.get(index[query.text])
+        if problem is None:
+            continue
+        m = _POS.match(problem)
+        where = f" at query line {m.group(1)}, column {m.group(2)}" if m else ""
+        reason = m.group(3) if m else problem
+        key = (query.file, query.pointer, reason)
+        if key in reported:
+            continue
+        reported.add(key)
+        findings.append(locator.finding(
+            "promql-syntax", query.file, query.doc, query.pointer,
+            f"PromQL does not parse{where}: {reason} (filled in for {query.label})",
+            "Fix the query; `promtool check rules` on the filled-in query shows the same error."))
+    return findings
