@@ -4,7 +4,8 @@ the upstream issue it comes from) and ``check(ctx)`` yielding findings. Listed i
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -14,8 +15,43 @@ from generator.spec.load import Path, Spec, path_text
 from generator.spec.resolve import environments, origin, resolve
 
 RULES = (
+    "ab_test_without_match",
+    "canary_without_steps",
+    "change_window_order",
+    "flagger_duration_format",
+    "gate_timeouts",
+    "image_registry",
+    "image_tag_mutable",
+    "ingress_unmeshed_gateway",
+    "interval_below_minimum",
+    "iterations_required",
+    "linkerd_unsupported_option",
+    "manual_approval_without_runbook",
+    "match_without_ab_test",
+    "metric_bounds_inverted",
+    "metric_builtin_name",
+    "metric_duplicate_name",
+    "metric_window_no_data",
+    "metric_window_short",
+    "metric_without_bounds",
+    "min_replicas",
     "name_too_long",
+    "no_traffic",
+    "progress_deadline",
+    "provider_gatewayapi_v1",
+    "provider_kubernetes_strategy",
+    "provider_linkerd_smi",
+    "replica_range",
+    "replicas_with_autoscaling",
+    "rollback_time",
+    "rollout_duration",
+    "route_timeout_ignored",
+    "service_directory_name",
+    "skip_analysis_in_production",
     "steps_increasing",
+    "strategy_field_ignored",
+    "unknown_environment",
+    "unknown_time_zone",
 )
 
 
@@ -26,6 +62,26 @@ class Rule(Protocol):
     REASON: str
 
     def check(self, ctx: Context) -> Iterable[Finding]: ...
+
+
+_DURATION = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(text: str) -> float:
+    """A duration such as 30s, 1m30s or 500ms in seconds (the schema has already checked the format)."""
+    return sum(int(n) * _UNIT[unit] for n, unit in _DURATION.findall(text))
+
+
+def duration(value: float) -> str:
+    """Seconds as a short duration: 90 -> 1m30s, 0.5 -> 500ms."""
+    if value < 1:
+        return f"{round(value * 1000)}ms"
+    whole = round(value)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return out or "0s"
 
 
 def all_rules() -> list[ModuleType]:
@@ -44,6 +100,11 @@ class Context:
         self.project = project
         self.rule: ModuleType | None = None
         self.environments: dict[str, dict[str, Any]] = {env: resolve(spec, env) for env in environments(spec)}
+
+    def each(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every environment with its resolved ``spec`` (overrides merged, defaults filled)."""
+        for env, doc in self.environments.items():
+            yield env, doc["spec"]
 
     def finding(self, env: str | None, path: Path, message: str, hint: str = "", key: bool = False) -> Finding:
         """A finding of the current rule at ``path`` (under ``spec`` when ``env`` is given, else from the root).

@@ -1,0 +1,28 @@
+"""A canary needs traffic steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from generator.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from generator.lint.rules import Context
+
+ID = "canary-without-steps"
+SEVERITY = Severity.ERROR
+SUMMARY = "A canary strategy must list its traffic steps."
+REASON = """\
+Flagger's analysis needs stepWeights (or stepWeight + maxWeight) when it is neither an A/B test nor blue/green
+(the iterations form); its CRD only accepts an analysis with one of them, so a canary without steps is rejected
+when Flux applies it, or, if iterations are set instead, silently becomes a blue/green rollout
+(fluxcd/flagger artifacts/flagger/crd.yaml, analysis oneOf; docs/gitbook/usage/deployment-strategies.md)."""
+
+
+def check(ctx: Context) -> Iterator[Finding]:
+    for env, spec in ctx.each():
+        strategy = spec["strategy"]
+        if strategy.get("type") == "canary" and not strategy.get("steps"):
+            yield ctx.finding(env, ("strategy", "type"), "a canary strategy has no steps",
+                              "Add steps, e.g. steps: [5, 25, 50], or choose type: blueGreen with iterations.")

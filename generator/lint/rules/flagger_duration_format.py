@@ -1,0 +1,42 @@
+"""Durations that Flagger's CRD rejects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from generator.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from generator.lint.rules import Context
+
+ID = "flagger-duration-format"
+SEVERITY = Severity.ERROR
+SUMMARY = "Metric intervals and gate timeouts must be written in seconds or minutes (e.g. 90s, 5m), not hours."
+REASON = """\
+Flagger's CRD validates metric intervals and webhook timeouts with the pattern ^[0-9]+(m|s), so a value such as
+1h or 1h30m makes the API server reject the whole Canary and Flux's apply of the service fails
+(fluxcd/flagger artifacts/flagger/crd.yaml; reference validation.md section 5)."""
+
+GATES = ("loadTest", "acceptanceTest", "helmTest")
+
+
+def _bad(value: str) -> bool:
+    digits = len(value) - len(value.lstrip("0123456789"))
+    return value[digits:digits + 1] not in ("m", "s")
+
+
+def check(ctx: Context) -> Iterator[Finding]:
+    for env, spec in ctx.each():
+        for i, metric in enumerate(spec.get("metrics") or []):
+            if _bad(metric["interval"]):
+                yield ctx.finding(env, ("metrics", i, "interval"),
+                                  f"interval {metric['interval']} is rejected by Flagger's CRD (^[0-9]+(m|s))",
+                                  "Write it in minutes or seconds, e.g. 60m instead of 1h.")
+        gates = spec.get("gates") or {}
+        for gate in GATES:
+            timeout = (gates.get(gate) or {}).get("timeout")
+            if timeout and _bad(timeout):
+                yield ctx.finding(env, ("gates", gate, "timeout"),
+                                  f"timeout {timeout} is rejected by Flagger's CRD (^[0-9]+(m|s))",
+                                  "Write it in minutes or seconds, e.g. 60m instead of 1h.")

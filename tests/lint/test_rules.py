@@ -1,0 +1,217 @@
+"""Every semantic rule: a spec that breaks it gives exactly that finding at the exact file:line:col, and the same
+spec with the mistake fixed lints clean (no finding at all)."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import NamedTuple
+
+import pytest
+
+from generator.lint import lint
+from generator.lint.rules import RULES, all_rules
+from generator.project import load_project
+
+HEADER = """\
+apiVersion: rollouts/v1alpha1
+kind: ServiceRollout
+metadata:
+  name: web
+  namespace: shop
+  owner: team-web
+spec:
+"""  # the body starts on line 8
+
+BASE = """\
+  workload:
+    chart: {repository: oci://ghcr.io/acme/charts/web, version: 1.0.0}
+    image: {repository: ghcr.io/acme/web, tag: 1.0.0}
+    autoscaling: {minReplicas: 2, maxReplicas: 4}
+  strategy:
+    type: canary
+    steps: [10, 50]
+    interval: 1m
+    threshold: 3
+  gates:
+    loadTest: {rps: 5}
+"""
+
+
+class Case(NamedTuple):
+    rule: str
+    body: str  # the spec body (under spec:), breaking the rule
+    where: str  # expected file:line:col
+    fix: tuple[str, str]  # replace this with that, and the spec lints clean
+    directory: str = "web"
+    project: str = ""  # rollouts.project.yaml text
+
+
+def base(old: str, new: str) -> str:
+    assert old in BASE, old
+    return BASE.replace(old, new)
+
+
+F = "services/web/rollouts.yaml"
+
+CASES = [
+    Case("name-too-long", BASE, "services/{long}/rollouts.yaml:4:9", ("", "")),
+    Case("steps-increasing", base("[10, 50]", "[10, 50, 40]"), f"{F}:14:21", ("40]", "80]")),
+    Case("canary-without-steps", base("    steps: [10, 50]\n", ""), f"{F}:13:11",
+         ("type: canary\n", "type: canary\n    steps: [20]\n")),
+    Case("iterations-required", base("type: canary\n    steps: [10, 50]", "type: blueGreen"), f"{F}:13:11",
+         ("blueGreen\n", "blueGreen\n    iterations: 4\n")),
+    Case("ab-test-without-match", base("type: canary\n    steps: [10, 50]", "type: abTest\n    iterations: 5"),
+         f"{F}:13:11", ("iterations: 5\n", "iterations: 5\n    match: [{headers: {x-beta: {exact: 'on'}}}]\n")),
+    Case("match-without-ab-test", base("    steps: [10, 50]\n",
+                                       "    steps: [10, 50]\n    match: [{headers: {x-beta: {exact: 'on'}}}]\n"),
+         f"{F}:15:12", ("    match: [{headers: {x-beta: {exact: 'on'}}}]\n", "")),
+    Case("strategy-field-ignored", base("steps: [10, 50]", "steps: [10, 50]\n    iterations: 4"), f"{F}:15:17",
+         ("    iterations: 4\n", "")),
+    Case("progress-deadline", base("interval: 1m", "interval: 1m\n    progressDeadline: 60s"), f"{F}:16:23",
+         ("progressDeadline: 60s", "progressDeadline: 5m")),
+    Case("rollback-time", base("threshold: 3", "threshold: 6"), f"{F}:16:16", ("threshold: 6", "threshold: 5")),
+    Case("rollout-duration", BASE + "  policy: {maxRolloutTime: 2m}\n", f"{F}:14:12",
+         ("maxRolloutTime: 2m", "maxRolloutTime: 3m")),
+    Case("interval-below-minimum", base("interval: 1m", "interval: 5s").replace("{rps: 5}", "{rps: 5, timeout: 4s}"),
+         f"{F}:15:15",
+         ("interval: 5s", "interval: 10s")),
+    Case("min-replicas", base("minReplicas: 2", "minReplicas: 1"), f"{F}:11:32", ("minReplicas: 1", "minReplicas: 2")),
+    Case("replica-range", base("maxReplicas: 4", "maxReplicas: 1"), f"{F}:11:48", ("maxReplicas: 1", "maxReplicas: 2")),
+    Case("replicas-with-autoscaling", base("    autoscaling:", "    replicas: 3\n    autoscaling:"), f"{F}:11:15",
+         ("    replicas: 3\n", "")),
+    Case("metric-window-no-data", base("interval: 1m", "interval: 30s") + "  slo: {successRate: 99, interval: 30s}\n",
+         f"{F}:19:36",
+         ("interval: 30s", "interval: 1m")),
+    Case("metric-window-short",
+         base("interval: 1m", "interval: 2m").replace("threshold: 3", "threshold: 2") + "  slo: {interval: 1m}\n",
+         f"{F}:19:19",
+         ("slo: {interval: 1m}", "slo: {interval: 2m}")),
+    Case("flagger-duration-format", BASE.replace("{rps: 5}", "{rps: 5, timeout: 15s}")
+         + "  metrics:\n    - {name: lag, query: max(lag), max: 5, interval: 1h}\n", f"{F}:20:54",
+         ("interval: 1h", "interval: 60m")),
+    Case("metric-builtin-name", BASE + "  metrics:\n    - {name: request-duration, query: max(x), max: 500}\n",
+         f"{F}:20:14", ("request-duration", "latency")),
+    Case("metric-duplicate-name", BASE + "  metrics:\n    - {name: lag, query: max(a), max: 5}\n"
+         "    - {name: lag, query: max(b), max: 9}\n", f"{F}:21:14", ("lag, query: max(b)", "lag2, query: max(b)")),
+    Case("metric-without-bounds", BASE + "  metrics:\n    - {name: lag, query: max(lag)}\n", f"{F}:20:14",
+         ("max(lag)}", "max(lag), max: 5}")),
+    Case("metric-bounds-inverted", BASE + "  metrics:\n    - {name: rate, query: sum(x), min: 10, max: 1}\n",
+         f"{F}:20:40", ("min: 10", "min: 0")),
+    Case("unknown-environment", BASE + "  environments:\n    staging: {}\n    prod: {}\n", f"{F}:21:5",
+         ("prod: {}", "production: {}")),
+    Case("unknown-environment", BASE + "  environments:\n    staging: {}\n    production: {}\n", f"{F}:20:5",
+         ("staging", "qa"), project="environments: [qa, production]\n"),
+    Case("image-registry",
+         base("ghcr.io/acme/web", "docker.io/acme/web") + "  policy: {allowedRegistries: [ghcr.io/acme]}\n",
+         f"{F}:10:25", ("docker.io", "ghcr.io")),
+    Case("image-tag-mutable", base("tag: 1.0.0", "tag: latest"), f"{F}:10:48", ("tag: latest", "tag: 1.0.1")),
+    Case("provider-gatewayapi-v1", base("type: canary", "type: canary\n    provider: gatewayapi:v1"), f"{F}:14:15",
+         ("gatewayapi:v1\n", "gatewayapi:v1beta1\n")),
+    Case("provider-linkerd-smi", base("type: canary", "type: canary\n    provider: linkerd"), f"{F}:14:15",
+         ("linkerd\n", "gatewayapi:v1beta1\n")),
+    Case("provider-kubernetes-strategy", base("type: canary", "type: canary\n    provider: kubernetes"),
+         f"{F}:14:15", ("    provider: kubernetes\n", "")),
+    Case("linkerd-unsupported-option",
+         base("type: canary\n    steps: [10, 50]", "type: blueGreen\n    iterations: 3\n    mirror: true"),
+         f"{F}:15:13", ("    mirror: true\n", "")),
+    Case("route-timeout-ignored", base("threshold: 3", "threshold: 3\n    timeout: 5s"), f"{F}:17:14",
+         ("    timeout: 5s\n", "")),
+    Case("no-traffic", base("  gates:\n    loadTest: {rps: 5}\n", "  gates: {}\n"), f"{F}:17:10",
+         ("  gates: {}\n", "  gates: {}\n  environments:\n    staging: {workload: {steadyTraffic: true}}\n"
+          "    production: {workload: {steadyTraffic: true}}\n")),
+    Case("gate-timeouts", base("interval: 1m", "interval: 20s").replace("{rps: 5}", "{rps: 5, timeout: 20s}")
+         + "  slo: {interval: 1m}\n", f"{F}:18:33", ("timeout: 20s", "timeout: 15s")),
+    Case("manual-approval-without-runbook", BASE + "    manualApproval: {beforePromotion: true}\n", f"{F}:19:21",
+         ("true}", "true, runbook: https://runbooks.example/web}")),
+    Case("skip-analysis-in-production", BASE + "  environments:\n    staging: {}\n"
+         "    production: {strategy: {skipAnalysis: true}}\n", f"{F}:21:43",
+         ("production: {strategy: {skipAnalysis: true}}", "production: {}")),
+    Case("change-window-order", BASE + "  policy:\n    changeWindows:\n"
+         "      - {days: [Mon], start: '18:00', end: '09:00'}\n", f"{F}:21:44", ("'09:00'", "'20:00'")),
+    Case("unknown-time-zone", BASE + "  policy:\n    changeWindows:\n"
+         "      - {days: [Mon], start: '09:00', end: '17:00', timeZone: Europe/Berlinn}\n", f"{F}:21:63",
+         ("Berlinn", "Berlin")),
+    Case("service-directory-name", BASE, "services/webapp/rollouts.yaml:4:9", ("", ""), directory="webapp"),
+    Case("ingress-unmeshed-gateway", BASE + "  ingress:\n    hosts: [web.example]\n"
+         "    gateway: {name: public, namespace: gw}\n    meshedGateway: false\n", f"{F}:22:20",
+         ("meshedGateway: false", "meshedGateway: true")),
+]
+
+
+def _ids(case: Case) -> str:
+    return case.rule
+
+
+def _write(tmp_path: os.PathLike[str], case: Case, body: str) -> tuple[str, str]:
+    root = os.fspath(tmp_path)
+    header = HEADER
+    directory = case.directory
+    if case.rule == "name-too-long":
+        directory = "w" * 56
+        header = header.replace("name: web", f"name: {directory}")
+    folder = os.path.join(root, "services", directory)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "rollouts.yaml")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(header + body)
+    if case.project:
+        with open(os.path.join(root, "rollouts.project.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(case.project)
+    return root, path
+
+
+def _findings(root: str) -> list[tuple[str, str]]:
+    result = lint(load_project(root))
+    return [(f.rule, f.location) for f in result.findings]
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_rule_finds_the_mistake_at_its_place(tmp_path, case):
+    root, _ = _write(tmp_path, case, case.body)
+    where = case.where.replace("{long}", "w" * 56)
+    assert _findings(root) == [(case.rule, where)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_rule_is_quiet_once_fixed(tmp_path, case):
+    old, new = case.fix
+    if case.rule == "name-too-long":
+        body, fixed_case = case.body, case._replace(rule="fixed")
+    elif case.rule == "service-directory-name":
+        body, fixed_case = case.body, case._replace(directory="web")
+    else:
+        assert old in case.body, old
+        body, fixed_case = case.body.replace(old, new), case
+    root, _ = _write(tmp_path, fixed_case, body)
+    assert _findings(root) == []
+
+
+def test_every_rule_module_is_registered_and_tested():
+    folder = os.path.dirname(all_rules()[0].__file__)
+    modules = sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py")
+    assert sorted(RULES) == modules
+    assert {m.ID for m in all_rules()} == {c.rule for c in CASES}
+
+
+@pytest.mark.parametrize("module", all_rules(), ids=lambda m: m.ID)
+def test_rule_module_shape(module):
+    assert module.__name__.rsplit(".", 1)[-1].replace("_", "-") == module.ID
+    assert module.SEVERITY.value in ("error", "warning")
+    assert module.SUMMARY.endswith(".") and "\n" not in module.SUMMARY
+    # the reason names where the pitfall comes from: an upstream issue or source file, a peer linter's check,
+    # or says that the rule is about this project's own layout
+    assert re.search(r"(fluxcd|linkerd)/|kube-score|Polaris|no upstream issue", module.REASON), module.REASON
+
+
+def test_rules_report_per_environment_override_with_its_name(tmp_path):
+    body = BASE + "  environments:\n    staging:\n      workload: {autoscaling: {minReplicas: 1}}\n    production: {}\n"
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), body)
+    findings = lint(load_project(root)).findings
+    assert [(f.rule, f.location, f.message.split("]")[0]) for f in findings] == [
+        ("min-replicas", f"{F}:21:45", "[staging")]
+
+
+def test_findings_are_not_repeated_for_each_environment(tmp_path):
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), base("threshold: 3", "threshold: 9"))
+    assert [f.rule for f in lint(load_project(root)).findings] == ["rollback-time"]
