@@ -200,6 +200,19 @@ def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"[:300]
 
 
+def _sigstore_client_errors() -> tuple[type[Exception], ...]:
+    """sigstore-python's Fulcio/Rekor/TSA client errors, which do not derive from sigstore.errors.Error."""
+    errors: list[type[Exception]] = []
+    for module, name in (("sigstore._internal.fulcio.client", "FulcioClientError"),
+                         ("sigstore._internal.rekor", "RekorClientError"),
+                         ("sigstore._internal.timestamp", "TimestampError")):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
+
+
 def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None) -> tuple[str, str]:
     """(bundle JSON, certificate identity) from sigstore-python; needs Fulcio and Rekor (the network)."""
     import requests
@@ -234,7 +247,7 @@ def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None
         raise RolloutsError(f"keyless signing failed: cannot reach the Sigstore services ({fulcio}): {_short(e)}",
                             "Keyless signing needs network access to Fulcio and Rekor; sign with --key "
                             "offline.") from None
-    except SigstoreError as e:
+    except (SigstoreError, *_sigstore_client_errors()) as e:
         raise RolloutsError(f"keyless signing failed ({fulcio}): {_short(e)}",
                             "Check the identity token and the Sigstore instance; sign with --key offline.") from None
     return bundle.to_json(), identity.identity
