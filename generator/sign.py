@@ -240,6 +240,7 @@ def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None
         raise RolloutsError(f"invalid Sigstore trust config {trust_config or '(built-in production)'}: "
                             f"{_short(e)}") from None
     fulcio = getattr(getattr(context, "_fulcio", None), "url", "") or "Fulcio"
+    service_errors: tuple[type[Exception], ...] = (SigstoreError, *_sigstore_client_errors())
     try:
         with context.signer(identity, cache=True) as signer:
             bundle = signer.sign_dsse(Statement(statement))
@@ -247,7 +248,7 @@ def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None
         raise RolloutsError(f"keyless signing failed: cannot reach the Sigstore services ({fulcio}): {_short(e)}",
                             "Keyless signing needs network access to Fulcio and Rekor; sign with --key "
                             "offline.") from None
-    except (SigstoreError, *_sigstore_client_errors()) as e:
+    except service_errors as e:
         raise RolloutsError(f"keyless signing failed ({fulcio}): {_short(e)}",
                             "Check the identity token and the Sigstore instance; sign with --key offline.") from None
     return bundle.to_json(), identity.identity
