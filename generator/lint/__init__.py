@@ -28,7 +28,7 @@ def lint(project: Project, paths: list[str] | None = None) -> LintResult:
     if paths:
         files = []
         for path in paths:
-            problem = outside_repository(project, path) if os.path.islink(path) else ""
+            problem = outside_repository(project, path) if _inside(project, path) else ""
             if problem:
                 result.findings.append(error("path-outside-repository", project.relative(path), 0, 0, problem,
                                              "Lint files inside the repository only."))
@@ -45,6 +45,12 @@ def lint(project: Project, paths: list[str] | None = None) -> LintResult:
         result.specs.append(spec)
         result.findings += lint_spec(spec, project)
     return result
+
+
+def _inside(project: Project, path: str) -> bool:
+    """Whether ``path`` as written lies inside the repository (a symlink on the way may still lead out)."""
+    root = os.path.abspath(project.root)
+    return os.path.commonpath([os.path.abspath(path), root]) == root
 
 
 def lint_spec(spec: Spec, project: Project) -> list[Finding]:

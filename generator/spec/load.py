@@ -15,8 +15,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from generator.findings import Finding, error
 
-MAX_BYTES = 1024 * 1024
+MAX_BYTES = 256 * 1024  # a real spec is a few KiB; ruamel parses about 0.4 MiB/s, so this bounds the time too
 MAX_NODES = 100_000
+MAX_FLOW_DEPTH = 64  # ruamel's scanner slows quadratically on deeply nested [ and { before it gives up
 
 Path = tuple[str | int, ...]
 
@@ -89,7 +90,7 @@ def load(path: str, display: str | None = None) -> tuple[Spec | None, list[Findi
         size = os.stat(path).st_size
         if size > MAX_BYTES:
             return None, [error("file-too-large", file, 0, 0,
-                                f"the file is {size / 1024 / 1024:.1f} MiB; a rollouts.yaml may be at most 1 MiB",
+                                f"the file is {_size(size)}; a rollouts.yaml may be at most {_size(MAX_BYTES)}",
                                 "Keep large chart values in the chart, not in rollouts.yaml.")]
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -115,6 +116,12 @@ def parse(raw: bytes, file: str) -> tuple[Spec | None, list[Finding]]:
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         return None, [error("file-empty", file, 1, 1, "the file is empty",
                             "Start from an example in services/, with apiVersion: rollouts/v1alpha1.")]
+    deep = _flow_too_deep(text)
+    if deep >= 0:
+        line, col = _line_col(text.encode("utf-8"), len(text[:deep].encode("utf-8")))
+        return None, [error("yaml-nesting", file, line, col,
+                            f"brackets are nested more than {MAX_FLOW_DEPTH} deep",
+                            "Write nested values as indented blocks, a few levels deep.")]
     try:
         data = _yaml().load(text)
     except MarkedYAMLError as e:
@@ -133,6 +140,35 @@ def parse(raw: bytes, file: str) -> tuple[Spec | None, list[Finding]]:
                             f"aliases expand this file to more than {MAX_NODES} nodes",
                             "Remove the anchors and aliases that refer to each other; write the values out.")]
     return Spec(file, text, data), []
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MiB" if size >= 1024 * 1024 else f"{size // 1024} KiB"
+
+
+def _flow_too_deep(text: str) -> int:
+    """Offset where [ and { nest deeper than MAX_FLOW_DEPTH (outside quotes and comments), else -1."""
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return -1
+    depth = 0
+    quote = ""
+    previous = "\n"
+    for offset, char in enumerate(text):
+        if quote:
+            if char == quote or (char == "\n" and quote == "#"):
+                quote = ""
+        elif char in "'\"" and previous in " \t\n[{,:":
+            quote = char
+        elif char == "#" and previous in " \t\n":
+            quote = "#"
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                return offset
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        previous = char
+    return -1
 
 
 def _count_nodes(node: Any, memo: dict[int, int]) -> int:
@@ -174,7 +210,7 @@ def _yaml_finding(e: MarkedYAMLError, file: str, text: str) -> Finding:
     if (0 < line <= len(lines) and "\t" in lines[line - 1][: max(col, 1)]) or "'\\t'" in problem:
         return error("yaml-tab", file, line, col, "a tab character is used for indentation",
                      "YAML indentation must be spaces: replace the tab with spaces.")
-    if "expected a single document" in problem:
+    if "expected a single document" in f"{e.context} {problem}":
         return error("yaml-multiple-documents", file, line, col, "the file holds more than one YAML document",
                      "Keep one service per rollouts.yaml and remove the '---' separator.")
     context = f"{e.context.strip()}: " if e.context else ""
