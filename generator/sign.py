@@ -93,16 +93,18 @@ def _hash_one(path: str) -> tuple[str, int]:
 
 
 def hash_files(base: str, rel_paths: list[str]) -> tuple[dict[str, str], int]:
-    """sha256 hex of each file under ``base`` (threads for large trees: reads and hashing release the GIL)."""
-    paths = [os.path.join(base, p) for p in rel_paths]
-    if len(paths) < 512:
-        results = [_hash_one(p) for p in paths]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-            results = list(pool.map(_hash_one, paths, chunksize=256))
-    return {rel: digest for rel, (digest, _) in zip(rel_paths, results, strict=True)}, sum(n for _, n in results)
+    """sha256 hex of each file under ``base``. Serial on purpose: rendered files are small (about 1 kB), hashlib
+    keeps the GIL below 2 kB, and a thread pool measured slower than this loop (bench/sign.py)."""
+    digests: dict[str, str] = {}
+    total = 0
+    sha256 = hashlib.sha256
+    join = os.path.join
+    for rel in rel_paths:
+        with open(join(base, rel), "rb", buffering=0) as fh:
+            data = fh.read()
+        digests[rel] = sha256(data).hexdigest()
+        total += len(data)
+    return digests, total
 
 
 def digest_tree(tree: str) -> tuple[dict[str, str], list[str], int]:
@@ -279,11 +281,18 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
     if os.path.commonpath([os.path.abspath(bundle_path), os.path.abspath(tree)]) == os.path.abspath(tree):
         raise RolloutsError(f"the bundle {bundle_path} would be inside the signed tree {tree}",
                             "Write it beside the tree (the default: <tree>.sigstore.json).")
-    key = None
+    pending_key = None
     if key_path:
-        from generator.keys import load_private_key
+        from concurrent.futures import ThreadPoolExecutor
 
-        key = load_private_key(key_path)  # before hashing: a wrong password fails fast
+        from generator.keys import load_private_key, password_from_env
+
+        if password_from_env() is None:
+            load_private_key(key_path)  # raises the "COSIGN_PASSWORD is not set" error
+        # scrypt (about 0.2 s, the GIL released) runs on the second core while the tree is hashed
+        pool = ThreadPoolExecutor(max_workers=1)
+        pending_key = pool.submit(load_private_key, key_path)
+        pool.shutdown(wait=False)
     else:
         identity_token = identity_token or ambient_identity_token()
         if not identity_token:
@@ -291,6 +300,7 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
                                 "Pass --key cosign.key (COSIGN_PASSWORD holds its password), or run in CI with "
                                 "an OIDC token (GitHub Actions: permissions: id-token: write).")
     digests, odd, total = digest_tree(tree)
+    key = pending_key.result() if pending_key is not None else None  # a wrong password raises here
     if odd:
         raise RolloutsError(f"{tree} holds entries that are not regular files: {', '.join(odd[:5])}",
                             "Symlinks and special files cannot be signed; the renderer writes regular files only.")

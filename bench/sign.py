@@ -1,0 +1,148 @@
+"""Benchmark: `rollouts sign --key` plus `rollouts verify --key` over a 1,000-service render (offline).
+
+Prints the median wall time of sign+verify (in process, as the CLI runs them), the hashing throughput beside it, and
+two references measured in the same run over the same files: read+sha256 alone in Python (one thread), and
+`sha256sum` over every file. Target: sign + verify <= 1 s on 2 cores.
+
+The tree is a real render when `generator.render` can render 1,000 copies of the example services (--source render),
+else a synthetic tree of the same shape: 1,000 services x 2 environments x 8 files of realistic size (~16,000 files).
+
+    .venv/bin/python bench/sign.py [--services 1000] [--runs 5] [--source auto|render|synthetic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+FILES = {  # name -> approximate size in bytes, like a rendered service directory
+    "namespace.yaml": 220, "helmrelease.yaml": 1400, "hpa.yaml": 520, "pdb.yaml": 300, "canary.yaml": 2100,
+    "metrictemplates.yaml": 1600, "alertprovider.yaml": 380, "kustomization.yaml": 260,
+}
+
+
+def synthesize(root: str, services: int) -> str:
+    tree = os.path.join(root, "flux")
+    for i in range(services):
+        for env in ("staging", "production"):
+            d = os.path.join(tree, "apps", env, f"service-{i:04d}")
+            os.makedirs(d)
+            for name, size in FILES.items():
+                head = f"# rendered by rollouts: {env}/service-{i:04d}/{name}\napiVersion: v1\nkind: Thing\n"
+                body = "".join(f"  key{j}: value-{i}-{j}\n" for j in range(size // 20))
+                with open(os.path.join(d, name), "w") as fh:
+                    fh.write(head + "spec:\n" + body)
+    return tree
+
+
+def from_render(root: str, services: int) -> str | None:
+    """Render `services` copies of the example specs with the real renderer; None when it is not available."""
+    try:
+        from generator.project import load_project
+        from generator.render import render, write_tree  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "services")
+    examples = sorted(d for d in os.listdir(here) if os.path.isfile(os.path.join(here, d, "rollouts.yaml")))
+    for i in range(services):
+        src = examples[i % len(examples)]
+        with open(os.path.join(here, src, "rollouts.yaml")) as fh:
+            text = fh.read()
+        name = f"{src[:40]}-{i:04d}"
+        text = text.replace(f"name: {src}\n", f"name: {name}\n", 1)
+        os.makedirs(os.path.join(root, "services", name))
+        with open(os.path.join(root, "services", name, "rollouts.yaml"), "w") as fh:
+            fh.write(text)
+    project = load_project(root)
+    result = render(project)
+    if any(f.severity == "error" for f in result.findings):
+        return None
+    write_tree(project, result)
+    return os.path.join(root, "flux")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--source", choices=("auto", "render", "synthetic"), default="auto")
+    args = parser.parse_args()
+
+    from generator.keys import load_public_key, write_key_pair
+    from generator.sign import digest_tree, sign_tree
+    from generator.verify import Policy, verify_tree
+
+    work = tempfile.mkdtemp(prefix="rollouts-bench-sign-")
+    try:
+        os.environ["COSIGN_PASSWORD"] = "bench-only"
+        tree = None
+        if args.source in ("auto", "render"):
+            tree = from_render(work, args.services)
+            if tree is None and args.source == "render":
+                print("generator.render is not available or failed", file=sys.stderr)
+                return 1
+        source = "render" if tree else "synthetic"
+        if tree is None:
+            tree = synthesize(work, args.services)
+        key, pub = write_key_pair(os.path.join(work, "bench"), b"bench-only")
+        digests, _, total = digest_tree(tree)
+        files = len(digests)
+        mb = total / 1e6
+
+        sign_times, verify_times, both = [], [], []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            sign_tree(tree, work, key_path=key)
+            t1 = time.perf_counter()
+            result = verify_tree(tree, Policy(public_key=load_public_key(pub)), work)
+            t2 = time.perf_counter()
+            assert result.findings == [], result.findings[:3]
+            sign_times.append(t1 - t0)
+            verify_times.append(t2 - t1)
+            both.append(t2 - t0)
+
+        paths = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(tree) for f in fs)
+        ref_py = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            for p in paths:
+                with open(p, "rb") as fh:
+                    hashlib.sha256(fh.read()).hexdigest()
+            ref_py.append(time.perf_counter() - t0)
+        ref_sum: list[float] = []
+        if shutil.which("sha256sum"):
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                subprocess.run(["xargs", "-0", "sha256sum"], input=b"\0".join(p.encode() for p in paths),
+                               stdout=subprocess.DEVNULL, check=True)
+                ref_sum.append(time.perf_counter() - t0)
+
+        med = statistics.median
+        print(f"tree: {source}, {args.services} services, {files} files, {mb:.1f} MB; {os.cpu_count()} CPUs; "
+              f"median of {args.runs} runs")
+        print(f"sign + verify (key, offline): {med(both) * 1000:8.1f} ms   "
+              f"(sign {med(sign_times) * 1000:.1f} ms incl. scrypt key decryption, verify {med(verify_times) * 1000:.1f} ms)"
+              f"   hashing throughput {2 * mb / med(both):.0f} MB/s (two passes)")
+        print(f"reference: read+sha256, Python, 1 thread: {med(ref_py) * 1000:8.1f} ms per pass   "
+              f"{mb / med(ref_py):.0f} MB/s")
+        if ref_sum:
+            print(f"reference: sha256sum (xargs):           {med(ref_sum) * 1000:8.1f} ms per pass   "
+                  f"{mb / med(ref_sum):.0f} MB/s")
+        print(f"ratio sign+verify / (2 x sha256sum pass): {med(both) / (2 * med(ref_sum)):.2f}" if ref_sum else "")
+        print(f"target <= 1000 ms: {'met' if med(both) <= 1.0 else 'NOT met'}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
