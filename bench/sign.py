@@ -130,7 +130,8 @@ def main() -> int:
         print(f"tree: {source}, {args.services} services, {files} files, {mb:.1f} MB; {os.cpu_count()} CPUs; "
               f"median of {args.runs} runs")
         print(f"sign + verify (key, offline): {med(both) * 1000:8.1f} ms   "
-              f"(sign {med(sign_times) * 1000:.1f} ms incl. scrypt key decryption, verify {med(verify_times) * 1000:.1f} ms)"
+              f"(sign {med(sign_times) * 1000:.1f} ms incl. scrypt key decryption, "
+              f"verify {med(verify_times) * 1000:.1f} ms)"
               f"   hashing throughput {2 * mb / med(both):.0f} MB/s (two passes)")
         print(f"reference: read+sha256, Python, 1 thread: {med(ref_py) * 1000:8.1f} ms per pass   "
               f"{mb / med(ref_py):.0f} MB/s")
