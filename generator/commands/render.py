@@ -1,0 +1,75 @@
+"""``rollouts render [--env ENV] [--service NAME] [--check] [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from generator.cli import add_output_options, report
+
+PROGRESS_AFTER = 0.5  # seconds: short renders never show a bar
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", action="append", metavar="ENV",
+                        help="render only this environment (repeatable); the rest of the tree is kept")
+    parser.add_argument("--service", action="append", metavar="NAME",
+                        help="render only this service (repeatable); the rest of the tree is kept")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with a unified diff when the tree differs from the render")
+    parser.add_argument("--out", default="flux", metavar="DIR", help="output directory (default: flux)")
+    parser.add_argument("--root", default=".", help="repository root (default: .)")
+    add_output_options(parser)
+
+
+class Progress:
+    """A one-line bar on stderr, only on a terminal and only once a render has run for a while."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.enabled = sys.stderr.isatty() and not os.environ.get("CI")
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or (not self.shown and time.monotonic() - self.start < PROGRESS_AFTER):
+            return
+        if done != total and done % 25:
+            return
+        self.shown = True
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\rrendering [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.project import load_project
+    from generator.render import check_tree, render, write_tree
+
+    project = load_project(args.root)
+    progress = Progress()
+    try:
+        result = render(project, environments=args.env, services=args.service, progress=progress)
+    finally:
+        progress.close()
+    if not result.ok:
+        return report(result.findings, args.fmt, args.strict)
+    if args.check:
+        findings, diff = check_tree(project, result, args.out)
+        if diff and args.fmt == "text":
+            sys.stdout.write(diff)
+            sys.stdout.flush()
+        return report(result.findings + findings, args.fmt if not diff or args.fmt != "text" else "text",
+                      args.strict)
+    write_tree(project, result, args.out)
+    code = report(result.findings, args.fmt, args.strict)
+    if code == 0 and args.fmt == "text":
+        print(f"rendered {len(result.files)} files into {args.out}/", file=sys.stderr)
+    return code

@@ -1,0 +1,283 @@
+"""From one resolved spec (one service in one environment) to the documents of flux/apps/<env>/<service>/.
+
+Everything the templates print is computed here as plain data; the templates only lay it out. Each object also
+gets origin hints: JSON pointers inside the object mapped to the spec path they come from.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from generator.render.engine import Doc, Expected
+
+PROMETHEUS = "http://prometheus.linkerd-viz:9090"
+LOADTESTER = "http://flagger-loadtester.flagger-system/"
+FLAGGER_SA = ("flagger", "flagger-system")
+LOADTESTER_SA = ("flagger-loadtester", "flagger-system")
+SELECTOR_LABEL = "app.kubernetes.io/instance"
+HOME_ENVIRONMENT = "production"
+
+SUCCESS_RATE = (
+    'sum(rate(response_total{namespace="{{ namespace }}", deployment=~"{{ target }}", classification!="failure", '
+    'direction="{{ variables.direction }}"}[{{ interval }}])) / sum(rate(response_total{namespace="{{ namespace }}", '
+    'deployment=~"{{ target }}", direction="{{ variables.direction }}"}[{{ interval }}])) * 100'
+)
+LATENCY = (
+    'histogram_quantile({quantile}, sum(rate(response_latency_ms_bucket{{namespace="{{{{ namespace }}}}", '
+    'deployment=~"{{{{ target }}}}", direction="{{{{ variables.direction }}}}"}}[{{{{ interval }}}}])) by (le))'
+)
+
+_DURATION = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+Origin = dict[str, tuple[str | int, ...]]
+
+
+def duration_ms(text: str) -> int:
+    """``1h30m`` -> 5400000; the schema's duration pattern guarantees the shape."""
+    return sum(int(n) * _UNIT_MS[u] for n, u in _DURATION.findall(text))
+
+
+def namespace_for(namespace: str, environment: str) -> str:
+    """The Kubernetes namespace of a service in an environment: <namespace> in production, else <namespace>-<env>."""
+    return namespace if environment == HOME_ENVIRONMENT else f"{namespace}-{environment}"
+
+
+def cookie_regex(name: str, value: str) -> str:
+    """Flagger's cookie match on the ``cookie`` header (names and values are [A-Za-z0-9_.-])."""
+    return "^(.*?;)?(" + re.escape(name) + "=" + re.escape(value) + ")(;.*)?$"
+
+
+def substitute_canary_url(cmd: str, url: str) -> str:
+    """An acceptance test may write CANARY_URL for the canary Service's URL."""
+    return cmd.replace("CANARY_URL", url)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _chart(name: str, chart: dict[str, Any]) -> dict[str, Any]:
+    url = str(chart["repository"])
+    version = str(chart["version"])
+    oci = url.startswith("oci://")
+    exact = re.fullmatch(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]*)?", version) is not None
+    chart_name = chart.get("name") or url.rstrip("/").rsplit("/", 1)[-1]
+    return {"oci": oci, "url": url, "version": version, "ref_kind": "tag" if exact else "semver",
+            "name": chart_name, "kind": "OCIRepository" if oci else "HelmRepository"}
+
+
+def _match(item: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    headers = dict(item.get("headers") or {})
+    cookie = item.get("cookie")
+    if cookie:
+        headers["cookie"] = {"regex": cookie_regex(str(cookie["name"]), str(cookie["value"]))}
+    if headers:
+        out["headers"] = headers
+    if item.get("queryParams"):
+        out["queryParams"] = dict(item["queryParams"])
+    return out
+
+
+def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], dict[str, Origin], str]:
+    """The files of one service in one environment (name -> documents), origin hints per object
+    ("Kind/namespace/name" -> {pointer: spec path}), and the Kubernetes namespace."""
+    meta = resolved["metadata"]
+    env = resolved["environment"]
+    spec = resolved["spec"]
+    name = str(meta["name"])
+    namespace = namespace_for(str(meta["namespace"]), env)
+    workload = spec["workload"]
+    strategy = spec["strategy"]
+    slo = spec.get("slo") or {}
+    gates = spec.get("gates") or {}
+    port = int(workload["port"])
+    autoscaling = workload.get("autoscaling")
+    labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/managed-by": "rollouts",
+        "app.kubernetes.io/part-of": name,
+        "rollouts.dev/environment": env,
+        "rollouts.dev/owner": str(meta.get("owner", "")),
+    }
+    chart = _chart(name, workload["chart"])
+    canary_url = f"http://{name}-canary.{namespace}:{port}"
+
+    values: dict[str, Any] = dict(workload.get("values") or {})
+    generated: dict[str, Any] = {"fullnameOverride": name}
+    if workload.get("image"):
+        generated["image"] = {"repository": workload["image"]["repository"], "tag": workload["image"]["tag"]}
+    if autoscaling:
+        values.pop("replicaCount", None)
+    else:
+        generated["replicaCount"] = int(workload["replicas"])
+    values = _deep_merge(values, generated)
+
+    metrics: list[dict[str, Any]] = []
+    templates: list[dict[str, Any]] = []
+    slo_interval = str(slo.get("interval", "1m"))
+    if "successRate" in slo:
+        metrics.append({"name": "success-rate", "template": f"{name}-success-rate",
+                        "thresholdRange": {"min": slo["successRate"]}, "interval": slo_interval,
+                        "variables": {"direction": "inbound"}, "origin": ("spec", "slo", "successRate")})
+        templates.append({"template": f"{name}-success-rate", "address": PROMETHEUS, "query": SUCCESS_RATE,
+                          "origin": ("spec", "slo", "successRate")})
+    for key, quantile in (("latencyP99", "0.99"), ("latencyP95", "0.95")):
+        if key in slo:
+            metric = "latency-" + key[-3:].lower()
+            metrics.append({"name": metric, "template": f"{name}-{metric}",
+                            "thresholdRange": {"max": duration_ms(str(slo[key]))}, "interval": slo_interval,
+                            "variables": {"direction": "inbound"}, "origin": ("spec", "slo", key)})
+            templates.append({"template": f"{name}-{metric}", "address": PROMETHEUS,
+                              "query": LATENCY.format(quantile=quantile), "origin": ("spec", "slo", key)})
+    for i, custom in enumerate(spec.get("metrics") or []):
+        bounds = {k: custom[k] for k in ("min", "max") if k in custom}
+        metrics.append({"name": custom["name"], "template": f"{name}-{custom['name']}", "thresholdRange": bounds,
+                        "interval": custom.get("interval", "1m"), "variables": custom.get("variables") or {},
+                        "origin": ("spec", "metrics", i)})
+        templates.append({"template": f"{name}-{custom['name']}", "address": custom.get("address", PROMETHEUS),
+                          "query": custom["query"], "origin": ("spec", "metrics", i)})
+
+    webhooks: list[dict[str, Any]] = []
+    approval = gates.get("manualApproval") or {}
+    runbook = {"runbook": approval["runbook"]} if approval.get("runbook") else {}
+    if approval.get("beforeRollout"):
+        webhooks.append({"name": "approve-rollout", "type": "confirm-rollout", "url": LOADTESTER + "gate/check",
+                         "timeout": None, "metadata": runbook, "origin": ("gates", "manualApproval")})
+    if "helmTest" in gates:
+        webhooks.append({"name": "helm-test", "type": "pre-rollout", "url": LOADTESTER,
+                         "timeout": (gates["helmTest"] or {}).get("timeout", "3m"),
+                         "metadata": {"type": "helmv3", "cmd": f"test {name} -n {namespace}"},
+                         "origin": ("gates", "helmTest")})
+    if "acceptanceTest" in gates:
+        test = gates["acceptanceTest"]
+        webhooks.append({"name": "acceptance-test", "type": "pre-rollout", "url": LOADTESTER,
+                         "timeout": test.get("timeout", "30s"),
+                         "metadata": {"type": "bash", "cmd": substitute_canary_url(str(test["cmd"]), canary_url)},
+                         "origin": ("gates", "acceptanceTest")})
+    if "loadTest" in gates:
+        load = gates["loadTest"] or {}
+        rps, concurrency = int(load.get("rps", 10)), int(load.get("concurrency", 2))
+        per_worker = max(1, math.ceil(rps / concurrency))
+        cmd = f"hey -z {strategy['interval']} -q {per_worker} -c {concurrency} {canary_url}{load.get('path', '/')}"
+        webhooks.append({"name": "load-test", "type": "rollout", "url": LOADTESTER,
+                         "timeout": load.get("timeout", "15s"), "metadata": {"cmd": cmd},
+                         "origin": ("gates", "loadTest")})
+    if approval.get("beforePromotion"):
+        webhooks.append({"name": "approve-promotion", "type": "confirm-promotion", "url": LOADTESTER + "gate/check",
+                         "timeout": None, "metadata": runbook, "origin": ("gates", "manualApproval")})
+
+    alerts = [{"name": a["name"], "severity": a.get("severity", "info"), "provider": f"{name}-{a['name']}",
+               "type": a["type"], "channel": a.get("channel"), "secretRef": a["secretRef"], "index": i}
+              for i, a in enumerate(spec.get("alerts") or [])]
+
+    affinity = strategy.get("sessionAffinity")
+    canary = {
+        "type": strategy["type"], "provider": strategy.get("provider", "gatewayapi:v1beta1"),
+        "progressDeadlineSeconds": duration_ms(str(strategy.get("progressDeadline", "10m"))) // 1000,
+        "skipAnalysis": bool(strategy.get("skipAnalysis")), "timeout": strategy.get("timeout"),
+        "interval": strategy.get("interval", "1m"), "threshold": strategy.get("threshold", 5),
+        "steps": strategy.get("steps") or [], "iterations": strategy.get("iterations"),
+        "match": [_match(m) for m in strategy.get("match") or []],
+        "mirror": bool(strategy.get("mirror")), "sessionAffinity": dict(affinity) if affinity else None,
+    }
+    ingress = spec.get("ingress")
+    if ingress:
+        ingress = {**ingress, "route": f"{name}-public"}
+    route = f"{name}-public"
+    gate_auth = bool(webhooks)
+    auths: list[dict[str, Any]] = [{"name": f"{name}-meshed-clients", "policy": f"{name}-meshed-clients",
+                                    "identities": ["*"], "identityRefs": []}]
+    if gate_auth:
+        auths.append({"name": f"{name}-rollout-gates", "policy": f"{name}-rollout-gates", "identities": [],
+                      "identityRefs": [{"name": sa, "namespace": ns} for sa, ns in (LOADTESTER_SA, FLAGGER_SA)]})
+
+    ctx: dict[str, Any] = {
+        "name": name, "namespace": namespace, "labels": labels, "selector": {SELECTOR_LABEL: name},
+        "port": port, "port_name": workload.get("portName", "http"), "autoscaling": autoscaling,
+        "max_unavailable": (workload.get("disruptionBudget") or {}).get("maxUnavailable", 1),
+        "chart": chart, "values": values, "canary": canary, "metrics": metrics, "webhooks": webhooks,
+        "alerts": alerts, "ingress": ingress,
+        "proxy_protocol": "gRPC" if workload.get("portName") == "grpc" else None,
+    }
+
+    def ident(api: str, kind: str, obj: str) -> Expected:
+        return Expected(api, kind, obj, namespace)
+
+    files: dict[str, list[Doc]] = {}
+    origins: dict[str, Origin] = {}
+
+    def add(file: str, template: str, context: dict[str, Any], expected: Expected, origin: Origin) -> None:
+        files.setdefault(file, []).append(Doc(template, context, expected))
+        origins[f"{expected.kind}/{expected.namespace}/{expected.name}"] = origin
+
+    wl: tuple[str, ...] = ("spec", "workload")
+    add("release.yaml", f"apps/{chart['kind'].lower()}.yaml.j2", ctx,
+        ident("source.toolkit.fluxcd.io/v1", chart["kind"], name),
+        {"": (*wl, "chart"), "/spec/url": (*wl, "chart", "repository"), "/spec/ref": (*wl, "chart", "version")})
+    add("release.yaml", "apps/helmrelease.yaml.j2", ctx, ident("helm.toolkit.fluxcd.io/v2", "HelmRelease", name),
+        {"": wl, "/spec/values": (*wl, "values"), "/spec/chart/spec/version": (*wl, "chart", "version"),
+         "/spec/values/image": (*wl, "image"), "/spec/values/replicaCount": (*wl, "replicas")})
+    if autoscaling:
+        add("autoscaling.yaml", "apps/hpa.yaml.j2", ctx,
+            ident("autoscaling/v2", "HorizontalPodAutoscaler", name),
+            {"": (*wl, "autoscaling"), "/spec/minReplicas": (*wl, "autoscaling", "minReplicas"),
+             "/spec/maxReplicas": (*wl, "autoscaling", "maxReplicas")})
+    add("autoscaling.yaml", "apps/pdb.yaml.j2", ctx, ident("policy/v1", "PodDisruptionBudget", name),
+        {"": (*wl, "disruptionBudget")})
+    st: tuple[str, ...] = ("spec", "strategy")
+    canary_origin: Origin = {
+        "": st, "/spec/provider": (*st, "provider"), "/spec/analysis/interval": (*st, "interval"),
+        "/spec/analysis/threshold": (*st, "threshold"), "/spec/analysis/stepWeights": (*st, "steps"),
+        "/spec/analysis/iterations": (*st, "iterations"), "/spec/analysis/match": (*st, "match"),
+        "/spec/progressDeadlineSeconds": (*st, "progressDeadline"), "/spec/service/port": (*wl, "port"),
+        "/spec/service/timeout": (*st, "timeout"), "/spec/analysis/sessionAffinity": (*st, "sessionAffinity"),
+    }
+    for i, m in enumerate(metrics):
+        canary_origin[f"/spec/analysis/metrics/{i}"] = m["origin"]
+    for i, w in enumerate(webhooks):
+        canary_origin[f"/spec/analysis/webhooks/{i}"] = ("spec", *w["origin"])
+    for i, a in enumerate(alerts):
+        canary_origin[f"/spec/analysis/alerts/{i}"] = ("spec", "alerts", a["index"])
+    add("canary.yaml", "apps/canary.yaml.j2", ctx, ident("flagger.app/v1beta1", "Canary", name), canary_origin)
+    for t in templates:
+        q = (*t["origin"], "query") if t["origin"][1] == "metrics" else t["origin"]
+        add("metrics.yaml", "apps/metrictemplate.yaml.j2", {**ctx, "metric": t},
+            ident("flagger.app/v1beta1", "MetricTemplate", t["template"]), {"": t["origin"], "/spec/query": q})
+    for a in alerts:
+        add("alerts.yaml", "apps/alertprovider.yaml.j2", {**ctx, "alert": a},
+            ident("flagger.app/v1beta1", "AlertProvider", a["provider"]), {"": ("spec", "alerts", a["index"])})
+    if ingress:
+        ing: tuple[str, ...] = ("spec", "ingress")
+        add("ingress.yaml", "apps/httproute.yaml.j2", ctx,
+            ident("gateway.networking.k8s.io/v1", "HTTPRoute", route),
+            {"": ing, "/spec/hostnames": (*ing, "hosts"), "/spec/parentRefs/0": (*ing, "gateway")})
+    add("policy.yaml", "apps/server.yaml.j2", ctx, ident("policy.linkerd.io/v1beta3", "Server", name),
+        {"": (*wl, "port"), "/spec/port": (*wl, "port")})
+    for auth in auths:
+        add("policy.yaml", "apps/meshtlsauthentication.yaml.j2", {**ctx, "auth": auth},
+            ident("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication", str(auth["name"])), {"": ("metadata",)})
+        add("policy.yaml", "apps/authorizationpolicy.yaml.j2", {**ctx, "auth": auth},
+            ident("policy.linkerd.io/v1alpha1", "AuthorizationPolicy", str(auth["policy"])), {"": ("metadata",)})
+    files["kustomization.yaml"] = [kustomization(sorted(files))]
+    return files, origins, namespace
+
+
+def kustomization(resources: list[str]) -> Doc:
+    return Doc("apps/kustomization.yaml.j2", {"resources": resources},
+               Expected("kustomize.config.k8s.io/v1beta1", "Kustomization", "", ""))
+
+
+def namespace_doc(namespace: str, environment: str) -> Doc:
+    labels = {"app.kubernetes.io/managed-by": "rollouts", "rollouts.dev/environment": environment}
+    return Doc("apps/namespace.yaml.j2", {"namespace": namespace, "labels": labels},
+               Expected("v1", "Namespace", namespace, ""))
