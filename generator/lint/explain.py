@@ -44,3 +44,38 @@ def explain_rule(rule_id: str) -> tuple[str, bool]:
     if rule_id in BUILT_IN:
         return f"{rule_id} (error)\n\n{BUILT_IN[rule_id]}\n", True
     return f"error: no rule named {rule_id!r}; see rollouts lint --list-rules\n", False
+
+
+def rules_markdown() -> str:
+    """docs/rules.md: every rule with its severity, summary and reason (``python -m generator.lint.explain``)."""
+    out = [
+        "# Lint rules",
+        "",
+        "Generated from the rule modules in `generator/lint/rules/` by `python -m generator.lint.explain`;",
+        "a test keeps this file in step. `rollouts lint --explain RULE` prints the same text.",
+        "",
+        "Severity: **error** where Flagger, Linkerd or Flux will fail, stall or do something else than the spec says;",
+        "**warning** where the release is risky. `--strict` makes warnings fail too (exit 2). A finding of a semantic",
+        "rule can be suppressed on its line, or from the line above, with a reason:",
+        "`# rollouts: ignore[rule-id] why this is fine here` (a suppression without a reason is itself an error).",
+        "",
+        "| rule | severity | summary |",
+        "| --- | --- | --- |",
+    ]
+    modules = sorted(all_rules(), key=lambda m: m.ID)
+    out += [f"| [`{m.ID}`](#{m.ID}) | {m.SEVERITY.value} | {m.SUMMARY.replace('|', '/')} |" for m in modules]
+    for m in modules:
+        out += ["", f"## {m.ID}", "", f"*{m.SEVERITY.value}*: {m.SUMMARY}", "", m.REASON.rstrip()]
+    out += ["", "## Built-in checks", "",
+            "Problems of the file itself and of the schema; these cannot be suppressed.", "",
+            "| rule | summary |", "| --- | --- |"]
+    out += [f"| `{rule}` | {text} |" for rule, text in sorted(BUILT_IN.items())]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    import os
+
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs")
+    with open(os.path.join(docs, "rules.md"), "w", encoding="utf-8") as fh:
+        fh.write(rules_markdown())
