@@ -140,8 +140,10 @@ def spec_digests(root: str) -> list[dict[str, Any]]:
     return out
 
 
-def build_statement(tree: str, root: str, digests: dict[str, str]) -> dict[str, Any]:
+def build_statement(tree: str, root: str, digests: dict[str, str], source: str | None = None) -> dict[str, Any]:
+    """The render statement; ``source`` is the repository holding the specs (default: ``root``)."""
     name = tree_name(tree, root)
+    source = source or root
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": f"{name}/{rel}", "digest": {"sha256": digests[rel]}} for rel in sorted(digests)],
@@ -149,8 +151,8 @@ def build_statement(tree: str, root: str, digests: dict[str, str]) -> dict[str, 
         "predicate": {
             "tool": {"name": "rollouts", "version": __version__},
             "tree": name,
-            "specs": spec_digests(root),
-            "source": {"commit": source_commit(root)},
+            "specs": spec_digests(source),
+            "source": {"commit": source_commit(source)},
         },
     }
 
@@ -273,9 +275,11 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
 
 
 def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identity_token: str | None = None,
-              trust_config: str | None = None, bundle_path: str | None = None) -> SignResult:
+              trust_config: str | None = None, bundle_path: str | None = None,
+              source: str | None = None) -> SignResult:
     """Sign every file under ``tree`` and write the bundle (default: beside the tree). Key-based when ``key_path``
-    is given, else keyless with ``identity_token`` or the ambient OIDC identity."""
+    is given, else keyless with ``identity_token`` or the ambient OIDC identity. Subject names are relative to
+    ``root``; the specs and source commit come from ``source`` (default: ``root``)."""
     root = os.path.abspath(root)
     bundle_path = bundle_path or default_bundle_path(tree)
     if os.path.commonpath([os.path.abspath(bundle_path), os.path.abspath(tree)]) == os.path.abspath(tree):
@@ -306,7 +310,7 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
                             "Symlinks and special files cannot be signed; the renderer writes regular files only.")
     if not digests:
         raise RolloutsError(f"{tree} has no files to sign", "Render first: `rollouts render`.")
-    statement = build_statement(tree, root, digests)
+    statement = build_statement(tree, root, digests, source)
     payload = statement_bytes(statement)
     if key is not None:
         from generator.keys import public_key_hint
