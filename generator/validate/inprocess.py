@@ -51,6 +51,19 @@ class _UniqueKeyLoader:
         return Loader
 
 
+def _message(err: Any, pointer: str) -> str:
+    """jsonschema-rs's message; for a failed oneOf/anyOf, why each alternative failed (as kubeconform says)."""
+    context = getattr(getattr(err, "kind", None), "context", None)
+    if not context:
+        return str(err.message)
+    reasons = []
+    for branch in context:
+        for sub in branch:
+            sub_pointer = "".join("/" + pointer_escape(s) for s in sub.instance_path)
+            reasons.append(sub.message if sub_pointer == pointer else f"{sub_pointer}: {sub.message}")
+    return f"{err.message}: " + "; ".join(dict.fromkeys(reasons))
+
+
 def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[str, ...] = ()) -> list[Finding]:
     import jsonschema_rs
     import yaml
@@ -103,5 +116,5 @@ def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[s
                             key=True))
                 else:
                     findings.append(locator.finding("schema-violation", file, doc, pointer,
-                                                    f"{pointer or '/'}: {err.message}"))
+                                                    f"{pointer or '/'}: {_message(err, pointer)}"))
     return findings

@@ -117,8 +117,10 @@ def to_findings(report: dict[str, Any], locator: Locator, catalog: str) -> list[
                             "Remove the field or fix its spelling: the API server would drop or reject it.",
                             key=True))
                 else:
+                    value = doc.scalar_at(pointer) if doc else None
+                    shown = f" (got {value[:60]!r})" if value is not None and reason.startswith("value must") else ""
                     findings.append(locator.finding("schema-violation", file, doc, pointer,
-                                                    f"{pointer or '/'}: {reason}", _hint(reason)))
+                                                    f"{pointer or '/'}: {reason}{shown}", _hint(reason)))
         elif status == "statusError":
             findings.append(error_finding(locator, file, kind, name, version, msg, catalog))
     return findings

@@ -73,6 +73,17 @@ class Document:
     def api_version(self) -> str:
         return self.scalar("apiVersion")
 
+    def scalar_at(self, pointer: str) -> str | None:
+        """The text of the scalar at ``pointer`` (as written), or None when there is none."""
+        import yaml
+
+        node = self.node
+        for step in pointer_steps(pointer):
+            node = _child(node, step)
+            if node is None:
+                return None
+        return node.value if isinstance(node, yaml.ScalarNode) else None
+
     def position(self, pointer: str, key: bool = False) -> tuple[int, int]:
         """1-based line and column of the node at ``pointer`` (its key with ``key``), else its deepest ancestor."""
         node = self.node

@@ -1,0 +1,44 @@
+"""Fixtures for validate: schema catalogs built by `schemas build`, and small projects with a rendered tree."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator.catalog.build import build
+from generator.project import Project
+
+
+@pytest.fixture(scope="session")
+def core_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Kubernetes core kinds converted from kubernetes-validate alone (no shared data, no network)."""
+    out = tmp_path_factory.mktemp("core") / "schemas"
+    build(str(out), "1.34")
+    return out
+
+
+@pytest.fixture(scope="session")
+def catalog(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
+    """The acceptance catalog: the shared flux-schema catalog plus the Linkerd policy CRDs, via `schemas build`."""
+    out = tmp_path_factory.mktemp("full") / "schemas"
+    report = build(str(out), None, [str(shared / "crds" / "linkerd")],
+                   [str(shared / "schemas" / "flux-schema-catalog")])
+    assert not report.findings
+    return out
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[..., Project]:
+    """project({"apps/x.yaml": "..."}) -> a Project whose flux/ tree holds those files (dedented)."""
+
+    def make(files: dict[str, str]) -> Project:
+        for rel, text in files.items():
+            path = tmp_path / "flux" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return Project(str(tmp_path))
+
+    return make

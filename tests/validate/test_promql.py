@@ -1,0 +1,154 @@
+"""PromQL: Flagger's template variables filled in, syntax checked by promtool in one run, errors mapped back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator.findings import Severity
+from generator.project import Project
+from generator.validate.manifests import Locator
+from generator.validate.promql import Model, check_syntax, fill, validate_queries
+
+TEMPLATE = """
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+  provider:
+    type: {provider}
+    address: http://prometheus.linkerd-viz:9090
+  query: {query}
+"""
+
+CANARY = """
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+  provider: gatewayapi:v1
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
+  service: {{port: 8080}}
+  analysis:
+    interval: 1m
+    threshold: 3
+    stepWeights: [5, 50]
+    metrics:
+      - name: custom
+        templateRef: {{name: {template}}}
+        thresholdRange: {{max: 1}}
+        interval: 2m
+        templateVariables: {variables}
+"""
+
+GOOD = ('\'sum(rate(response_total{namespace="{{ namespace }}", deployment=~"{{ target }}", '
+        'direction="{{ variables.direction }}"}[{{ interval }}]))\'')
+BAD = "'sum(rate(response_total{namespace=\"{{ namespace }}\"}[{{ interval }}])'"
+
+
+def test_fill_knows_flaggers_functions() -> None:
+    model = Model(name="checkout", namespace="shop", target="checkout", service="checkout-svc", interval="2m",
+                  variables={"direction": "inbound"})
+    text, problems = fill('{{namespace}}/{{ target }}/{{- service -}}/{{ interval }}/{{ variables.direction }}/'
+                          '{{ name }}/{{ ingress }}/{{ route }}', model)
+    assert (text, problems) == ("shop/checkout/checkout-svc/2m/inbound/checkout//", [])
+    _, problems = fill("{{ variables.missing }} {{ now }}", model)
+    assert problems == [
+        "template variable 'missing' is not set (templateVariables of the Canary metric)",
+        "unsupported template expression {{ now }} (Flagger knows name, namespace, target, service, ingress, "
+        "route, interval, variables.<key>)",
+    ]
+
+
+def test_syntax_check_batches_and_maps_back(tool: Callable[[str], str]) -> None:
+    promtool = tool("promtool")
+    queries = ["sum(rate(x[1m]))", "sum(rate(x[1m])", "up", "rate(x[1m]) / foo bar"]
+    errors = check_syntax(queries, promtool)
+    assert sorted(errors) == [1, 3]
+    assert "unclosed left parenthesis" in errors[1]
+    assert "unexpected identifier" in errors[3]
+    assert check_syntax(queries[:1], promtool) == {}
+
+
+def _tree(project: Callable[..., Project], files: dict[str, str]) -> tuple[Project, str]:
+    proj = project(files)
+    return proj, str(Path(proj.root) / "flux")
+
+
+def test_clean_queries(project: Callable[..., Project], tool: Callable[[str], str]) -> None:
+    tool("promtool")
+    proj, tree = _tree(project, {"apps/shop/checkout.yaml": TEMPLATE.format(name="m", provider="prometheus",
+                                                                             query=GOOD)
+                                 + "---" + CANARY.format(name="checkout", template="m",
+                                                         variables="{direction: inbound}")})
+    assert validate_queries(tree, Locator(proj.root)) == []
+
+
+def test_syntax_error_is_reported_on_the_template(project: Callable[..., Project],
+                                                  tool: Callable[[str], str]) -> None:
+    tool("promtool")
+    proj, tree = _tree(project, {
+        "apps/shop/m.yaml": TEMPLATE.format(name="m", provider="prometheus", query=BAD),
+        "apps/shop/a.yaml": CANARY.format(name="a", template="m", variables="{}"),
+        "apps/shop/b.yaml": CANARY.format(name="b", template="m", variables="{}"),
+    })
+    findings = validate_queries(tree, Locator(proj.root))
+    # two canaries fill it differently; both fail the same way: one finding on the template
+    assert [(f.rule, f.file, f.line, f.column, f.path, f.resource) for f in findings] == [
+        ("promql-syntax", "flux/apps/shop/m.yaml", 10, 10, "/spec/query", "MetricTemplate shop/m")]
+    assert "unclosed left parenthesis" in findings[0].message
+    assert "query line 1" in findings[0].message
+
+
+def test_syntax_error_is_reported_at_the_spec_line_through_origins(project: Callable[..., Project],
+                                                                   tool: Callable[[str], str]) -> None:
+    tool("promtool")
+    proj, tree = _tree(project, {
+        "apps/shop/m.yaml": TEMPLATE.format(name="m", provider="prometheus", query=BAD),
+        "apps/shop/a.yaml": CANARY.format(name="a", template="m", variables="{}"),
+    })
+    origins = {"MetricTemplate/shop/m": {"": ("services/a/rollouts.yaml", 30, 7),
+                                         "/spec/query": ("services/a/rollouts.yaml", 31, 14)}}
+    findings = validate_queries(tree, Locator(proj.root, origins))
+    assert [(f.file, f.line, f.column) for f in findings] == [("services/a/rollouts.yaml", 31, 14)]
+    assert "rendered at flux/apps/shop/m.yaml:10:10" in findings[0].message
+
+
+def test_missing_variable_is_reported_on_the_canary_metric(project: Callable[..., Project],
+                                                           tool: Callable[[str], str]) -> None:
+    tool("promtool")
+    proj, tree = _tree(project, {
+        "apps/shop/m.yaml": TEMPLATE.format(name="m", provider="prometheus", query=GOOD),
+        "apps/shop/a.yaml": CANARY.format(name="a", template="m", variables="{other: x}"),
+    })
+    findings = validate_queries(tree, Locator(proj.root))
+    assert [(f.rule, f.file, f.path, f.severity) for f in findings] == [
+        ("promql-template", "flux/apps/shop/a.yaml", "/spec/analysis/metrics/0", Severity.ERROR)]
+    assert "'direction'" in findings[0].message
+
+
+def test_unused_and_non_prometheus_templates(project: Callable[..., Project], tool: Callable[[str], str]) -> None:
+    tool("promtool")
+    proj, tree = _tree(project, {
+        "apps/shop/unused.yaml": TEMPLATE.format(name="unused", provider="prometheus", query=BAD),
+        "apps/shop/dd.yaml": TEMPLATE.format(name="dd", provider="datadog", query="'avg:not.promql{*}'"),
+    })
+    findings = validate_queries(tree, Locator(proj.root))
+    assert [(f.rule, f.file) for f in findings] == [("promql-syntax", "flux/apps/shop/unused.yaml")]
+    assert "placeholders" in findings[0].message
+
+
+def test_without_promtool_it_says_so(project: Callable[..., Project], monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.validate import promql
+
+    monkeypatch.setattr(promql, "find_promtool", lambda: None)  # promtool "not installed"
+    proj, tree = _tree(project, {"apps/shop/m.yaml": TEMPLATE.format(name="m", provider="prometheus", query=GOOD)})
+    findings = validate_queries(tree, Locator(proj.root))
+    assert [(f.rule, f.severity) for f in findings] == [("promql-unchecked", Severity.WARNING)]
+    assert "apt-get install" in findings[0].hint
