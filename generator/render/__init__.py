@@ -69,84 +69,47 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
 
     Lint errors stop the render: the result then has findings and no files.
     """
-    from generator.render.engine import RenderCheckError, parse_back, render_text
+    from generator.render.engine import parse_back, render_text
     from generator.render.infra import infrastructure
-    from generator.render.model import service_documents
-    from generator.render.safe import RenderValueError
 
     options = options or options_from_project(project)
     result = RenderResult(complete=environments is None and services is None)
     result.findings += project.findings
     origins = Origins()
     result.origins = origins
-    envs = [e for e in project.environments if environments is None or e in environments]
+    envs = tuple(e for e in project.environments if environments is None or e in environments)
     for wanted in environments or []:
         if wanted not in project.environments:
             result.findings.append(error("render-unknown-environment", "rollouts.project.yaml", 0, 0,
                                          f"environment {wanted!r} is not one of the project's: "
                                          f"{', '.join(project.environments)}"))
-    loaded = _load(project, specs, services, result)
-    if not result.ok:
-        return result
-
+    units = _units(project, specs, services, envs, result, progress)
     seen: dict[str, str] = {}
-    jobs: list[tuple[Spec, str, str]] = []
-    for spec in loaded:
-        from generator.spec.resolve import environments as spec_environments
-
-        name = spec.name
-        if name in seen:
-            result.findings.append(error("render-duplicate-service", spec.file, 1, 1,
-                                         f"service {name!r} is also defined in {seen[name]}",
+    for unit in units:
+        result.findings += unit.findings
+        if unit.name in seen:
+            result.findings.append(error("render-duplicate-service", unit.display, 1, 1,
+                                         f"service {unit.name!r} is also defined in {seen[unit.name]}",
                                          "Give each service its own metadata.name."))
-            continue
-        seen[name] = spec.file
-        for env in spec_environments(spec):
-            if env in envs:
-                jobs.append((spec, env, os.path.join(project.root, spec.file)))
+        seen.setdefault(unit.name, unit.display)
     for name in services or []:
         if name not in seen:
             result.findings.append(error("render-unknown-service", "services", 0, 0,
                                          f"no services/*/rollouts.yaml has metadata.name {name!r}"))
     if not result.ok:
         return result
-
     if result.complete:
         result.scope = ["flux/"]
     elif services is None:
         result.scope = [f"{APPS}/{e}/" for e in envs]
     else:
         result.scope = [f"{APPS}/{e}/{s}/" for e in envs for s in services]
-
-    from generator.spec.resolve import resolve
-
-    total = len(jobs)
-    for done, (spec, env, path) in enumerate(jobs, start=1):
-        resolved = resolve(spec, env)
-        try:
-            files, hints, namespace = service_documents(resolved)
-            base = f"{APPS}/{env}/{spec.name}"
-            for name, docs in files.items():
-                file = f"{base}/{name}"
-                text = render_text(docs)
-                parse_back(file, text, docs)
-                result.files[file] = text
-        except RenderValueError as e:
-            result.findings.append(error("render-value", spec.file, 1, 1, f"{env}: {e}",
-                                         "Remove the character or shorten the key."))
-            continue
-        except RenderCheckError as e:
-            result.findings.append(error("render-check", spec.file, 1, 1, f"{env}: {e}",
-                                         "This is a bug in rollouts render: please report it with the spec."))
-            continue
-        result.services[f"{env}/{spec.name}"] = namespace
-        for key, pointers in hints.items():
-            origins.add(key, (path, spec.file, env, pointers))
-        if progress is not None:
-            progress(done, total)
-    if not result.ok:
-        result.files = {}
-        return result
+    for unit in units:
+        for env, files, hints, namespace in unit.outputs:
+            result.files.update(files)
+            result.services[f"{env}/{unit.name}"] = namespace
+            for key, pointers in hints.items():
+                origins.add(key, (unit.path, unit.display, env, pointers))
     if services is None:
         for file, docs in infrastructure(project.environments, options).items():
             text = render_text(docs)
@@ -158,27 +121,109 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
     return result
 
 
-def _load(project: Project, specs: list[Spec] | None, services: list[str] | None,
-          result: RenderResult) -> list[Spec]:
-    if specs is not None:
-        return [s for s in specs if services is None or s.name in services]
-    from generator.project import discover
+Output = tuple[str, dict[str, str], dict[str, Any], str]  # environment, files, origin hints, namespace
+
+
+@dataclass
+class _Unit:
+    """One spec: its lint findings and, when clean, its files in each environment."""
+
+    path: str
+    display: str
+    name: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+
+
+def _render_spec(spec: Spec, path: str, envs: tuple[str, ...]) -> _Unit:
+    from generator.render.engine import RenderCheckError, parse_back, render_text
+    from generator.render.model import service_documents
+    from generator.render.safe import RenderValueError
+    from generator.spec.resolve import environments as spec_environments
+    from generator.spec.resolve import resolve
+
+    unit = _Unit(path, spec.file, spec.name)
+    for env in spec_environments(spec):
+        if env not in envs:
+            continue
+        try:
+            files, hints, namespace = service_documents(resolve(spec, env))
+            base = f"{APPS}/{env}/{spec.name}"
+            texts = {}
+            for name, docs in files.items():
+                file = f"{base}/{name}"
+                text = render_text(docs)
+                parse_back(file, text, docs)
+                texts[file] = text
+        except RenderValueError as e:
+            unit.findings.append(error("render-value", spec.file, 1, 1, f"{env}: {e}",
+                                       "Remove the character or shorten the key."))
+            continue
+        except RenderCheckError as e:
+            unit.findings.append(error("render-check", spec.file, 1, 1, f"{env}: {e}",
+                                       "This is a bug in rollouts render: please report it with the spec."))
+            continue
+        unit.outputs.append((env, texts, hints, namespace))
+    return unit
+
+
+_WORKER: tuple[Project, tuple[str, ...]] | None = None  # set before forking workers, inherited by them
+PARALLEL_FROM = 64  # specs; fewer render in-process (pre-commit stays fast)
+
+
+def _work(path: str) -> _Unit:
     from generator.render.fastload import load_and_lint
+
+    assert _WORKER is not None
+    project, envs = _WORKER
+    spec, findings = load_and_lint(project, path)
+    if spec is None:
+        return _Unit(path, project.relative(path), findings=findings)
+    if any(f.severity is Severity.ERROR for f in findings):
+        return _Unit(path, spec.file, spec.name, findings=findings)
+    unit = _render_spec(spec, path, envs)
+    unit.findings = findings + unit.findings
+    return unit
+
+
+def _units(project: Project, specs: list[Spec] | None, services: list[str] | None, envs: tuple[str, ...],
+           result: RenderResult, progress: Callable[[int, int], None] | None) -> list[_Unit]:
+    global _WORKER
+    if specs is not None:
+        chosen = [s for s in specs if services is None or s.name in services]
+        return [_render_spec(s, os.path.join(project.root, s.file), envs) for s in chosen]
+    from generator.project import discover
 
     paths, found = discover(project)
     result.findings += found
-    loaded = []
-    for path in paths:
-        if services is not None and os.path.basename(os.path.dirname(path)) not in services:
-            # a quick filter by directory; the name check below decides
-            spec_name = _peek_name(path)
-            if spec_name not in services:
-                continue
-        spec, findings = load_and_lint(project, path)
-        result.findings += findings
-        if spec is not None:
-            loaded.append(spec)
-    return loaded
+    if services is not None:
+        paths = [p for p in paths if os.path.basename(os.path.dirname(p)) in services
+                 or _peek_name(p) in services]
+    _WORKER = (project, envs)
+    total = len(paths)
+    units: list[_Unit] = []
+    workers = min(os.cpu_count() or 1, 4)
+    if total < PARALLEL_FROM or workers < 2 or not _can_fork():
+        for path in paths:
+            units.append(_work(path))
+            if progress is not None:
+                progress(len(units), total)
+        return units
+    import multiprocessing
+
+    chunk = max(1, min(64, total // (workers * 4)))
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for unit in pool.imap(_work, paths, chunksize=chunk):
+            units.append(unit)
+            if progress is not None:
+                progress(len(units), total)
+    return units
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _peek_name(path: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 _ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 MAX_KEY = 1000  # encoded length, under YAML's 1024-character limit for implicit keys
+_encode_str = json.encoder.encode_basestring  # C: what json.dumps(str, ensure_ascii=False) does, minus the call
 
 
 class RenderValueError(ValueError):
@@ -46,8 +47,23 @@ def _check_keys(value: Any) -> None:
             _check_keys(item)
 
 
+_STR_CACHE: dict[str, Yaml] = {}
+
+
 def to_yaml(value: Any) -> Yaml:
     """``value`` as one YAML flow node (JSON), safe to place after ``key: `` or ``- `` on a line."""
+    kind = type(value)
+    if kind is str:
+        cached = _STR_CACHE.get(value)
+        if cached is None:
+            cached = Yaml(_ESCAPE.sub(_escape, _encode_str(value)))
+            if len(_STR_CACHE) < 100_000:
+                _STR_CACHE[value] = cached
+        return cached
+    if kind is int:
+        return Yaml(int.__repr__(value))
+    if kind is bool:
+        return Yaml("true" if value else "false")
     if isinstance(value, Yaml):
         return value
     if isinstance(value, dict | list):

@@ -1,0 +1,254 @@
+"""Benchmark ``rollouts render``: N synthetic services x 2 environments in a temporary repository.
+
+Prints the median wall time and peak memory (ru_maxrss of the render process) of a full render and of
+``render --check`` on the unchanged tree, and beside them ``helm template`` of an equivalent local chart for the
+same services, run in the same session, as a ratio. Targets on 2 cores: render <= 3 s and <= 500 MB for 1,000
+services x 2 environments; --check <= 1.5 s.
+
+    .venv/bin/python bench/render.py [--services 1000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+SPEC = """\
+apiVersion: rollouts/v1alpha1
+kind: ServiceRollout
+metadata:
+  name: {name}
+  namespace: team-{team}
+  owner: team-{team}
+spec:
+  workload:
+    chart:
+      repository: oci://ghcr.io/acme/charts/web
+      version: 2.3.{i}
+    image:
+      repository: ghcr.io/acme/{name}
+      tag: 1.{i}.0
+    values:
+      resources:
+        requests: {{cpu: 250m, memory: 256Mi}}
+        limits: {{memory: 512Mi}}
+    port: 8080
+    autoscaling: {{minReplicas: 2, maxReplicas: 10, targetCPU: 70}}
+  strategy:
+{strategy}
+    interval: 1m
+    threshold: 3
+    progressDeadline: 10m
+  slo:
+    successRate: 99
+    latencyP99: 500ms
+  metrics:
+    - name: error-rate
+      query: |
+        sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}", classification="failure"}}[{{{{ interval }}}}]))
+      max: 0.01
+      interval: 2m
+  gates:
+    loadTest: {{rps: 20, concurrency: 4, path: /healthz}}
+    acceptanceTest:
+      cmd: curl -sf CANARY_URL/api/v1/ready
+  alerts:
+    - name: slack
+      type: slack
+      channel: deploys
+      secretRef: slack-webhook
+  ingress:
+    hosts: [{name}.acme.example]
+    gateway: {{name: public, namespace: gateway-system}}
+  environments:
+    staging:
+      strategy: {{interval: 30s, threshold: 2}}
+    production: {{}}
+"""
+
+STRATEGIES = (
+    "    type: canary\n    steps: [5, 25, 50]",
+    "    type: abTest\n    iterations: 10\n    match:\n      - headers: {x-canary: {exact: insider}}",
+    "    type: blueGreen\n    iterations: 5",
+)
+
+
+def make_repo(directory: str, count: int) -> None:
+    for i in range(count):
+        name = f"svc-{i:04d}"
+        folder = os.path.join(directory, "services", name)
+        os.makedirs(folder)
+        with open(os.path.join(folder, "rollouts.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(SPEC.format(name=name, team=i % 50, i=i, strategy=STRATEGIES[i % 3]))
+
+
+def timed(cmd: list[str], cwd: str) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB, exit code of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if proc.stderr is not None:
+        proc.stderr.close()
+    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+HELM_TEMPLATE = """\
+{{- range $svc := .Values.services }}
+{{- range $env := $svc.environments }}
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: {{ $svc.name | quote }}
+  namespace: {{ $env.namespace | quote }}
+  labels:
+    app.kubernetes.io/name: {{ $svc.name | quote }}
+    rollouts.dev/environment: {{ $env.name | quote }}
+spec:
+  provider: gatewayapi:v1beta1
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ $svc.name | quote }}}
+  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: {{ $svc.name | quote }}}
+  progressDeadlineSeconds: 600
+  revertOnDeletion: true
+  service:
+    port: {{ $svc.port }}
+    gatewayRefs:
+      - {name: {{ $svc.name | quote }}, namespace: {{ $env.namespace | quote }}, group: core, kind: Service, port: {{ $svc.port }}}
+  analysis:
+    interval: {{ $env.interval | quote }}
+    threshold: {{ $env.threshold }}
+    stepWeights: {{ toJson $svc.steps }}
+    metrics:
+      - name: success-rate
+        templateRef: {name: {{ printf "%s-success-rate" $svc.name | quote }}, namespace: {{ $env.namespace | quote }}}
+        thresholdRange: {min: 99}
+        interval: 1m
+    webhooks:
+      - name: load-test
+        type: rollout
+        url: http://flagger-loadtester.flagger-system/
+        metadata:
+          cmd: {{ printf "hey -z 1m -q 5 -c 4 http://%s-canary.%s:%v/healthz" $svc.name $env.namespace $svc.port | quote }}
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata:
+  name: {{ printf "%s-success-rate" $svc.name | quote }}
+  namespace: {{ $env.namespace | quote }}
+spec:
+  provider: {type: prometheus, address: "http://prometheus.linkerd-viz:9090"}
+  query: {{ $.Values.query | quote }}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: {{ $svc.name | quote }}
+  namespace: {{ $env.namespace | quote }}
+spec:
+  interval: 10m
+  chartRef: {kind: OCIRepository, name: {{ $svc.name | quote }}}
+  values: {{ toJson $svc.values }}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $svc.name | quote }}
+  namespace: {{ $env.namespace | quote }}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ $svc.name | quote }}}
+  minReplicas: 2
+  maxReplicas: 10
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata:
+  name: {{ $svc.name | quote }}
+  namespace: {{ $env.namespace | quote }}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/instance: {{ $svc.name | quote }}}}
+  port: {{ $svc.port }}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {{ printf "%s-public" $svc.name | quote }}
+  namespace: {{ $env.namespace | quote }}
+spec:
+  parentRefs: [{kind: Gateway, name: public, namespace: gateway-system}]
+  hostnames: [{{ printf "%s.acme.example" $svc.name | quote }}]
+  rules: [{backendRefs: [{name: {{ $svc.name | quote }}, port: {{ $svc.port }}}]}]
+{{- end }}
+{{- end }}
+"""
+
+
+def make_chart(directory: str, count: int) -> str:
+    import json
+
+    chart = os.path.join(directory, "equivalent-chart")
+    os.makedirs(os.path.join(chart, "templates"))
+    with open(os.path.join(chart, "Chart.yaml"), "w", encoding="utf-8") as fh:
+        fh.write("apiVersion: v2\nname: equivalent\nversion: 0.1.0\n")
+    with open(os.path.join(chart, "templates", "services.yaml"), "w", encoding="utf-8") as fh:
+        fh.write(HELM_TEMPLATE)
+    services = [{"name": f"svc-{i:04d}", "port": 8080, "steps": [5, 25, 50],
+                 "values": {"resources": {"requests": {"cpu": "250m"}}, "image": {"tag": f"1.{i}.0"}},
+                 "environments": [{"name": "staging", "namespace": f"team-{i % 50}-staging", "interval": "30s",
+                                   "threshold": 2},
+                                  {"name": "production", "namespace": f"team-{i % 50}", "interval": "1m",
+                                   "threshold": 3}]}
+                for i in range(count)]
+    with open(os.path.join(chart, "values.yaml"), "w", encoding="utf-8") as fh:
+        json.dump({"services": services, "query": "sum(rate(response_total[1m]))"}, fh)
+    return chart
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    rollouts = os.path.join(BIN, "rollouts")
+    helm = os.path.join(BIN, "helm") if os.path.exists(os.path.join(BIN, "helm")) else shutil.which("helm")
+    with tempfile.TemporaryDirectory(prefix="rollouts-bench-") as tmp:
+        make_repo(tmp, args.services)
+        renders, checks = [], []
+        for _ in range(args.runs):
+            shutil.rmtree(os.path.join(tmp, "flux"), ignore_errors=True)
+            renders.append(timed([rollouts, "render"], tmp))
+            checks.append(timed([rollouts, "render", "--check"], tmp))
+        if any(code != 0 for _, _, code in renders + checks):
+            print("a render or check failed", [c for _, _, c in renders + checks], file=sys.stderr)
+            return 1
+        files = sum(len(f) for _, _, f in os.walk(os.path.join(tmp, "flux")))
+        render_s = statistics.median(w for w, _, _ in renders)
+        render_mb = max(m for _, m, _ in renders)
+        check_s = statistics.median(w for w, _, _ in checks)
+        check_mb = max(m for _, m, _ in checks)
+        print(f"services: {args.services} x 2 environments, {files} files, median of {args.runs} runs, 2 cores")
+        print(f"render          : {render_s:6.2f} s  peak {render_mb:6.0f} MB   (target <= 3 s, <= 500 MB)")
+        print(f"render --check  : {check_s:6.2f} s  peak {check_mb:6.0f} MB   (target <= 1.5 s)")
+        if helm is None:
+            print("helm template   : helm not installed (bash .ci/setup --bench)")
+            return 0
+        chart = make_chart(tmp, args.services)
+        helms = [timed([helm, "template", "bench", chart], tmp) for _ in range(args.runs)]
+        helm_s = statistics.median(w for w, _, _ in helms)
+        helm_mb = max(m for _, m, _ in helms)
+        print(f"helm template   : {helm_s:6.2f} s  peak {helm_mb:6.0f} MB   (equivalent chart, same services)")
+        print(f"ratio render / helm template: {render_s / helm_s:.2f}x time, {render_mb / helm_mb:.2f}x memory")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
