@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from generator.render.safe import RenderValueError, Yaml, to_yaml
@@ -60,7 +61,7 @@ def environment() -> Any:
         """Inlines ``{% include "apps/_meta.j2" %}`` when a template loads: the same text, without the cost
         of a new render context for every object."""
 
-        def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Any]:
+        def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
             source, filename, uptodate = super().get_source(environment, template)
             if INCLUDE_META in source:
                 meta, _, _ = super().get_source(environment, "apps/_meta.j2")
