@@ -4,8 +4,8 @@ and every rendered file parsed back and checked before anyone writes it."""
 from __future__ import annotations
 
 import os
-from functools import cache
 from collections.abc import Callable
+from functools import cache
 from typing import Any, NamedTuple
 
 from generator.render.safe import RenderValueError, Yaml, to_yaml
