@@ -182,6 +182,7 @@ def test_success_rate_query_on_a_real_prometheus(tmp_path: Path, tool: Callable[
         bad = urllib.parse.urlencode({"query": query + ")", "time": at})
         with pytest.raises(urllib.error.HTTPError) as e:
             _get(f"{base}/api/v1/query?{bad}")
+        e.value.close()
         assert e.value.code == 400
     finally:
         server.terminate()
