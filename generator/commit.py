@@ -399,15 +399,15 @@ def _identity_env(git: Git) -> dict[str, str]:
 def commit(opts: CommitOptions) -> CommitResult:
     """Check, render, validate, sign, verify and commit; see the module docstring."""
     out = CommitResult()
-    project, result, findings = _check_render(opts)
-    out.findings += findings
-    if not out.ok:
-        return out
     sign_config: list[str] = []
     pub = ""
     secret_key = ""
     if not opts.dry_run or opts.ssh_signing_key or opts.gpg_key:
-        sign_config, pub, secret_key = signing_config(opts)
+        sign_config, pub, secret_key = signing_config(opts)  # before anything slow: refuse unsigned commits now
+    project, result, findings = _check_render(opts)
+    out.findings += findings
+    if not out.ok:
+        return out
     source_root = getattr(project, "root", os.path.abspath(opts.root))
     remote = opts.repo is not None and _is_remote(opts.repo)
     work = tempfile.mkdtemp(prefix="rollouts-commit-")
