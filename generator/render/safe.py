@@ -73,5 +73,6 @@ def to_yaml(value: Any) -> Yaml:
     except ValueError as e:
         raise RenderValueError(f"{value!r} has no YAML form: {e}") from None
     except TypeError as e:
+        str(value)  # an undefined template variable (StrictUndefined) raises its UndefinedError here
         raise RenderValueError(str(e)) from None
     return Yaml(_ESCAPE.sub(_escape, text))

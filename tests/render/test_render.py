@@ -1,0 +1,246 @@
+"""What `rollouts render` emits for the examples, and what it must never emit."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator.project import load_project
+from generator.render import RenderOptions, RenderResult, render
+
+EXAMPLES = ["billing-worker", "checkout", "frontend"]
+
+
+@pytest.fixture(scope="module")
+def rendered(root: Path) -> RenderResult:
+    result = render(load_project(str(root)))
+    assert result.ok, result.findings
+    return result
+
+
+def docs_of(result: RenderResult, prefix: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path, text in result.files.items():
+        if path.startswith(prefix) and path.endswith(".yaml"):
+            out += [d for d in yaml.safe_load_all(text) if d]
+    return out
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, (kind, name, [d["metadata"]["name"] for d in docs if d["kind"] == kind])
+    return found[0]
+
+
+def test_every_example_renders_in_every_environment(rendered: RenderResult, root: Path) -> None:
+    for env in ("staging", "production"):
+        for service in EXAMPLES:
+            base = f"flux/apps/{env}/{service}/"
+            assert {"canary.yaml", "release.yaml", "policy.yaml", "metrics.yaml", "kustomization.yaml"} <= {
+                p[len(base):] for p in rendered.files if p.startswith(base)}
+    assert "flux/bootstrap/flux-system/infrastructure.yaml" in rendered.files
+
+
+@pytest.mark.parametrize("service", EXAMPLES)
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_nothing_flagger_generates_is_emitted(rendered: RenderResult, service: str, env: str) -> None:
+    everything = docs_of(rendered, "flux/")
+    canary = one(docs_of(rendered, f"flux/apps/{env}/{service}/"), "Canary")
+    apex, namespace = canary["metadata"]["name"], canary["metadata"]["namespace"]
+    for doc in everything:
+        kind, name = doc["kind"], doc.get("metadata", {}).get("name", "")
+        ns = doc.get("metadata", {}).get("namespace", "")
+        assert not name.endswith("-primary"), doc
+        assert kind not in ("Service", "TrafficSplit", "ServiceProfile"), doc
+        assert not (kind == "HTTPRoute" and ns == namespace and name == apex), doc
+        if kind == "Deployment":
+            pytest.fail(f"a Deployment is the chart's to create: {name}")
+
+
+def test_canary_on_linkerd_gateway_api(rendered: RenderResult) -> None:
+    canary = one(docs_of(rendered, "flux/apps/production/checkout/"), "Canary")
+    spec = canary["spec"]
+    assert spec["provider"] == "gatewayapi:v1beta1"
+    assert spec["revertOnDeletion"] is True
+    assert spec["progressDeadlineSeconds"] == 600
+    assert spec["autoscalerRef"] == {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                                     "name": "checkout"}
+    assert spec["service"]["gatewayRefs"] == [{"name": "checkout", "namespace": "shop", "group": "core",
+                                               "kind": "Service", "port": 8080}]
+    analysis = spec["analysis"]
+    assert analysis["stepWeights"] == [5, 25, 50]
+    assert "iterations" not in analysis and "match" not in analysis
+    metrics = {m["name"]: m for m in analysis["metrics"]}
+    assert metrics["success-rate"]["thresholdRange"] == {"min": 99}
+    assert metrics["latency-p99"]["thresholdRange"] == {"max": 500}
+    assert metrics["error-budget-burn"]["templateRef"] == {"name": "checkout-error-budget-burn", "namespace": "shop"}
+    hooks = {w["name"]: w for w in analysis["webhooks"]}
+    assert hooks["load-test"]["type"] == "rollout"
+    assert hooks["load-test"]["url"] == "http://flagger-loadtester.flagger-system/"
+    assert hooks["load-test"]["metadata"]["cmd"] == "hey -z 1m -q 5 -c 4 http://checkout-canary.shop:8080/healthz"
+    assert hooks["acceptance-test"]["type"] == "pre-rollout"
+    assert hooks["acceptance-test"]["metadata"] == {
+        "type": "bash", "cmd": "curl -sf http://checkout-canary.shop:8080/api/v1/ready"}
+    assert analysis["alerts"] == [{"name": "payments-slack", "severity": "info",
+                                   "providerRef": {"name": "checkout-payments-slack", "namespace": "shop"}}]
+
+
+def test_staging_overrides_and_namespace(rendered: RenderResult) -> None:
+    docs = docs_of(rendered, "flux/apps/staging/checkout/")
+    canary = one(docs, "Canary")
+    assert canary["metadata"]["namespace"] == "shop-staging"
+    assert canary["spec"]["analysis"]["interval"] == "30s"
+    assert canary["spec"]["analysis"]["threshold"] == 2
+    assert one(docs, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 3
+
+
+def test_ab_test_matches_headers_and_cookies(rendered: RenderResult) -> None:
+    analysis = one(docs_of(rendered, "flux/apps/production/frontend/"), "Canary")["spec"]["analysis"]
+    assert "stepWeights" not in analysis
+    assert analysis["iterations"] >= 1
+    headers = [m["headers"] for m in analysis["match"]]
+    assert {"x-canary": {"exact": "insider"}} in headers
+    assert {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}} in headers
+
+
+def test_blue_green_has_iterations_gates_and_no_match(rendered: RenderResult) -> None:
+    docs = docs_of(rendered, "flux/apps/production/billing-worker/")
+    spec = one(docs, "Canary")["spec"]
+    assert spec["analysis"]["iterations"] == 5
+    assert "match" not in spec["analysis"] and "stepWeights" not in spec["analysis"]
+    assert "autoscalerRef" not in spec
+    hooks = {w["name"]: w for w in spec["analysis"]["webhooks"]}
+    assert hooks["helm-test"]["type"] == "pre-rollout"
+    assert hooks["helm-test"]["metadata"] == {"type": "helmv3", "cmd": "test billing-worker -n billing"}
+    assert hooks["approve-promotion"]["type"] == "confirm-promotion"
+    assert hooks["approve-promotion"]["url"] == "http://flagger-loadtester.flagger-system/gate/check"
+    release = one(docs, "HelmRelease")
+    assert release["spec"]["values"]["replicaCount"] == 3
+    staging = one(docs_of(rendered, "flux/apps/staging/billing-worker/"), "Canary")["spec"]["analysis"]
+    assert "approve-promotion" not in {w["name"] for w in staging["webhooks"]}
+
+
+def test_helm_release_has_the_image_and_no_replicas_when_autoscaled(rendered: RenderResult) -> None:
+    docs = docs_of(rendered, "flux/apps/production/checkout/")
+    release = one(docs, "HelmRelease")
+    assert release["apiVersion"] == "helm.toolkit.fluxcd.io/v2"
+    assert release["spec"]["chartRef"] == {"kind": "OCIRepository", "name": "checkout"}
+    values = release["spec"]["values"]
+    assert values["image"] == {"repository": "ghcr.io/acme/checkout", "tag": "1.4.2"}
+    assert "replicaCount" not in values
+    assert values["resources"]["limits"] == {"memory": "512Mi"}
+    source = one(docs, "OCIRepository")
+    assert source["apiVersion"] == "source.toolkit.fluxcd.io/v1"
+    assert source["spec"]["ref"] == {"tag": "2.3.1"}
+
+
+def test_metric_templates_query_linkerd_and_keep_flagger_variables(rendered: RenderResult) -> None:
+    docs = docs_of(rendered, "flux/apps/production/checkout/")
+    success = one(docs, "MetricTemplate", "checkout-success-rate")["spec"]
+    assert success["provider"] == {"type": "prometheus", "address": "http://prometheus.linkerd-viz:9090"}
+    assert "response_total" in success["query"] and 'deployment=~"{{ target }}"' in success["query"]
+    latency = one(docs, "MetricTemplate", "checkout-latency-p99")["spec"]["query"]
+    assert latency.startswith("histogram_quantile(0.99, ") and "response_latency_ms_bucket" in latency
+    custom = one(docs, "MetricTemplate", "checkout-error-budget-burn")["spec"]["query"]
+    assert '{{ namespace }}' in custom and custom.endswith("[{{ interval }}]))\n")
+
+
+def test_policy_selects_a_label_identical_on_primary_and_canary(rendered: RenderResult) -> None:
+    docs = docs_of(rendered, "flux/apps/production/checkout/")
+    server = one(docs, "Server")
+    assert server["apiVersion"] == "policy.linkerd.io/v1beta3"
+    assert server["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "checkout"}}
+    assert one(docs, "PodDisruptionBudget")["spec"]["selector"] == server["spec"]["podSelector"]
+    gates = one(docs, "MeshTLSAuthentication", "checkout-rollout-gates")["spec"]["identityRefs"]
+    assert {"kind": "ServiceAccount", "name": "flagger-loadtester", "namespace": "flagger-system"} in gates
+    assert {"kind": "ServiceAccount", "name": "flagger", "namespace": "flagger-system"} in gates
+    policies = [d for d in docs if d["kind"] == "AuthorizationPolicy"]
+    assert all(p["spec"]["targetRef"]["name"] == "checkout" for p in policies)
+    assert not [d for d in docs if d["kind"] == "NetworkAuthentication"]
+
+
+def test_ingress_route_is_named_apart_from_the_apex(rendered: RenderResult) -> None:
+    route = one(docs_of(rendered, "flux/apps/production/checkout/"), "HTTPRoute")
+    assert route["metadata"]["name"] == "checkout-public"
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"][0]["kind"] == "Gateway"
+    assert route["spec"]["hostnames"] == ["checkout.acme.example"]
+    assert route["spec"]["rules"][0]["backendRefs"] == [{"group": "", "kind": "Service", "name": "checkout",
+                                                         "port": 8080}]
+
+
+def test_namespaces_are_meshed_and_listed_once(rendered: RenderResult) -> None:
+    namespaces = [d for d in docs_of(rendered, "flux/apps/production/") if d["kind"] == "Namespace"]
+    assert sorted(d["metadata"]["name"] for d in namespaces) == ["billing", "shop"]
+    assert all(d["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"} for d in namespaces)
+
+
+def test_infrastructure_is_ordered_and_pinned(rendered: RenderResult) -> None:
+    chain = {d["metadata"]["name"]: d for d in docs_of(rendered, "flux/bootstrap/flux-system/infrastructure.yaml")}
+    assert all(d["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1" for d in chain.values())
+    order = ["gateway-api-crds", "cert-manager", "linkerd", "linkerd-viz", "flagger"]
+    for before, after in itertools.pairwise(order):
+        assert chain[after]["spec"]["dependsOn"] == [{"name": before}]
+    assert chain["apps-staging"]["spec"]["dependsOn"] == [{"name": "flagger"}]
+    assert "develop" not in chain
+    pd = docs_of(rendered, "flux/infrastructure/progressive-delivery/flagger/")
+    flagger = one(pd, "HelmRelease", "flagger")["spec"]["values"]
+    assert flagger["meshProvider"] == "gatewayapi:v1beta1"
+    assert flagger["metricsServer"] == "http://prometheus.linkerd-viz:9090"
+    assert flagger["linkerdAuthPolicy"]["create"] is True
+    assert one(pd, "OCIRepository", "flagger")["spec"]["ref"] == {"tag": "1.44.0"}
+    linkerd = docs_of(rendered, "flux/infrastructure/progressive-delivery/linkerd/")
+    control = one(linkerd, "HelmRelease", "linkerd-control-plane")["spec"]
+    assert control["values"]["identity"]["externalCA"] is True
+    assert control["chart"]["spec"]["version"] == "2026.6.3"
+    assert one(linkerd, "Bundle")["spec"]["target"]["configMap"]["key"] == "ca-bundle.crt"
+    for doc in docs_of(rendered, "flux/"):
+        if doc["kind"] == "HelmRelease" and "chart" in doc["spec"]:
+            version = doc["spec"]["chart"]["spec"]["version"]
+            assert version[0].isdigit() or version.startswith("v"), version
+    kustomizations = "\n".join(t for p, t in rendered.files.items() if p.endswith("kustomization.yaml"))
+    assert "develop" not in kustomizations
+
+
+def test_develop_pack_and_verified_repository_are_opt_in(root: Path) -> None:
+    result = render(load_project(str(root)), options=RenderOptions(develop=True, verify_secret="flux-git-keys"))
+    chain = {d["metadata"]["name"]: d for d in docs_of(result, "flux/bootstrap/flux-system/infrastructure.yaml")}
+    assert chain["develop"]["spec"]["path"] == "./flux/infrastructure/progressive-delivery/develop"
+    repo = one(docs_of(result, "flux/bootstrap/flux-system/repository.yaml"), "GitRepository", "rollouts")
+    assert repo["spec"]["verify"] == {"mode": "HEAD", "secretRef": {"name": "flux-git-keys"}}
+
+
+def test_lint_errors_stop_the_render_and_write_nothing(example_repo: Path,
+                                                       run_cli: Callable[..., subprocess.CompletedProcess[str]]
+                                                       ) -> None:
+    spec = example_repo / "services" / "checkout" / "rollouts.yaml"
+    spec.write_text(spec.read_text().replace("type: canary", "type: canery"))
+    result = render(load_project(str(example_repo)))
+    assert not result.ok and result.files == {}
+    assert any(f.file == "services/checkout/rollouts.yaml" and f.line > 1 for f in result.findings)
+    proc = run_cli("render", cwd=example_repo)
+    assert proc.returncode == 1, proc.stderr
+    assert "services/checkout/rollouts.yaml:" in proc.stdout
+    assert not (example_repo / "flux").exists()
+
+
+def test_origins_point_at_the_spec_lines(rendered: RenderResult, root: Path) -> None:
+    lines = (root / "services" / "checkout" / "rollouts.yaml").read_text().splitlines()
+    prod = rendered.origins["Canary/shop/checkout"]["/spec/analysis/interval"]
+    assert prod[0] == "services/checkout/rollouts.yaml"
+    assert lines[prod[1] - 1].strip() == "interval: 1m"
+    staging = rendered.origins["Canary/shop-staging/checkout"]["/spec/analysis/interval"]
+    assert "interval: 30s" in lines[staging[1] - 1]
+    query = rendered.origins["MetricTemplate/shop/checkout-error-budget-burn"]["/spec/query"]
+    assert lines[query[1] - 1].strip().startswith("query:")
+
+
+def test_the_committed_tree_is_up_to_date(run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    proc = run_cli("render", "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
