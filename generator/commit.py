@@ -50,6 +50,7 @@ class CommitOptions:
     gpg_key: str | None = None
     verify_secret: str = DEFAULT_VERIFY_SECRET
     schema_dir: str | None = None
+    skip_kinds: tuple[str, ...] = ()
     validate: bool = True
     dry_run: bool = False
     attempts: int = 5
@@ -285,7 +286,8 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
         from generator.validate import validate
 
         origins = getattr(result, "origins", None)
-        out.findings += validate(project, tree_dir=tree, origins=origins, schema_dir=opts.schema_dir)
+        out.findings += validate(project, tree_dir=tree, origins=origins, schema_dir=opts.schema_dir,
+                                 skip_kinds=opts.skip_kinds)
         if not out.ok:
             return ""
     signed_with_key = opts.key is not None

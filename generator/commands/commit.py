@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Secret (flux-system) holding the commit-signing public key that the rendered "
                         "GitRepository's spec.verify names (default: rollouts-commit-signers)")
     parser.add_argument("--schemas", metavar="DIR", help="schema catalog for validation (see rollouts validate)")
+    parser.add_argument("--skip", action="append", default=[], metavar="KIND",
+                        help="validate: do not check this kind against a schema (repeatable)")
     parser.add_argument("--skip-validate", action="store_true",
                         help="do not run validate (kubeconform, PromQL, kustomize) before signing")
     parser.add_argument("--attempts", type=int, default=5, help="publish attempts when the branch moved (default 5)")
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                          identity_token=args.identity_token, trust_config=args.trust_config,
                          ssh_signing_key=args.signing_key, gpg_key=args.gpg_key,
                          verify_secret=args.verify_secret or DEFAULT_VERIFY_SECRET, schema_dir=args.schemas,
-                         validate=not args.skip_validate, dry_run=args.dry_run, attempts=max(1, args.attempts))
+                         skip_kinds=tuple(args.skip), validate=not args.skip_validate, dry_run=args.dry_run,
+                         attempts=max(1, args.attempts))
     result = commit(opts)
     code = report(result.findings, args.fmt, args.strict)
     out = sys.stdout if args.fmt == "text" else sys.stderr
