@@ -215,3 +215,22 @@ def test_rules_report_per_environment_override_with_its_name(tmp_path):
 def test_findings_are_not_repeated_for_each_environment(tmp_path):
     root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), base("threshold: 3", "threshold: 9"))
     assert [f.rule for f in lint(load_project(root)).findings] == ["rollback-time"]
+
+
+def test_finding_of_one_environment_names_it_even_at_a_base_field(tmp_path):
+    """Staging lowers the threshold; production keeps threshold 9 from the base spec and is the one that fails."""
+    body = base("threshold: 3", "threshold: 9") + (
+        "  environments:\n    staging: {strategy: {threshold: 2}}\n    production: {}\n")
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), body)
+    findings = lint(load_project(root)).findings
+    assert [(f.rule, f.location) for f in findings] == [("rollback-time", f"{F}:16:16")]
+    assert findings[0].message.startswith("[production] a failing release is rolled back only after 9m")
+
+
+def test_environments_with_different_values_get_one_finding_each(tmp_path):
+    body = base("threshold: 3", "threshold: 9") + (
+        "  environments:\n    staging: {strategy: {interval: 40s}}\n    production: {}\n")
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), body)
+    messages = sorted(f.message.split(" (")[0] for f in lint(load_project(root)).findings)
+    assert messages == ["[production] a failing release is rolled back only after 9m",
+                        "[staging] a failing release is rolled back only after 6m"]

@@ -100,6 +100,7 @@ class Context:
         self.project = project
         self.rule: ModuleType | None = None
         self.environments: dict[str, dict[str, Any]] = {env: resolve(spec, env) for env in environments(spec)}
+        self.where: dict[int, str | None] = {}  # id(finding) -> its environment, while the rule runs
 
     def each(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every environment with its resolved ``spec`` (overrides merged, defaults filled)."""
@@ -109,18 +110,34 @@ class Context:
     def finding(self, env: str | None, path: Path, message: str, hint: str = "", key: bool = False) -> Finding:
         """A finding of the current rule at ``path`` (under ``spec`` when ``env`` is given, else from the root).
 
-        When the field comes from an environment override, the message says which environment."""
+        Where the field is set in an environment's override, the finding points there. ``run_rules`` then names the
+        environments in the message unless every environment has the same finding."""
         assert self.rule is not None
         if env is None:
             line, col = self.spec.position(path, key=key)
             shown = path_text(path)
         else:
             line, col = origin(self.spec, env, path)
-            overridden = self.spec.get(("spec", "environments", env, *path)) is not None
             shown = path_text(("spec", *path))
-            if overridden:
-                message = f"[{env}] {message}"
-        return Finding(self.rule.ID, self.rule.SEVERITY, self.spec.file, line, col, message, hint, shown)
+        found = Finding(self.rule.ID, self.rule.SEVERITY, self.spec.file, line, col, message, hint, shown)
+        self.where[id(found)] = env
+        return found
+
+
+def _name_environments(ctx: Context, found: list[Finding]) -> list[Finding]:
+    """One finding per place and message; prefixed with ``[env, ...]`` unless it holds in every environment."""
+    groups: dict[tuple[str, int, int, str], tuple[Finding, list[str | None]]] = {}
+    for f in found:
+        key = (f.rule, f.line, f.column, f.message)
+        groups.setdefault(key, (f, []))[1].append(ctx.where.get(id(f)))
+    out = []
+    every = set(ctx.environments)
+    for f, envs in groups.values():
+        named = [e for e in dict.fromkeys(envs) if e is not None]
+        if named and set(named) != every:
+            f = f._replace(message=f"[{', '.join(named)}] {f.message}")
+        out.append(f)
+    return out
 
 
 def run_rules(spec: Spec, project: Project, schema_findings: list[Finding]) -> list[Finding]:
@@ -130,9 +147,9 @@ def run_rules(spec: Spec, project: Project, schema_findings: list[Finding]) -> l
     for module in all_rules():
         ctx.rule = module
         try:
-            out.extend(module.check(ctx))
+            out.extend(_name_environments(ctx, list(module.check(ctx))))
         except (TypeError, ValueError, KeyError, AttributeError):
             if not schema_findings:
                 raise
+        ctx.where.clear()
     return out
-
