@@ -110,11 +110,20 @@ class Git:
         return self.run("rev-parse", "--verify", "-q", ref + "^{commit}", check=False).stdout.strip()
 
 
-def _is_remote(repo: str) -> bool:
-    if "://" in repo or (":" in repo and "@" in repo.split(":", 1)[0]):
+def _remote_name(repo: str, root: str) -> bool:
+    """True when ``repo`` names a remote of the source repository (e.g. ``origin``)."""
+    if os.sep in repo or repo.startswith("."):
+        return False
+    out = subprocess.run(["git", "-C", root, "remote", "get-url", repo], capture_output=True, text=True,
+                         check=False)
+    return out.returncode == 0
+
+
+def _is_remote(repo: str, root: str = ".") -> bool:
+    if "://" in repo or (":" in repo and "@" in repo.split(":", 1)[0]) or _remote_name(repo, root):
         return True
     if not os.path.isdir(repo):
-        raise RolloutsError(f"--repo {repo} is neither a URL nor a directory")
+        raise RolloutsError(f"--repo {repo} is not a URL, a remote of {root}, or a directory")
     out = subprocess.run(["git", "-C", repo, "rev-parse", "--is-bare-repository"], capture_output=True, text=True,
                          check=False)
     if out.returncode != 0:
@@ -304,9 +313,11 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
         policy = make_policy(key=_public_key_for(opts.key))
         out.signer = f"key {signed.identity}"
     else:
-        issuer = _token_issuer(opts.identity_token)
-        policy = Policy(identity=signed.identity, issuer_regexp=".*" if issuer is None else None, issuer=issuer)
-        out.signer = f"keyless {signed.identity}"
+        from generator.verify import bundle_signer
+
+        identity, issuer = bundle_signer(signed.bundle_path)  # re-check our own bundle: chain, signature, digests
+        policy = Policy(identity=identity, issuer=issuer, issuer_regexp=".*" if issuer is None else None)
+        out.signer = f"keyless {identity}"
     checked = verify_tree(tree, policy, stage)
     out.findings += checked.findings
     if not out.ok:
@@ -326,14 +337,6 @@ def _public_key_for(key_path: str) -> str:
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     return path
-
-
-def _token_issuer(token: str | None) -> str | None:
-    if not token:
-        return None
-    from sigstore.oidc import IdentityToken
-
-    return IdentityToken(token).issuer
 
 
 def _diff(git: Git, base: str, index: str) -> list[tuple[str, str]]:
@@ -411,7 +414,7 @@ def commit(opts: CommitOptions) -> CommitResult:
     if not out.ok:
         return out
     source_root = getattr(project, "root", os.path.abspath(opts.root))
-    remote = opts.repo is not None and _is_remote(opts.repo)
+    remote = opts.repo is not None and _is_remote(opts.repo, source_root)
     work = tempfile.mkdtemp(prefix="rollouts-commit-")
     try:
         if remote:
@@ -435,34 +438,51 @@ def _backoff(opts: CommitOptions, attempt: int) -> None:
 
 def _commit_remote(opts: CommitOptions, project: object, result: object, work: str, sign_config: list[str],
                    pub: str, out: CommitResult) -> None:
+    """Fetch, build on the remote tip, push fast-forward; retry from the new tip when rejected. Objects go into the
+    source repository when it is one (so its remotes and credentials apply, e.g. actions/checkout's token), under
+    a private ref of this process; else into a temporary bare repository."""
     assert opts.repo is not None
-    url = opts.repo if "://" in opts.repo or not os.path.isdir(opts.repo) else os.path.abspath(opts.repo)
+    root = str(getattr(project, "root", opts.root))
+    if _remote_name(opts.repo, root) or "://" in opts.repo or not os.path.isdir(opts.repo):
+        url = opts.repo
+    else:
+        url = os.path.abspath(opts.repo)
     branch = opts.branch or "main"
     out.repo, out.branch = opts.repo, branch
-    local = os.path.join(work, "repo.git")
-    subprocess.run(["git", "init", "-q", "--bare", local], check=True, capture_output=True)
+    try:
+        local = _git_dir(root)
+        private = f"refs/rollouts/commit-{os.getpid()}-{random.randrange(1 << 30)}/{branch}"
+    except RolloutsError:
+        local = os.path.join(work, "repo.git")
+        subprocess.run(["git", "init", "-q", "--bare", local], check=True, capture_output=True)
+        private = f"refs/remotes/origin/{branch}"
     git = Git(local)
-    for attempt in range(1, opts.attempts + 1):
-        out.attempts = attempt
-        fetched = git.run("fetch", "-q", "--no-tags", url, f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
-                          check=False, timeout=600)
-        if fetched.returncode != 0 and "couldn't find remote ref" not in fetched.stderr:
-            raise RolloutsError(f"cannot fetch {opts.repo}: {fetched.stderr.strip()[:300]}")
-        base = git.rev(f"refs/remotes/origin/{branch}") if fetched.returncode == 0 else ""
-        out.base = base
-        new = _attempt(opts, git, base, project, result, work, sign_config, out)
-        if not new:
-            return
-        _check_signature(git, new, sign_config, pub, work)
-        pushed = git.run("push", "-q", "--porcelain", url, f"{new}:refs/heads/{branch}", check=False, timeout=600)
-        if pushed.returncode == 0:
-            out.committed, out.commit = True, new
-            return
-        said = pushed.stdout + pushed.stderr
-        if not any(word in said for word in ("rejected", "fetch first", "lock", "non-fast-forward")):
-            raise RolloutsError(f"cannot push to {opts.repo}: {pushed.stderr.strip()[:300]}")
-        if attempt < opts.attempts:
-            _backoff(opts, attempt)
+    try:
+        for attempt in range(1, opts.attempts + 1):
+            out.attempts = attempt
+            fetched = git.run("fetch", "-q", "--no-tags", "--no-write-fetch-head", url,
+                              f"+refs/heads/{branch}:{private}", check=False, timeout=600)
+            if fetched.returncode != 0 and "couldn't find remote ref" not in fetched.stderr:
+                raise RolloutsError(f"cannot fetch {opts.repo}: {fetched.stderr.strip()[:300]}")
+            base = git.rev(private) if fetched.returncode == 0 else ""
+            out.base = base
+            new = _attempt(opts, git, base, project, result, work, sign_config, out)
+            if not new:
+                return
+            _check_signature(git, new, sign_config, pub, work)
+            pushed = git.run("push", "-q", "--porcelain", url, f"{new}:refs/heads/{branch}", check=False,
+                             timeout=600)
+            if pushed.returncode == 0:
+                out.committed, out.commit = True, new
+                return
+            said = pushed.stdout + pushed.stderr
+            if not any(word in said for word in ("rejected", "fetch first", "lock", "non-fast-forward")):
+                raise RolloutsError(f"cannot push to {opts.repo}: {pushed.stderr.strip()[:300]}")
+            if attempt < opts.attempts:
+                _backoff(opts, attempt)
+    finally:
+        if private.startswith("refs/rollouts/"):
+            git.run("update-ref", "-d", private, check=False)
     raise RolloutsError(f"{branch} at {opts.repo} kept moving: gave up after {opts.attempts} attempts",
                         "Another job is committing continuously; run again.")
 

@@ -255,7 +255,10 @@ def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None
     except service_errors as e:
         raise RolloutsError(f"keyless signing failed ({fulcio}): {_short(e)}",
                             "Check the identity token and the Sigstore instance; sign with --key offline.") from None
-    return bundle.to_json(), identity.identity
+    from generator.verify import certificate_identity
+
+    san, _ = certificate_identity(bundle.signing_certificate)
+    return bundle.to_json(), san or identity.identity
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:

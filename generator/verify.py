@@ -180,6 +180,20 @@ class _CertificatePolicy:
                                 f"{p.identity_regexp!r}")
 
 
+def certificate_identity(cert: Certificate) -> tuple[str, str | None]:
+    """(first SAN, OIDC issuer) of a Fulcio certificate: who signed a keyless bundle."""
+    sans = _CertificatePolicy.identities_of(cert)
+    return (sans[0] if sans else ""), _CertificatePolicy.issuer_of(cert)
+
+
+def bundle_signer(path: str) -> tuple[str, str | None]:
+    """(identity, issuer) from a keyless bundle file, unverified: to build a policy for re-checking our own output."""
+    from sigstore.models import Bundle
+
+    with open(path, "rb") as fh:
+        return certificate_identity(Bundle.from_json(fh.read()).signing_certificate)
+
+
 def pinned_trusted_root() -> str:
     """The public-good production trusted_root.json shipped inside sigstore-python (read only, never refreshed)."""
     import sigstore
