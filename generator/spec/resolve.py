@@ -69,7 +69,10 @@ def resolve(spec: Spec, environment: str) -> dict[str, Any]:
     """The whole document for one environment: metadata, and spec with the overrides merged and defaults filled."""
     doc = to_plain(spec.data)
     body = dict(doc.get("spec") or {})
-    overrides = (body.pop("environments", None) or {}).get(environment) or {}
+    envs = body.pop("environments", None)
+    overrides = envs.get(environment) if isinstance(envs, dict) else None
+    if not isinstance(overrides, dict):
+        overrides = {}  # absent, null, or a wrong type the schema check reports
     merged = deep_merge(body, overrides)
     spec_schema = dict(schema()["properties"]["spec"])
     spec_schema["properties"] = {k: v for k, v in spec_schema["properties"].items() if k != "environments"}

@@ -4,6 +4,7 @@ their sections, and the built-in walker (generator/spec/schema.py) agreeing with
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from generator.lint import lint_spec
+from generator.project import Project
 from generator.spec import schema as walker
 from generator.spec.derive import derive, dump
 from generator.spec.load import Spec, load
@@ -101,7 +104,12 @@ def _delete(doc: Any, path: tuple[Any, ...]) -> Any:
     return out
 
 
-def _corpus() -> Iterator[tuple[str, Any]]:
+@functools.cache
+def _corpus() -> list[tuple[str, Any]]:
+    return list(_mutations())
+
+
+def _mutations() -> Iterator[tuple[str, Any]]:
     for name in EXAMPLES:
         spec, findings = load(f"services/{name}/rollouts.yaml")
         assert spec is not None and findings == []
@@ -142,3 +150,13 @@ def test_walker_agrees_with_jsonschema_on_a_corpus():
 def test_examples_carry_the_schema_modeline(root, name):
     first = (root / "services" / name / "rollouts.yaml").read_text().splitlines()[0]
     assert first == "# yaml-language-server: $schema=../../generator/spec/rollouts.schema.json"
+
+
+def test_no_mutation_of_the_examples_crashes_the_rules():
+    """Whatever the schema says about a document, the rules report or skip; they never raise (exit 3)."""
+    project = Project(".")
+    for name, doc in _corpus():
+        try:
+            lint_spec(Spec("services/checkout/rollouts.yaml", "", doc), project)
+        except Exception as e:  # pragma: no cover - the failure message names the mutation
+            pytest.fail(f"{name}: {type(e).__name__}: {e}")

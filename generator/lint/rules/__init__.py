@@ -142,7 +142,12 @@ def _name_environments(ctx: Context, found: list[Finding]) -> list[Finding]:
 
 def run_rules(spec: Spec, project: Project, schema_findings: list[Finding]) -> list[Finding]:
     """Run every rule. A rule that trips over a value the schema already reported is skipped, not crashed."""
-    ctx = Context(spec, project)
+    try:
+        ctx = Context(spec, project)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        if not schema_findings:
+            raise
+        return []
     out: list[Finding] = []
     for module in all_rules():
         ctx.rule = module
