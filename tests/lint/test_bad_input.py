@@ -9,6 +9,12 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator.lint import lint_spec
+from generator.project import Project
+from generator.spec.load import parse
 
 HEADER = "apiVersion: rollouts/v1alpha1\nkind: ServiceRollout\n"
 GOOD = (HEADER + "metadata: {name: web, namespace: shop, owner: team-web}\n"
@@ -149,3 +155,17 @@ def test_missing_file_and_directory(run_cli, tmp_path):
     _assert_clean_failure(done, "nope.yaml", "file-unreadable")
     done = run_cli("lint", ".", cwd=tmp_path)
     _assert_clean_failure(done, ".", "file-unreadable")
+
+YAMLISH = st.text(alphabet=st.sampled_from([*"ab:-[]{}&*!|>'\"#\t\n ,?%@`0123456789.", "\u00e9", "\x85"]),
+                  max_size=200)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=200), YAMLISH.map(lambda s: s.encode("utf-8", "surrogatepass"))))
+def test_any_bytes_give_findings_never_an_exception(raw):
+    spec, findings = parse(raw, "rollouts.yaml")
+    if spec is None:
+        assert findings and all(f.file == "rollouts.yaml" and f.line >= 0 for f in findings)
+    else:
+        lint_spec(spec, Project("."))
+
