@@ -90,6 +90,9 @@ CASES = [
     Case("flagger-duration-format", BASE.replace("{rps: 5}", "{rps: 5, timeout: 15s}")
          + "  metrics:\n    - {name: lag, query: max(lag), max: 5, interval: 1h}\n", f"{F}:20:54",
          ("interval: 1h", "interval: 60m")),
+    Case("flagger-duration-format",
+         base("interval: 1m", "interval: 1h\n    progressDeadline: 2h").replace("threshold: 3", "threshold: 1")
+         + "  policy: {maxRollbackTime: 2h}\n", f"{F}:15:15", ("interval: 1h\n", "interval: 60m\n")),
     Case("metric-builtin-name", BASE + "  metrics:\n    - {name: request-duration, query: max(x), max: 500}\n",
          f"{F}:20:14", ("request-duration", "latency")),
     Case("metric-duplicate-name", BASE + "  metrics:\n    - {name: lag, query: max(a), max: 5}\n"

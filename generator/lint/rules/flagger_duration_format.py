@@ -12,10 +12,10 @@ if TYPE_CHECKING:
 
 ID = "flagger-duration-format"
 SEVERITY = Severity.ERROR
-SUMMARY = "Metric intervals and gate timeouts must be written in seconds or minutes (e.g. 90s, 5m), not hours."
+SUMMARY = "The analysis interval, metric intervals and gate timeouts must be in seconds or minutes (90s, 5m), not hours."
 REASON = """\
-Flagger's CRD validates metric intervals and webhook timeouts with the pattern ^[0-9]+(m|s), so a value such as
-1h or 1h30m makes the API server reject the whole Canary and Flux's apply of the service fails
+Flagger's CRD validates analysis.interval, metric intervals and webhook timeouts with the pattern ^[0-9]+(m|s), so
+a value such as 1h or 1h30m makes the API server reject the whole Canary and Flux's apply of the service fails
 (fluxcd/flagger artifacts/flagger/crd.yaml; reference validation.md section 5)."""
 
 GATES = ("loadTest", "acceptanceTest", "helmTest")
@@ -28,6 +28,11 @@ def _bad(value: str) -> bool:
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
+        interval = spec["strategy"]["interval"]
+        if _bad(interval):
+            yield ctx.finding(env, ("strategy", "interval"),
+                              f"interval {interval} is rejected by Flagger's CRD (^[0-9]+(m|s))",
+                              "Write it in minutes or seconds, e.g. 60m instead of 1h.")
         for i, metric in enumerate(spec.get("metrics") or []):
             if _bad(metric["interval"]):
                 yield ctx.finding(env, ("metrics", i, "interval"),
