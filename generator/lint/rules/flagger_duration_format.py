@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 ID = "flagger-duration-format"
 SEVERITY = Severity.ERROR
-SUMMARY = "The analysis interval, metric intervals and gate timeouts must be in seconds or minutes (90s, 5m), not hours."
+SUMMARY = "Analysis interval, metric intervals and gate timeouts must be in seconds or minutes (90s, 5m), not hours."
 REASON = """\
 Flagger's CRD validates analysis.interval, metric intervals and webhook timeouts with the pattern ^[0-9]+(m|s), so
 a value such as 1h or 1h30m makes the API server reject the whole Canary and Flux's apply of the service fails
