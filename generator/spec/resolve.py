@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from generator.spec.load import Path, Spec
@@ -57,11 +58,16 @@ def with_defaults(value: Any, node: dict[str, Any]) -> Any:
     return value
 
 
-def environments(spec: Spec) -> list[str]:
-    """The environments the service is deployed to, in the order the spec lists them."""
+def environments(spec: Spec, default: Sequence[str] | None = None) -> list[str]:
+    """The environments the service is deployed to, in the order the spec lists them.
+
+    A spec without ``environments`` goes to ``default`` (pass the project's environments), else to the schema's
+    default, staging and production."""
     envs = spec.get(("spec", "environments"))
     if isinstance(envs, dict) and envs:
         return [str(k) for k in envs]
+    if default:
+        return list(default)
     return list(schema()["properties"]["spec"]["properties"]["environments"]["default"])
 
 

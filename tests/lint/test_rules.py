@@ -237,3 +237,13 @@ def test_environments_with_different_values_get_one_finding_each(tmp_path):
     messages = sorted(f.message.split(" (")[0] for f in lint(load_project(root)).findings)
     assert messages == ["[production] a failing release is rolled back only after 9m",
                         "[staging] a failing release is rolled back only after 6m"]
+
+
+@pytest.mark.parametrize(("project", "expected"), [
+    pytest.param("", ["skip-analysis-in-production"], id="default-environments"),
+    pytest.param("environments: [qa, staging]\n", [], id="project-without-production"),
+])
+def test_spec_without_environments_goes_to_the_project_environments(tmp_path, project, expected):
+    body = base("threshold: 3", "threshold: 3\n    skipAnalysis: true")
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x", project=project), body)
+    assert [f.rule for f in lint(load_project(root)).findings] == expected

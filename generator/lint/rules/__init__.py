@@ -99,7 +99,8 @@ class Context:
         self.spec = spec
         self.project = project
         self.rule: ModuleType | None = None
-        self.environments: dict[str, dict[str, Any]] = {env: resolve(spec, env) for env in environments(spec)}
+        self.environments: dict[str, dict[str, Any]] = {
+            env: resolve(spec, env) for env in environments(spec, project.environments)}
         self.where: dict[int, str | None] = {}  # id(finding) -> its environment, while the rule runs
 
     def each(self) -> Iterator[tuple[str, dict[str, Any]]]:
