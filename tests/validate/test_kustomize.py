@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from generator.project import Project
 from generator.validate.kustomize import directories, validate_builds
 from generator.validate.manifests import Locator
@@ -43,4 +45,38 @@ def test_the_broken_kustomization_is_named(project: Callable[..., Project], tool
     (Path(proj.root) / "flux/apps/shop/kustomization.yaml").write_text("resources: [cm.yaml]\n")
     findings = validate_builds(str(Path(proj.root) / "flux"), Locator(proj.root))
     assert [(f.rule, f.file) for f in findings] == [("kustomize-build", "flux/apps/kustomization.yaml")]
+    assert "already registered id" in findings[0].message
+
+
+def test_large_aggregates_are_built_in_groups(project: Callable[..., Project], tool: Callable[[str], str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    tool("kustomize")
+    from generator.validate import kustomize
+
+    monkeypatch.setattr(kustomize, "WHOLE", 3)  # as if apps/ were too large to build in one piece
+    monkeypatch.setattr(kustomize, "GROUP", 2)
+    files = {"apps/kustomization.yaml": "resources: [s0, s1, s2, s3, s4, extra.yaml]\n",
+             "apps/extra.yaml": CM.format(name="extra")}
+    for i in range(5):
+        files[f"apps/s{i}/kustomization.yaml"] = "resources: [cm.yaml]\n"
+        files[f"apps/s{i}/cm.yaml"] = CM.format(name=f"c{i}")
+    proj = project(files)
+    tree = str(Path(proj.root) / "flux")
+    assert validate_builds(tree, Locator(proj.root)) == []
+    # a broken service is named, not the group it was built in
+    (Path(tree) / "apps/s3/kustomization.yaml").write_text("resources: [cm.yaml, gone.yaml]\n")
+    findings = validate_builds(tree, Locator(proj.root))
+    assert [f.file for f in findings] == ["flux/apps/s3/kustomization.yaml"]
+    assert "gone.yaml" in findings[0].message and "group-" not in findings[0].message
+    # a missing entry of the split aggregate itself
+    (Path(tree) / "apps/s3/kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (Path(tree) / "apps/extra.yaml").unlink()
+    findings = validate_builds(tree, Locator(proj.root))
+    assert [(f.file, f.message) for f in findings] == [
+        ("flux/apps/kustomization.yaml", "flux/apps/extra.yaml does not exist")]
+    # an id conflict between two entries of one group is the aggregate's
+    (Path(tree) / "apps/kustomization.yaml").write_text("resources: [s0, s1, s2, s3, s4]\n")
+    (Path(tree) / "apps/s1/cm.yaml").write_text(CM.format(name="c0"))
+    findings = validate_builds(tree, Locator(proj.root))
+    assert [f.file for f in findings] == ["flux/apps/kustomization.yaml"]
     assert "already registered id" in findings[0].message

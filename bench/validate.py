@@ -1,0 +1,192 @@
+"""Benchmark ``rollouts validate`` on a 1,000-service render against bare kubeconform on the same files and schemas.
+
+Generates N synthetic services (2 environments each) in a temporary repository, renders them with generator.render,
+builds the acceptance catalog with ``schemas build`` (the shared flux-schema catalog plus the Linkerd policy CRDs,
+from $ROLLOUTS_SHARED or ../shared), then times, in one run and alternating:
+
+* bare kubeconform: the exact command line the wrapper runs (``generator.validate.kubeconform.command``);
+* ``rollouts validate --no-promql --no-kustomize``: a fresh process, so Python start-up, imports, the catalog
+  lookup, the JSON parsing and the findings are all inside the figure (the like-for-like kubeconform part);
+* the PromQL and kustomize parts on their own, and the full ``rollouts validate`` (kubeconform runs while PromQL
+  and kustomize are checked).
+
+The ratio printed is (rollouts validate --no-promql --no-kustomize) / (bare kubeconform), medians; target <= 1.15.
+
+    .venv/bin/python bench/validate.py [--services 1000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+BIN = os.path.dirname(sys.executable)
+
+SKIP = ("cert-manager.io/v1/Issuer", "cert-manager.io/v1/ClusterIssuer", "cert-manager.io/v1/Certificate",
+        "trust.cert-manager.io/v1alpha1/Bundle")
+
+SPEC = """\
+apiVersion: rollouts/v1alpha1
+kind: ServiceRollout
+metadata:
+  name: {name}
+  namespace: team-{team}
+  owner: team-{team}
+spec:
+  workload:
+    chart: {{repository: oci://ghcr.io/acme/charts/web, version: 2.3.1}}
+    image: {{repository: ghcr.io/acme/{name}, tag: 1.{i}.0}}
+    values:
+      resources:
+        requests: {{cpu: 250m, memory: 256Mi}}
+        limits: {{memory: 512Mi}}
+    port: 8080
+    autoscaling: {{minReplicas: 2, maxReplicas: 10, targetCPU: 70}}
+  strategy:
+    type: canary
+    steps: [5, 25, 50]
+    interval: 1m
+    threshold: 3
+    progressDeadline: 10m
+  slo:
+    successRate: 99
+    latencyP99: 500ms
+  metrics:
+    - name: error-budget-burn
+      query: >-
+        sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}",
+        classification="failure", direction="inbound"}}[{{{{ interval }}}}]))
+        / sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}",
+        direction="inbound"}}[{{{{ interval }}}}]))
+      max: 0.01
+      interval: 2m
+  gates:
+    loadTest: {{rps: 20, concurrency: 4, path: /healthz}}
+  alerts:
+    - name: team-slack
+      type: slack
+      channel: team-{team}-deploys
+      secretRef: slack-webhook
+  ingress:
+    hosts: [{name}.acme.example]
+    gateway: {{name: public, namespace: gateway-system}}
+  environments:
+    staging:
+      strategy: {{interval: 30s, threshold: 2}}
+    production: {{}}
+"""
+
+
+def shared_dir() -> str:
+    path = os.environ.get("ROLLOUTS_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
+    if not os.path.isdir(path):
+        sys.exit(f"shared test data not found at {path} (set ROLLOUTS_SHARED): the benchmark needs its CRD schemas")
+    return path
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    from generator.catalog import kubeconform_template
+    from generator.catalog.build import build
+    from generator.project import load_project
+    from generator.render import render, write_tree
+    from generator.validate import kubeconform
+    from generator.validate.kustomize import validate_builds
+    from generator.validate.manifests import Locator
+    from generator.validate.promql import validate_queries
+
+    binary = kubeconform.find_kubeconform()
+    if binary is None:
+        sys.exit(f"kubeconform is not installed. {kubeconform.INSTALL_HINT}")
+    shared = shared_dir()
+    tmp = tempfile.mkdtemp(prefix="rollouts-bench-validate-")
+    try:
+        for i in range(args.services):
+            name = f"svc-{i:04d}"
+            os.makedirs(os.path.join(tmp, "services", name))
+            with open(os.path.join(tmp, "services", name, "rollouts.yaml"), "w", encoding="utf-8") as fh:
+                fh.write(SPEC.format(name=name, team=i % 25, i=i))
+        project = load_project(tmp)
+        start = time.perf_counter()
+        result = render(project)
+        if not result.ok:
+            sys.exit(f"render failed: {result.findings[:3]}")
+        write_tree(project, result)
+        render_s = time.perf_counter() - start
+        tree = os.path.join(tmp, "flux")
+        files = sum(len(f) for _, _, f in os.walk(tree))
+        docs = sum(text.count("\nkind: ") + text.startswith("kind: ") for text in result.files.values())
+        catalog = os.path.join(tmp, ".rollouts", "schemas")
+        build(catalog, None, [os.path.join(shared, "crds", "linkerd")],
+              [os.path.join(shared, "schemas", "flux-schema-catalog")])
+
+        bare_argv = kubeconform.command(binary, tree, kubeconform_template(catalog), SKIP)
+        rollouts = os.path.join(BIN, "rollouts")
+        skips = [a for k in SKIP for a in ("--skip", k)]
+        wrapper_argv = [rollouts, "validate", "--no-promql", "--no-kustomize", "--schemas", catalog, *skips]
+        full_argv = [rollouts, "validate", "--schemas", catalog, *skips]
+        env = {**os.environ, "NO_COLOR": "1"}
+
+        def bare() -> None:
+            proc = subprocess.run(bare_argv, capture_output=True, check=False)
+            if proc.returncode != 0:
+                sys.exit(f"bare kubeconform failed: {proc.stdout[:2000]!r}")
+
+        def wrapper(argv: list[str]) -> Callable[[], None]:
+            def go() -> None:
+                proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, env=env, check=False)
+                if proc.returncode != 0:
+                    sys.exit(f"{' '.join(argv[1:3])} failed:\n{proc.stdout[:2000]}{proc.stderr[:2000]}")
+            return go
+
+        bare()  # warm the page cache for both
+        bare_times, wrapper_times = [], []
+        for _ in range(args.runs):  # alternate, so drift on a shared machine hits both alike
+            bare_times.append(median_time(bare, 1))
+            wrapper_times.append(median_time(wrapper(wrapper_argv), 1))
+        bare_s, wrapper_s = statistics.median(bare_times), statistics.median(wrapper_times)
+        locator = Locator(tmp)
+        promql_s = median_time(lambda: validate_queries(tree, locator), max(1, args.runs // 2))
+        kustomize_s = median_time(lambda: validate_builds(tree, locator), max(1, args.runs // 2))
+        full_s = median_time(wrapper(full_argv), max(1, args.runs // 2))
+
+        print(f"validate benchmark: {args.services} services x 2 environments, {files} files, {docs} documents, "
+              f"{os.cpu_count()} cores (render {render_s:.2f} s, not timed below)")
+        print(f"  bare kubeconform (-strict -output json -summary -n {os.cpu_count()}, same schemas): "
+              f"{bare_s:.3f} s (median of {args.runs}: {', '.join(f'{t:.2f}' for t in bare_times)})")
+        print(f"  rollouts validate --no-promql --no-kustomize (fresh process): {wrapper_s:.3f} s "
+              f"(median of {args.runs}: {', '.join(f'{t:.2f}' for t in wrapper_times)})")
+        print(f"  ratio (kubeconform part, like for like): {wrapper_s / bare_s:.3f} x bare kubeconform "
+              f"(target <= 1.15)")
+        print(f"  PromQL part alone (collect + one promtool check rules): {promql_s:.3f} s")
+        print(f"  kustomize part alone (build of the root kustomizations): {kustomize_s:.3f} s")
+        print(f"  full rollouts validate (kubeconform concurrent with PromQL and kustomize): {full_s:.3f} s "
+              f"= {full_s / bare_s:.2f} x bare kubeconform")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
