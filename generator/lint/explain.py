@@ -11,7 +11,7 @@ BUILT_IN = {
     "yaml-multiple-documents": "The file holds more than one YAML document.",
     "yaml-alias-bomb": "Anchors and aliases expand to an unreasonable size (a 'billion laughs' file).",
     "yaml-nesting": "The YAML is nested too deeply to process (more than 64 levels of [ and {).",
-    "file-too-large": "The file is larger than 256 KiB.",
+    "file-too-large": "The file is larger than 128 KiB.",
     "file-encoding": "The file is not UTF-8.",
     "file-binary": "The file is binary, not YAML.",
     "file-empty": "The file is empty.",

@@ -15,7 +15,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from generator.findings import Finding, error
 
-MAX_BYTES = 256 * 1024  # a real spec is a few KiB; ruamel parses about 0.4 MiB/s, so this bounds the time too
+MAX_BYTES = 128 * 1024  # a real spec is a few KiB; ruamel parses about 0.25 MiB/s, so this bounds the time too
 MAX_NODES = 100_000
 MAX_FLOW_DEPTH = 64  # ruamel's scanner slows quadratically on deeply nested [ and { before it gives up
 
