@@ -64,14 +64,14 @@ def test_clean_render_verifies(rendered: Path, key_pair: tuple[str, str]) -> Non
 
 
 def test_single_byte_changes_in_one_service(rendered: Path, key_pair: tuple[str, str]) -> None:
-    """Every file of the service's rendered directories; in each, the first and last byte and every 23rd byte
+    """Every file of the service's rendered directories; in each, the first and last byte and every 37th byte
     in between (a sample: checking all ~20,000 positions would take minutes; the property test covers the rest)."""
     policy = Policy(public_key=load_public_key(key_pair[1]))
     checked = 0
     for path in service_files(rendered):
         original = path.read_bytes()
         rel = path.relative_to(rendered).as_posix()
-        positions = sorted({0, len(original) - 1, *range(0, len(original), 23)})
+        positions = sorted({0, len(original) - 1, *range(0, len(original), 37)})
         try:
             for i in positions:
                 changed = bytearray(original)
@@ -81,11 +81,11 @@ def test_single_byte_changes_in_one_service(rendered: Path, key_pair: tuple[str,
                 checked += 1
         finally:
             path.write_bytes(original)
-    assert checked > 900
+    assert checked > 600
     assert check(rendered, policy) == []
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_property_any_byte_of_any_service_file(rendered: Path, key_pair: tuple[str, str], data: st.DataObject) -> None:
     policy = Policy(public_key=load_public_key(key_pair[1]))
