@@ -299,13 +299,10 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
                                  skip_kinds=opts.skip_kinds)
         if not out.ok:
             return ""
-    signed_with_key = opts.key is not None
-    if opts.dry_run and not signed_with_key and not opts.identity_token:
-        from generator.sign import ambient_identity_token
-
-        if not ambient_identity_token():
-            out.notes.append("dry run without --key or an OIDC identity: the bundle was not signed")
-            return _changes_only(git, base, stage, index, project, out)
+    if opts.dry_run and opts.key is None:
+        # a keyless signature would be a public transparency-log entry for a commit that never happens
+        out.notes.append("dry run without --key: the bundle was not signed (keyless signing is for real commits)")
+        return _changes_only(git, base, stage, index, project, out)
     signed = sign_tree(tree, stage, key_path=opts.key, identity_token=opts.identity_token,
                        trust_config=opts.trust_config, source=project.root)
     if signed.mode == "key":

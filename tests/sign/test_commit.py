@@ -274,3 +274,17 @@ def test_no_private_key_in_repository_or_output(lab: Lab) -> None:
         assert body[:40] not in blob
         assert cosign_private.splitlines()[1] not in blob
         assert PASSWORD.encode() not in blob
+
+
+def test_dry_run_in_a_pull_request_job_needs_no_identity(lab: Lab) -> None:
+    """A PR job (GITHUB_ACTIONS without id-token permission, no key): the dry run shows the change, signs nothing."""
+    env = {**lab.env, "GITHUB_ACTIONS": "true"}
+    env.pop("ACTIONS_ID_TOKEN_REQUEST_TOKEN", None)
+    out = subprocess.run([ROLLOUTS, "commit", "--repo", str(lab.remote), "--dry-run", "--skip-validate"],
+                         cwd=lab.source, env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "the bundle was not signed" in out.stderr
+    assert "A flux/apps/production/checkout/canary.yaml" in out.stdout + out.stderr  # github format: stderr
+    refs = subprocess.run(["git", f"--git-dir={lab.remote}", "for-each-ref"], env=lab.env, capture_output=True,
+                          text=True, check=True).stdout
+    assert refs == ""
