@@ -288,3 +288,24 @@ def test_dry_run_in_a_pull_request_job_needs_no_identity(lab: Lab) -> None:
     refs = subprocess.run(["git", f"--git-dir={lab.remote}", "for-each-ref"], env=lab.env, capture_output=True,
                           text=True, check=True).stdout
     assert refs == ""
+
+
+def test_openpgp_signed_commit(lab: Lab, tool: Callable[[str], str]) -> None:
+    gpg = tool("gpg")
+    home = lab.tmp / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**lab.env, "GNUPGHOME": str(home)}
+    subprocess.run([gpg, "--batch", "--passphrase", "", "--quick-gen-key", "rollouts bot <bot@example.com>",
+                    "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+    listing = subprocess.run([gpg, "--batch", "--with-colons", "--list-secret-keys"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+    out = subprocess.run([ROLLOUTS, "commit", "--repo", str(lab.remote), "--gpg-key", fingerprint, "--key",
+                          lab.cosign_key, "--skip-validate"], cwd=lab.source, env=env, capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "git.asc" in out.stderr
+    checked = subprocess.run(["git", f"--git-dir={lab.remote}", "verify-commit", "main"], env=env,
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert "Good signature" in checked.stderr
