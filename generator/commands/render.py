@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(args.root)
     progress = Progress()
     try:
-        result = render(project, environments=args.env, services=args.service, progress=progress)
+        result = render(project, environments=args.env, services=args.service, progress=progress,
+                        parse_back=not args.check)
     finally:
         progress.close()
     if not result.ok:

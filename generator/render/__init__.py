@@ -64,12 +64,14 @@ def options_from_project(project: Project) -> RenderOptions:
 
 def render(project: Project, specs: list[Spec] | None = None, environments: list[str] | None = None,
            services: list[str] | None = None, options: RenderOptions | None = None,
-           progress: Callable[[int, int], None] | None = None) -> RenderResult:
+           progress: Callable[[int, int], None] | None = None, parse_back: bool = True) -> RenderResult:
     """Render the project (or the given, already linted ``specs``), limited to ``environments``/``services``.
 
-    Lint errors stop the render: the result then has findings and no files.
+    Lint errors stop the render: the result then has findings and no files. Every rendered file is parsed back
+    and checked, unless ``parse_back`` is False: ``render --check`` writes nothing, so it only compares text.
     """
-    from generator.render.engine import parse_back, render_text
+    from generator.render.engine import parse_back as check_file
+    from generator.render.engine import render_text
     from generator.render.infra import infrastructure
 
     options = options or options_from_project(project)
@@ -83,7 +85,7 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
             result.findings.append(error("render-unknown-environment", "rollouts.project.yaml", 0, 0,
                                          f"environment {wanted!r} is not one of the project's: "
                                          f"{', '.join(project.environments)}"))
-    units = _units(project, specs, services, envs, result, progress)
+    units = _units(project, specs, services, envs, result, progress, parse_back)
     seen: dict[str, str] = {}
     for unit in units:
         result.findings += unit.findings
@@ -113,7 +115,7 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
     if services is None:
         for file, docs in infrastructure(project.environments, options).items():
             text = render_text(docs)
-            parse_back(file, text, docs)
+            check_file(file, text, docs)
             result.files[file] = text
     if result.complete:
         result.files.update(derived_files(result.services, project.environments))
@@ -135,7 +137,7 @@ class _Unit:
     outputs: list[Output] = field(default_factory=list)
 
 
-def _render_spec(spec: Spec, path: str, envs: tuple[str, ...]) -> _Unit:
+def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = True) -> _Unit:
     from generator.render.engine import RenderCheckError, parse_back, render_text
     from generator.render.model import service_documents
     from generator.render.safe import RenderValueError
@@ -153,7 +155,8 @@ def _render_spec(spec: Spec, path: str, envs: tuple[str, ...]) -> _Unit:
             for name, docs in files.items():
                 file = f"{base}/{name}"
                 text = render_text(docs)
-                parse_back(file, text, docs)
+                if check:
+                    parse_back(file, text, docs)
                 texts[file] = text
         except RenderValueError as e:
             unit.findings.append(error("render-value", spec.file, 1, 1, f"{env}: {e}",
@@ -167,7 +170,7 @@ def _render_spec(spec: Spec, path: str, envs: tuple[str, ...]) -> _Unit:
     return unit
 
 
-_WORKER: tuple[Project, tuple[str, ...]] | None = None  # set before forking workers, inherited by them
+_WORKER: tuple[Project, tuple[str, ...], bool] | None = None  # set before forking workers, inherited by them
 PARALLEL_FROM = 64  # specs; fewer render in-process (pre-commit stays fast)
 
 
@@ -175,23 +178,23 @@ def _work(path: str) -> _Unit:
     from generator.render.fastload import load_and_lint
 
     assert _WORKER is not None
-    project, envs = _WORKER
+    project, envs, check = _WORKER
     spec, findings = load_and_lint(project, path)
     if spec is None:
         return _Unit(path, project.relative(path), findings=findings)
     if any(f.severity is Severity.ERROR for f in findings):
         return _Unit(path, spec.file, spec.name, findings=findings)
-    unit = _render_spec(spec, path, envs)
+    unit = _render_spec(spec, path, envs, check)
     unit.findings = findings + unit.findings
     return unit
 
 
 def _units(project: Project, specs: list[Spec] | None, services: list[str] | None, envs: tuple[str, ...],
-           result: RenderResult, progress: Callable[[int, int], None] | None) -> list[_Unit]:
+           result: RenderResult, progress: Callable[[int, int], None] | None, check: bool) -> list[_Unit]:
     global _WORKER
     if specs is not None:
         chosen = [s for s in specs if services is None or s.name in services]
-        return [_render_spec(s, os.path.join(project.root, s.file), envs) for s in chosen]
+        return [_render_spec(s, os.path.join(project.root, s.file), envs, check) for s in chosen]
     from generator.project import discover
 
     paths, found = discover(project)
@@ -199,7 +202,7 @@ def _units(project: Project, specs: list[Spec] | None, services: list[str] | Non
     if services is not None:
         paths = [p for p in paths if os.path.basename(os.path.dirname(p)) in services
                  or _peek_name(p) in services]
-    _WORKER = (project, envs)
+    _WORKER = (project, envs, check)
     total = len(paths)
     units: list[_Unit] = []
     workers = min(os.cpu_count() or 1, 4)

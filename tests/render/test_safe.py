@@ -7,7 +7,7 @@ import math
 import pytest
 import yaml
 import yaml_rs
-from jinja2.exceptions import UndefinedError
+from jinja2.exceptions import TemplateAssertionError, UndefinedError
 
 from generator.render.engine import environment
 from generator.render.safe import RenderValueError, to_yaml
@@ -44,9 +44,19 @@ def test_values_without_a_safe_form_are_refused(value: object) -> None:
         to_yaml(value)
 
 
-def test_a_template_cannot_print_a_value_without_the_filter() -> None:
-    with pytest.raises(RenderValueError, match=r"without the \| yaml filter"):
-        environment().from_string("name: {{ name }}\n").render(name="x\nkind: Secret")
+@pytest.mark.parametrize("source", ["name: {{ name }}\n", "name: {{ name | yaml | upper }}\n",
+                                    "{% if false %}never: {{ name | upper }}{% endif %}\n", "{{ 'kind: Secret' }}"])
+def test_a_template_cannot_print_a_value_without_the_filter(source: str) -> None:
+    with pytest.raises(TemplateAssertionError, match=r"must end in \| yaml"):
+        environment().from_string(source)
+
+
+def test_every_shipped_template_passes_the_filter_check() -> None:
+    env = environment()
+    names = env.list_templates()
+    assert len(names) > 15
+    for name in names:
+        env.get_template(name)
 
 
 def test_templates_run_with_strict_undefined() -> None:
