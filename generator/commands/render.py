@@ -9,7 +9,7 @@ import time
 
 from generator.cli import add_output_options, report
 
-PROGRESS_AFTER = 0.5  # seconds: short renders never show a bar
+PROGRESS_AFTER = 0.5  # seconds: short renders never show a bar (ROLLOUTS_PROGRESS_AFTER overrides)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,13 +29,14 @@ class Progress:
 
     def __init__(self) -> None:
         self.start = time.monotonic()
+        self.after = float(os.environ.get("ROLLOUTS_PROGRESS_AFTER", PROGRESS_AFTER))
         self.enabled = sys.stderr.isatty() and not os.environ.get("CI")
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or (not self.shown and time.monotonic() - self.start < PROGRESS_AFTER):
+        if not self.enabled or (not self.shown and time.monotonic() - self.start < self.after):
             return
-        if done != total and done % 25:
+        if done != total and done % 25 and self.shown:
             return
         self.shown = True
         width = 30

@@ -166,3 +166,29 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_tree(root: Path, tmp
     subprocess.run([rollouts, "render"], cwd=repo, check=True, capture_output=True, timeout=120)
     assert read_tree(repo / "flux") == states[target]
     assert not [p for p in os.listdir(repo) if p.startswith(".flux.rollouts-tmp-")]
+
+
+def test_progress_bar_on_a_terminal_only(example_repo: Path, run_cli: RunCli) -> None:
+    import pty
+
+    piped = run_cli("render", cwd=example_repo, env={"ROLLOUTS_PROGRESS_AFTER": "0"})
+    assert piped.returncode == 0 and "rendering [" not in piped.stderr
+    shutil.rmtree(example_repo / "flux")
+    leader, follower = pty.openpty()
+    env = {**os.environ, "ROLLOUTS_PROGRESS_AFTER": "0", "NO_COLOR": "1"}
+    env.pop("CI", None)
+    proc = subprocess.run([str(Path(sys.executable).parent / "rollouts"), "render"], cwd=example_repo,
+                          stdout=subprocess.PIPE, stderr=follower, env=env, timeout=120, check=False)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"rendering [" in seen and b"] 3/3" in seen
