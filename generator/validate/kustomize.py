@@ -27,7 +27,7 @@ INSTALL_HINT = ("Install it with `go install sigs.k8s.io/kustomize/kustomize/v5@
                 ".venv/bin), or put it on PATH.")
 HINT = "Fix the kustomization: every resource it lists must exist and build, and no object may appear twice."
 WHOLE = 400
-GROUP = 50
+GROUP = 100
 _PLAIN_KEYS = {"apiVersion", "kind", "resources"}
 
 

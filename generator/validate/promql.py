@@ -70,9 +70,17 @@ class Query:
 
     text: str
     file: str  # the rendered file of the MetricTemplate (or of the Canary for an inline query)
-    doc: Document | None
+    source: dict[str, Any]  # that object
     pointer: str
     label: str  # for whom it was filled: "Canary shop/checkout" or "placeholders"
+
+    @property
+    def name(self) -> str:
+        return str((self.source.get("metadata") or {}).get("name") or "")
+
+    def doc(self, locator: Locator) -> Document | None:
+        """The object with positions (parsed only when there is something to report)."""
+        return _find(locator, self.file, self.source)
 
 
 @dataclass
@@ -84,9 +92,6 @@ class _Template:
 
 def _load(tree: str) -> tuple[dict[tuple[str, str], _Template], list[tuple[str, dict[str, Any]]]]:
     """MetricTemplates (by namespace, name) with a Prometheus provider, and Canaries, from the rendered files."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     templates: dict[tuple[str, str], _Template] = {}
     canaries: list[tuple[str, dict[str, Any]]] = []
     for dirpath, dirnames, filenames in os.walk(tree):
@@ -100,8 +105,8 @@ def _load(tree: str) -> tuple[dict[tuple[str, str], _Template], list[tuple[str, 
                     text = fh.read()
                 if "MetricTemplate" not in text and "Canary" not in text:
                     continue
-                docs = list(yaml.load_all(text, Loader=loader))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                docs = load_documents(text)
+            except (OSError, ValueError):
                 continue  # kubeconform reports unreadable files
             for doc in docs:
                 if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("flagger.app/"):
@@ -115,6 +120,25 @@ def _load(tree: str) -> tuple[dict[tuple[str, str], _Template], list[tuple[str, 
                 elif doc.get("kind") == "Canary":
                     canaries.append((path, doc))
     return templates, canaries
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every document of a YAML text (yaml-rs when installed: ten times PyYAML's speed); ValueError when broken."""
+    try:
+        import yaml_rs
+    except ImportError:
+        import yaml
+
+        try:
+            return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        except yaml.YAMLError as e:
+            raise ValueError(str(e)) from e
+    try:
+        loaded = yaml_rs.loads(text, parse_datetime=False)
+    except yaml_rs.YAMLDecodeError as e:
+        raise ValueError(str(e)) from e
+    # one document comes back as itself, several as a list (a lone top-level list is no manifest either way)
+    return loaded if isinstance(loaded, list) else [loaded]
 
 
 def collect(tree: str, locator: Locator) -> tuple[list[Query], list[Finding]]:
@@ -152,7 +176,6 @@ def collect(tree: str, locator: Locator) -> tuple[list[Query], list[Finding]]:
                 query = metric["query"]
             else:
                 continue  # a Flagger builtin (request-success-rate, request-duration)
-            doc = _find(locator, source_file, source)
             text, problems = fill(query, model)
             for problem in problems:
                 canary_doc = _find(locator, file, canary)
@@ -161,14 +184,14 @@ def collect(tree: str, locator: Locator) -> tuple[list[Query], list[Finding]]:
                     f"metric {metric.get('name', i)!s}: {problem}",
                     "Set the variable under the metric's templateVariables, or remove it from the query."))
             if not problems:
-                queries.append(Query(text, source_file, doc, pointer, label))
+                queries.append(Query(text, source_file, source, pointer, label))
     for (namespace, name), template in sorted(templates.items()):
         if template.used:
             continue
         model = Model(name=name, namespace=namespace, target=name, service=name)
         query = str((template.data.get("spec") or {}).get("query") or "")
         text = _ACTION.sub(functools.partial(_placeholder, model=model), query)
-        queries.append(Query(text, template.file, _find(locator, template.file, template.data), "/spec/query",
+        queries.append(Query(text, template.file, template.data, "/spec/query",
                              "placeholders (no Canary uses this template)"))
     return queries, findings
 
@@ -240,7 +263,7 @@ def validate_queries(tree: str, locator: Locator) -> list[Finding]:
             continue
         reported.add(key)
         findings.append(locator.finding(
-            "promql-syntax", query.file, query.doc, query.pointer,
+            "promql-syntax", query.file, query.doc(locator), query.pointer,
             f"PromQL does not parse{where}: {reason} (filled in for {query.label})",
             "Fix the query; `promtool check rules` on the filled-in query shows the same error."))
     return findings

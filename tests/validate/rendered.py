@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from generator.project import Project, load_project
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def render_examples(tmp: Path, edit: dict[str, tuple[str, str]] | None = None) -> tuple[Project, object]:
+def render_examples(tmp: Path, edit: dict[str, tuple[str, str]] | None = None) -> tuple[Project, Any]:
     """Copy services/ (and rollouts.project.yaml) to ``tmp``, apply ``edit`` {service: (old, new)} to the specs,
     render with generator.render and write the tree to tmp/flux. Returns (project, RenderResult)."""
     try:

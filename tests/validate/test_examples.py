@@ -20,7 +20,7 @@ def test_rendered_examples_validate_clean(tmp_path: Path, catalog: Path, tool: C
     for name in ("kubeconform", "kustomize", "promtool"):
         tool(name)
     project, result = render_examples(tmp_path)
-    findings = validate(project, origins=result.origins, schema_dir=str(catalog), skip_kinds=SKIP,  # type: ignore[attr-defined]
+    findings = validate(project, origins=result.origins, schema_dir=str(catalog), skip_kinds=SKIP,
                         engine="kubeconform")
     assert findings == []
     # the skipped kinds are there and would otherwise be errors, one per object
@@ -39,7 +39,7 @@ def test_promql_error_in_a_custom_metric_is_reported_at_its_line(tmp_path: Path,
     old = spec[start:spec.index("      max:", start)]
     new = old[:old.rindex("/")] + broken
     project, result = render_examples(tmp_path, {"checkout": (old, new)})
-    findings = validate(project, origins=result.origins, schema_dir=str(catalog), skip_kinds=SKIP,  # type: ignore[attr-defined]
+    findings = validate(project, origins=result.origins, schema_dir=str(catalog), skip_kinds=SKIP,
                         kustomize=False, engine="python")
     assert [(f.rule, f.file) for f in findings] == [("promql-syntax", "services/checkout/rollouts.yaml")] * 2
     query_line = spec[:start].count("\n") + 1

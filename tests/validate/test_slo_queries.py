@@ -48,7 +48,7 @@ def _slo_queries(tmp: Path) -> dict[str, tuple[str, dict[str, Any], dict[str, st
         if slo is None:
             continue
         (query,) = {q.text for q in queries if q.label == f"Canary {namespace}/checkout"
-                    and q.doc is not None and q.doc.name == metric["templateRef"]["name"]}
+                    and q.name == metric["templateRef"]["name"]}
         labels = {"namespace": namespace, "deployment": canary["spec"]["targetRef"]["name"],
                   "direction": metric.get("templateVariables", {}).get("direction", "inbound")}
         out[slo] = (query, metric["thresholdRange"], labels)

@@ -193,3 +193,25 @@ def test_check_runs_lint_render_check_and_validate(tmp_path: Path, run_cli: Run,
     assert rules == ["render-drift", "schema-violation"]
     assert any(f["path"].endswith("/thresholdd") for f in json.loads(proc.stdout))
     assert os.path.isfile(canary)
+
+
+def test_validate_maps_back_to_the_spec_through_an_in_memory_render(tmp_path: Path, run_cli: Run, catalog: Path,
+                                                                     tool: Callable[[str], str]) -> None:
+    tool("kubeconform")
+    project, result = render_examples(tmp_path)
+    canary = Path(project.root, "flux", "apps", "production", "checkout", "canary.yaml")
+    text = canary.read_text()
+    assert "\n    threshold: 3\n" in text
+    canary.write_text(text.replace("\n    threshold: 3\n", '\n    threshold: "3"\n', 1))
+    skips = [a for k in SKIP for a in ("--skip", k)]
+    proc = run_cli("validate", "--schemas", str(catalog), *skips, "--no-promql", "--no-kustomize", "--format",
+                   "json", cwd=project.root)
+    assert proc.returncode == 1
+    (finding,) = json.loads(proc.stdout)
+    origin = result.origins["Canary/shop/checkout"]["/spec/analysis/threshold"]
+    assert (finding["file"], finding["line"], finding["column"]) == tuple(origin)
+    assert finding["file"] == "services/checkout/rollouts.yaml"
+    spec = Path(project.root, finding["file"]).read_text().splitlines()
+    assert spec[finding["line"] - 1].strip().startswith("threshold:")
+    assert finding["path"] == "/spec/analysis/threshold"
+    assert "rendered at flux/apps/production/checkout/canary.yaml:" in finding["message"]
