@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from generator.errors import RolloutsError, ToolMissing
 from generator.findings import Finding, Severity
@@ -279,7 +280,7 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
     from generator.project import Project
     from generator.render import write_tree
     from generator.sign import sign_tree
-    from generator.verify import Policy, make_policy, verify_tree
+    from generator.verify import Policy, verify_tree
 
     assert isinstance(project, Project)
     stage = os.path.join(work, "stage")
@@ -304,10 +305,10 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
         out.notes.append("dry run without --key: the bundle was not signed (keyless signing is for real commits)")
         return _changes_only(git, base, stage, index, project, out)
     signed = sign_tree(tree, stage, key_path=opts.key, identity_token=opts.identity_token,
-                       trust_config=opts.trust_config, source=project.root)
+                       trust_config=opts.trust_config, source=project.root, private_key=_loaded_key(opts))
     if signed.mode == "key":
         assert opts.key is not None
-        policy = make_policy(key=_public_key_for(opts.key))
+        policy = Policy(public_key=_loaded_key(opts).public_key())  # the public half of the key that signed
         out.signer = f"key {signed.identity}"
     else:
         from generator.verify import bundle_signer
@@ -322,18 +323,18 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
     return _commit_stage(opts, git, base, stage, index, project, sign_config, out)
 
 
-def _public_key_for(key_path: str) -> str:
-    """The .pub beside a .key, or a temporary one derived from the private key."""
-    candidate = key_path[:-4] + ".pub" if key_path.endswith(".key") else key_path + ".pub"
-    if os.path.isfile(candidate):
-        return candidate
-    from generator.keys import load_private_key, public_pem
+_KEYS: dict[str, object] = {}
 
-    pem = public_pem(load_private_key(key_path).public_key())
-    fd, path = tempfile.mkstemp(suffix=".pub", prefix="rollouts-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    return path
+
+def _loaded_key(opts: CommitOptions) -> Any:
+    """The decrypted bundle key, once per process (scrypt costs about 0.2 s; retries reuse it)."""
+    if opts.key is None:
+        return None
+    if opts.key not in _KEYS:
+        from generator.keys import load_private_key
+
+        _KEYS[opts.key] = load_private_key(opts.key)
+    return _KEYS[opts.key]
 
 
 def _diff(git: Git, base: str, index: str) -> list[tuple[str, str]]:
@@ -406,6 +407,7 @@ def commit(opts: CommitOptions) -> CommitResult:
     secret_key = ""
     if not opts.dry_run or opts.ssh_signing_key or opts.gpg_key:
         sign_config, pub, secret_key = signing_config(opts)  # before anything slow: refuse unsigned commits now
+    _loaded_key(opts)  # a wrong COSIGN_PASSWORD fails before the render
     project, result, findings = _check_render(opts)
     out.findings += findings
     if not out.ok:

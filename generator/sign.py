@@ -279,7 +279,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
 
 def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identity_token: str | None = None,
               trust_config: str | None = None, bundle_path: str | None = None,
-              source: str | None = None) -> SignResult:
+              source: str | None = None, private_key: EllipticCurvePrivateKey | None = None) -> SignResult:
     """Sign every file under ``tree`` and write the bundle (default: beside the tree). Key-based when ``key_path``
     is given, else keyless with ``identity_token`` or the ambient OIDC identity. Subject names are relative to
     ``root``; the specs and source commit come from ``source`` (default: ``root``)."""
@@ -289,7 +289,9 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
         raise RolloutsError(f"the bundle {bundle_path} would be inside the signed tree {tree}",
                             "Write it beside the tree (the default: <tree>.sigstore.json).")
     pending_key = None
-    if key_path:
+    if private_key is not None:  # already decrypted by the caller (rollouts commit: once for every attempt)
+        pass
+    elif key_path:
         from concurrent.futures import ThreadPoolExecutor
 
         from generator.keys import load_private_key, password_from_env
@@ -307,7 +309,7 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
                                 "Pass --key cosign.key (COSIGN_PASSWORD holds its password), or run in CI with "
                                 "an OIDC token (GitHub Actions: permissions: id-token: write).")
     digests, odd, total = digest_tree(tree)
-    key = pending_key.result() if pending_key is not None else None  # a wrong password raises here
+    key = pending_key.result() if pending_key is not None else private_key  # a wrong password raises here
     if odd:
         raise RolloutsError(f"{tree} holds entries that are not regular files: {', '.join(odd[:5])}",
                             "Symlinks and special files cannot be signed; the renderer writes regular files only.")
