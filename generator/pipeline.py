@@ -114,8 +114,13 @@ def gitops_repository(cache: str, branch: str) -> str:
     return bare
 
 
-def _working_copy(cache: str, remote: str, branch: str) -> str:
-    clone = os.path.join(cache, "gitops")
+def _working_copy(cache: str, remote: str, branch: str, default: bool) -> str:
+    """A working copy of the GitOps branch under the cache: ``gitops/`` for the local repository, else one per
+    remote."""
+    import hashlib
+
+    name = "gitops" if default else "gitops-" + hashlib.sha256(remote.encode()).hexdigest()[:12]
+    clone = os.path.join(cache, name)
     if not os.path.isdir(os.path.join(clone, ".git")):
         out = _git("clone", "-q", "-b", branch, remote, clone)
     else:
@@ -173,7 +178,7 @@ def pipeline(root: str = ".", *, cache: str | None = None, gitops_repo: str | No
         result.steps.append(Step("commit", "unchanged", f"{branch} of {remote} already holds this render"))
     result.notes += [n.replace("<public key file>", ssh_key + ".pub") for n in done.notes]
 
-    clone = _working_copy(cache, remote, branch) if gitops_repo is None or os.path.isdir(remote) else ""
+    clone = _working_copy(cache, remote, branch, gitops_repo is None)
     if clone:
         checked = verify_tree(os.path.join(clone, "flux"), make_policy(key=pub), clone)
         result.findings += checked.findings
