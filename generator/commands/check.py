@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from generator.cli import add_output_options, report
@@ -11,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_schema_options(parser)
     add_output_options(parser)
     parser.add_argument("--root", default=".", help="repository root (default: .)")
-    parser.add_argument("--tree", default="flux", help="the rendered tree (default: flux)")
+    parser.add_argument("--tree", default=None, help="the rendered tree (default: flux/ under --root)")
     parser.add_argument("--diff", action="store_true", help="print the render drift as a unified diff (stderr)")
 
 
@@ -19,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     from generator.project import load_project
     from generator.validate.check import check
 
-    result = check(load_project(args.root), tree_dir=args.tree, schema_dir=args.schemas,
+    tree = os.path.abspath(args.tree) if args.tree else "flux"
+    result = check(load_project(args.root), tree_dir=tree, schema_dir=args.schemas,
                    skip_kinds=skip_kinds(args.skip), promql=args.promql, kustomize=args.kustomize,
                    engine=args.engine)
     if args.diff and result.diff:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from generator.cli import add_output_options, report
@@ -10,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tree", nargs="?", default="flux", metavar="TREE",
+    parser.add_argument("tree", nargs="?", default=None, metavar="TREE",
                         help="the rendered tree (default: flux/ under --root)")
     add_schema_options(parser)
     add_output_options(parser)
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from generator.validate import validate
 
     project = load_project(args.root)
-    findings = validate(project, args.tree, origins=lambda: _origins(project), schema_dir=args.schemas,
+    tree = os.path.abspath(args.tree) if args.tree else "flux"
+    findings = validate(project, tree, origins=lambda: _origins(project), schema_dir=args.schemas,
                         skip_kinds=skip_kinds(args.skip), promql=args.promql, kustomize=args.kustomize,
                         engine=args.engine)
     return report(findings, args.fmt, args.strict)
