@@ -78,6 +78,8 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
     result = RenderResult(complete=environments is None and services is None)
     result.findings += project.findings
     origins = Origins()
+    for given in specs or []:
+        origins.know(os.path.join(project.root, given.file), given)
     result.origins = origins
     envs = tuple(e for e in project.environments if environments is None or e in environments)
     for wanted in environments or []:

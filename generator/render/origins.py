@@ -54,6 +54,11 @@ class Origins(Mapping[str, Mapping[str, Position]]):
         self._hints: dict[str, Hint] = {}
         self._specs: dict[str, Spec] = {}
 
+    def know(self, path: str, spec: Spec) -> None:
+        """A spec already loaded with positions (e.g. by lint): used instead of loading it again."""
+        if isinstance(spec.data, dict) and hasattr(spec.data, "lc"):
+            self._specs[path] = spec
+
     def add(self, key: str, hint: Hint) -> None:
         self._hints[key] = hint
 
