@@ -103,7 +103,11 @@ def template(name: str) -> Any:
 
 def render_text(docs: list[Doc]) -> str:
     """The text of one file: the header, then each document, separated by ``---``."""
-    parts = [template(d.template).render(d.context) for d in docs]
+    parts = []
+    for d in docs:
+        compiled = template(d.template)
+        # Template.render minus the copy of the environment's globals, which the templates do not use
+        parts.append("".join(compiled.root_render_func(compiled.new_context(d.context, shared=True))))
     return HEADER + "---\n".join(parts)
 
 

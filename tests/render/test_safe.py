@@ -68,3 +68,12 @@ def test_flagger_template_syntax_in_a_value_is_printed_literally() -> None:
     query = 'sum(rate(x{deployment=~"{{ target }}"}[{{ interval }}])) {% if %}'
     out = environment().from_string("query: {{ q | yaml }}\n").render(q=query)
     assert yaml_rs.loads(out, parse_datetime=False) == {"query": query}
+
+
+def test_render_text_is_strict_too() -> None:
+    from generator.render.engine import Doc, Expected, render_text
+
+    doc = Doc("apps/pdb.yaml.j2", {"name": "x", "namespace": "y", "labels": {}},
+              Expected("policy/v1", "PodDisruptionBudget", "x", "y"))
+    with pytest.raises(UndefinedError):
+        render_text([doc])
