@@ -55,3 +55,19 @@ def find_catalog(root: str, explicit: str | None = None) -> str:
     if not os.path.exists(os.path.join(path, INDEX_FILE)) and os.path.isdir(os.path.join(latest, "core")):
         return latest
     return path
+
+
+def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
+    """The catalog validate will use; built offline first when there is none (for pipelines on a fresh machine).
+
+    The build takes the Kubernetes core kinds from kubernetes-validate and the CRDs that ``rollouts schemas fetch``
+    left in ``.rollouts/crds`` (when present). Kinds with no schema then fail validation by name, as always.
+    An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that does not exist is an error, not something to build.
+    """
+    if explicit or os.environ.get(SCHEMAS_ENV) or os.path.isdir(catalog_dir(root)):
+        return find_catalog(root, explicit)
+    from generator.catalog.build import build
+
+    crds = os.path.join(root, ".rollouts", "crds")
+    build(catalog_dir(root), kubernetes_version, [crds] if os.path.isdir(crds) else None)
+    return find_catalog(root)

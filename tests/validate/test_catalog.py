@@ -275,3 +275,21 @@ def test_missing_crd_path_is_a_finding(tmp_path: Path) -> None:
 def test_schema_path_layout(tmp_path: Path) -> None:
     assert schema_path("/c", "apps/v1", "Deployment") == os.path.join("/c", "apps", "deployment_v1.json")
     assert schema_path("/c", "v1", "Service") == os.path.join("/c", "core", "service_v1.json")
+
+
+def test_ensure_catalog_builds_offline_once(tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.catalog import ensure_catalog
+
+    monkeypatch.delenv("ROLLOUTS_SCHEMAS", raising=False)
+    crds = tmp_path / ".rollouts" / "crds" / "flagger"
+    crds.mkdir(parents=True)
+    (crds / "crd.yaml").write_bytes((shared / "crds" / "flagger" / "crd.yaml").read_bytes())
+    path = ensure_catalog(str(tmp_path))
+    assert path == str(tmp_path / ".rollouts" / "schemas")
+    assert (tmp_path / ".rollouts" / "schemas" / "flagger.app" / "canary_v1beta1.json").is_file()
+    assert (tmp_path / ".rollouts" / "schemas" / "apps" / "deployment_v1.json").is_file()
+    stamp = (tmp_path / ".rollouts" / "schemas" / "catalog.json").stat().st_mtime_ns
+    assert ensure_catalog(str(tmp_path)) == path  # an existing catalog is used as it is
+    assert (tmp_path / ".rollouts" / "schemas" / "catalog.json").stat().st_mtime_ns == stamp
+    with pytest.raises(RolloutsError, match="no schema catalog"):
+        ensure_catalog(str(tmp_path), explicit=str(tmp_path / "elsewhere"))
