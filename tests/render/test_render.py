@@ -244,3 +244,26 @@ def test_origins_point_at_the_spec_lines(rendered: RenderResult, root: Path) -> 
 def test_the_committed_tree_is_up_to_date(run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     proc = run_cli("render", "--check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_an_https_chart_gets_a_helm_repository(tmp_path: Path) -> None:
+    from generator.project import Project
+    from generator.spec.load import Spec
+
+    data = {"apiVersion": "rollouts/v1alpha1", "kind": "ServiceRollout",
+            "metadata": {"name": "api", "namespace": "team", "owner": "team"},
+            "spec": {"workload": {"chart": {"repository": "https://charts.example/stable", "name": "web",
+                                            "version": ">=1.2.0 <2"},
+                                  "values": {"replicaCount": 7}, "replicas": 3},
+                     "strategy": {"type": "blueGreen", "iterations": 2},
+                     "environments": {"production": {}}}}
+    spec = Spec("services/api/rollouts.yaml", "", data)  # type: ignore[arg-type]
+    result = render(Project(str(tmp_path)), specs=[spec], services=["api"])
+    assert result.ok, result.findings
+    docs = docs_of(result, "flux/apps/production/api/")
+    assert one(docs, "HelmRepository")["spec"]["url"] == "https://charts.example/stable"
+    chart = one(docs, "HelmRelease")["spec"]["chart"]["spec"]
+    assert chart == {"chart": "web", "version": ">=1.2.0 <2", "sourceRef": {"kind": "HelmRepository", "name": "api"}}
+    assert one(docs, "HelmRelease")["spec"]["values"]["replicaCount"] == 3
+    assert not [d for d in docs if d["kind"] in ("OCIRepository", "HorizontalPodAutoscaler")]
+    assert "flux/bootstrap/flux-system/infrastructure.yaml" not in result.files  # --service leaves infra alone
