@@ -151,6 +151,13 @@ def pipeline(root: str = ".", *, cache: str | None = None, gitops_repo: str | No
     project = load_project(root)
     catalog = catalog_dir(project.root, schema_dir)
     validate = os.path.isdir(catalog)
+    fetched_crds = os.path.join(project.root, ".rollouts", "crds")
+    if not validate and schema_dir is None and os.path.isdir(fetched_crds):
+        # `rollouts schemas fetch` left the CRDs: build the full catalog offline, as validate would
+        from generator.catalog import ensure_catalog
+
+        catalog = ensure_catalog(project.root)
+        validate = True
     opts = CommitOptions(root=root, repo=remote, branch=branch, key=key, ssh_signing_key=ssh_key,
                          schema_dir=schema_dir, skip_kinds=skip_kinds, validate=validate)
     done = commit(opts)
@@ -166,9 +173,10 @@ def pipeline(root: str = ".", *, cache: str | None = None, gitops_repo: str | No
         result.steps.append(Step("validate", "ok", f"kubeconform + PromQL + kustomize, catalog {catalog}{skipped}"))
     else:
         result.steps.append(Step("validate", "skipped",
-                                 f"no schema catalog at {catalog}: build one with `rollouts schemas build` (offline, "
-                                 "core kinds; add --crds for CRDs) or `rollouts schemas fetch` (online), or pass "
-                                 "--schemas DIR"))
+                                 f"no schema catalog at {catalog} (and no fetched CRDs in .rollouts/crds to build one "
+                                 "from): run `rollouts schemas fetch` once online, or `rollouts schemas build --crds "
+                                 "DIR` offline, or pass --schemas DIR; kubeconform, PromQL and kustomize checks did "
+                                 "not run"))
     result.steps.append(Step("sign", "ok", f"{BUNDLE}, {done.signer}"))
     if done.committed:
         result.commit = done.commit

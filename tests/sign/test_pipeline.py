@@ -86,6 +86,7 @@ def test_pipeline_without_catalog_says_what_it_skipped(tmp_path: Path) -> None:
     out = run(repo, env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "validate         SKIPPED   no schema catalog at" in out.stdout
+    assert "kubeconform, PromQL and kustomize checks did not run" in out.stdout
     assert "verify           ok" in out.stdout
 
 
