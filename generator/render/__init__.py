@@ -139,7 +139,8 @@ class _Unit:
     outputs: list[Output] = field(default_factory=list)
 
 
-def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = True) -> _Unit:
+def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = True,
+                 default_envs: tuple[str, ...] = ()) -> _Unit:
     from generator.render.engine import RenderCheckError, parse_back, render_text
     from generator.render.model import service_documents
     from generator.render.safe import RenderValueError
@@ -147,7 +148,7 @@ def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = Tru
     from generator.spec.resolve import resolve
 
     unit = _Unit(path, spec.file, spec.name)
-    for env in spec_environments(spec):
+    for env in spec_environments(spec, default_envs or None):
         if env not in envs:
             continue
         try:
@@ -186,7 +187,7 @@ def _work(path: str) -> _Unit:
         return _Unit(path, project.relative(path), findings=findings)
     if any(f.severity is Severity.ERROR for f in findings):
         return _Unit(path, spec.file, spec.name, findings=findings)
-    unit = _render_spec(spec, path, envs, check)
+    unit = _render_spec(spec, path, envs, check, project.environments)
     unit.findings = findings + unit.findings
     return unit
 
@@ -196,7 +197,8 @@ def _units(project: Project, specs: list[Spec] | None, services: list[str] | Non
     global _WORKER
     if specs is not None:
         chosen = [s for s in specs if services is None or s.name in services]
-        return [_render_spec(s, os.path.join(project.root, s.file), envs, check) for s in chosen]
+        return [_render_spec(s, os.path.join(project.root, s.file), envs, check, project.environments)
+                for s in chosen]
     from generator.project import discover
 
     paths, found = discover(project)

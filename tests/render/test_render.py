@@ -267,3 +267,18 @@ def test_an_https_chart_gets_a_helm_repository(tmp_path: Path) -> None:
     assert one(docs, "HelmRelease")["spec"]["values"]["replicaCount"] == 3
     assert not [d for d in docs if d["kind"] in ("OCIRepository", "HorizontalPodAutoscaler")]
     assert "flux/bootstrap/flux-system/infrastructure.yaml" not in result.files  # --service leaves infra alone
+
+
+def test_a_spec_without_environments_goes_to_the_projects(tmp_path: Path) -> None:
+    from generator.project import Project
+    from generator.spec.load import Spec
+
+    data = {"apiVersion": "rollouts/v1alpha1", "kind": "ServiceRollout",
+            "metadata": {"name": "api", "namespace": "team", "owner": "team"},
+            "spec": {"workload": {"chart": {"repository": "oci://r.example/c/web", "version": "1.0.0"}},
+                     "strategy": {"type": "canary", "steps": [50]}}}
+    spec = Spec("services/api/rollouts.yaml", "", data)  # type: ignore[arg-type]
+    result = render(Project(str(tmp_path), ("dev", "prod")), specs=[spec])
+    assert result.ok, result.findings
+    assert sorted(result.services) == ["dev/api", "prod/api"]
+    assert result.services["dev/api"] == "team-dev"
