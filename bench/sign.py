@@ -98,26 +98,30 @@ def main() -> int:
         files = len(digests)
         mb = total / 1e6
 
-        sign_times, verify_times, both = [], [], []
+        sign_times, verify_times, both, cpu = [], [], [], []
         for _ in range(args.runs):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             sign_tree(tree, work, key_path=key)
             t1 = time.perf_counter()
             result = verify_tree(tree, Policy(public_key=load_public_key(pub)), work)
             t2 = time.perf_counter()
+            cpu.append(time.process_time() - c0)
             assert result.findings == [], result.findings[:3]
             sign_times.append(t1 - t0)
             verify_times.append(t2 - t1)
             both.append(t2 - t0)
 
         paths = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(tree) for f in fs)
-        ref_py = []
+        ref_py, ref_py_cpu = [], []
         for _ in range(args.runs):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             for p in paths:
                 with open(p, "rb") as fh:
                     hashlib.sha256(fh.read()).hexdigest()
             ref_py.append(time.perf_counter() - t0)
+            ref_py_cpu.append(time.process_time() - c0)
         ref_sum: list[float] = []
         if shutil.which("sha256sum"):
             for _ in range(args.runs):
@@ -127,14 +131,18 @@ def main() -> int:
                 ref_sum.append(time.perf_counter() - t0)
 
         med = statistics.median
-        print(f"tree: {source}, {args.services} services, {files} files, {mb:.1f} MB; {os.cpu_count()} CPUs; "
+        load = os.getloadavg()[0]
+        print(f"tree: {source}, {args.services} services, {files} files, {mb:.1f} MB; {os.cpu_count()} CPUs, "
+              f"load average {load:.1f} (a shared machine inflates wall times; CPU times are steadier); "
               f"median of {args.runs} runs")
         print(f"sign + verify (key, offline): {med(both) * 1000:8.1f} ms   "
               f"(sign {med(sign_times) * 1000:.1f} ms incl. scrypt key decryption, "
               f"verify {med(verify_times) * 1000:.1f} ms)"
               f"   hashing throughput {2 * mb / med(both):.0f} MB/s (two passes)")
+        print(f"sign + verify CPU time (both threads):  {med(cpu) * 1000:8.1f} ms   "
+              f"ratio to 2 x read+sha256 CPU: {med(cpu) / (2 * med(ref_py_cpu)):.2f}")
         print(f"reference: read+sha256, Python, 1 thread: {med(ref_py) * 1000:8.1f} ms per pass   "
-              f"{mb / med(ref_py):.0f} MB/s")
+              f"{mb / med(ref_py):.0f} MB/s   (CPU {med(ref_py_cpu) * 1000:.1f} ms)")
         if ref_sum:
             print(f"reference: sha256sum (xargs):           {med(ref_sum) * 1000:8.1f} ms per pass   "
                   f"{mb / med(ref_sum):.0f} MB/s")
