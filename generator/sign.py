@@ -129,14 +129,18 @@ def source_commit(root: str) -> str | None:
 
 
 def spec_digests(root: str) -> list[dict[str, Any]]:
-    """sha256 of every services/*/rollouts.yaml, as in-toto resource descriptors."""
-    from generator.project import discover, load_project
-
-    found, _ = discover(load_project(root))
+    """sha256 of every services/<service>/rollouts.yaml (what discover() finds), as in-toto resource descriptors."""
+    services = os.path.join(root, "services")
+    try:
+        names = sorted(e.name for e in os.scandir(services) if not e.name.startswith("."))
+    except OSError:
+        return []
     out = []
-    for path in found:
-        digest, _ = _hash_one(path)
-        out.append({"name": os.path.relpath(path, root).replace(os.sep, "/"), "digest": {"sha256": digest}})
+    for name in names:
+        path = os.path.join(services, name, "rollouts.yaml")
+        if os.path.isfile(path):
+            digest, _ = _hash_one(path)
+            out.append({"name": f"services/{name}/rollouts.yaml", "digest": {"sha256": digest}})
     return out
 
 
