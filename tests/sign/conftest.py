@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -62,7 +61,3 @@ def small_tree(tmp_path: Path) -> Path:
 
 def files_under(tree: Path) -> list[Path]:
     return sorted(p for p in tree.rglob("*") if p.is_file())
-
-
-def chdir_env(path: Path) -> dict[str, str]:
-    return {"PWD": os.fspath(path)}
