@@ -437,21 +437,21 @@ def _backoff(opts: CommitOptions, attempt: int) -> None:
 
 def _commit_remote(opts: CommitOptions, project: object, result: object, work: str, sign_config: list[str],
                    pub: str, out: CommitResult) -> None:
-    """Fetch, build on the remote tip, push fast-forward; retry from the new tip when rejected. Objects go into the
-    source repository when it is one (so its remotes and credentials apply, e.g. actions/checkout's token), under
-    a private ref of this process; else into a temporary bare repository."""
+    """Fetch, build on the remote tip, push fast-forward; retry from the new tip when rejected. For a remote name
+    of the source repository (``origin``) the objects go into that repository, under a private ref of this process,
+    so that its URL and credentials apply (e.g. actions/checkout's token); for a URL or path, into a temporary bare
+    repository."""
     assert opts.repo is not None
     root = str(getattr(project, "root", opts.root))
-    if _remote_name(opts.repo, root) or "://" in opts.repo or not os.path.isdir(opts.repo):
-        url = opts.repo
-    else:
-        url = os.path.abspath(opts.repo)
+    named = _remote_name(opts.repo, root)
+    local_path = not named and "://" not in opts.repo and os.path.isdir(opts.repo)
+    url = os.path.abspath(opts.repo) if local_path else opts.repo
     branch = opts.branch or "main"
     out.repo, out.branch = opts.repo, branch
-    try:
+    if named:  # the source repository's remote: its URL and credentials apply, objects go there
         local = _git_dir(root)
         private = f"refs/rollouts/commit-{os.getpid()}-{random.randrange(1 << 30)}/{branch}"
-    except RolloutsError:
+    else:  # a URL or path: a private temporary repository, the source repository is not touched
         local = os.path.join(work, "repo.git")
         subprocess.run(["git", "init", "-q", "--bare", local], check=True, capture_output=True)
         private = f"refs/remotes/origin/{branch}"
