@@ -132,6 +132,7 @@ class Locator:
         self._origins_arg = origins
         self._origins: Origins | None = None
         self._files: dict[str, list[Document]] = {}
+        self._lines: dict[str, list[str]] = {}
 
     @property
     def origins(self) -> Origins:
@@ -170,9 +171,30 @@ class Locator:
                 return None
             steps.pop()
 
+    def _block_line(self, spec_file: str, line: int, column: int, text_line: int) -> tuple[int, int]:
+        """Line ``text_line`` of a literal block scalar whose header is at (line, column) of ``spec_file``."""
+        if spec_file not in self._lines:
+            try:
+                with open(os.path.join(self.root, spec_file), encoding="utf-8") as fh:
+                    self._lines[spec_file] = fh.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                self._lines[spec_file] = []
+        lines = self._lines[spec_file]
+        if not 0 < line <= len(lines) or not _LITERAL.match(lines[line - 1][column - 1:].strip() or "-"):
+            return line, column
+        target = line + text_line
+        if target > len(lines):
+            return line, column
+        text = lines[target - 1]
+        return target, len(text) - len(text.lstrip()) + 1
+
     def finding(self, rule: str, file: str, doc: Document | None, pointer: str, message: str, hint: str = "",
-                severity: Severity = Severity.ERROR, key: bool = False) -> Finding:
-        """A problem at ``pointer`` inside ``doc`` of rendered ``file``, placed in rollouts.yaml when known."""
+                severity: Severity = Severity.ERROR, key: bool = False, text_line: int = 0) -> Finding:
+        """A problem at ``pointer`` inside ``doc`` of rendered ``file``, placed in rollouts.yaml when known.
+
+        ``text_line``: the problem is on that line (1-based) of the string at ``pointer``; when the spec writes the
+        string as a literal block (``query: |``), the finding lands on that line of rollouts.yaml.
+        """
         rel = self.relative(file)
         if doc is None:
             return Finding(rule, severity, rel, 0, 0, message, hint, pointer, "")
@@ -182,10 +204,15 @@ class Locator:
         rendered = f"{rel}:{line}:{column}"
         found = self.origin(kind, namespace, name, pointer)
         if found:
-            (spec_file, spec_line, spec_col), _ = found
+            (spec_file, spec_line, spec_col), at = found
+            if text_line and at == pointer:
+                spec_line, spec_col = self._block_line(spec_file, spec_line, spec_col, text_line)
             return Finding(rule, severity, spec_file, spec_line, spec_col, f"{message} (rendered at {rendered})",
                            hint, pointer, resource)
         return Finding(rule, severity, rel, line, column, message, hint, pointer, resource)
+
+
+_LITERAL = re.compile(r"\|[0-9+-]*\s*(#.*)?$")
 
 
 _ADDITIONAL = re.compile(r"additional propert(?:y|ies) ('[^']*'(?:, '[^']*')*) not allowed")

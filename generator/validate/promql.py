@@ -265,5 +265,6 @@ def validate_queries(tree: str, locator: Locator) -> list[Finding]:
         findings.append(locator.finding(
             "promql-syntax", query.file, query.doc(locator), query.pointer,
             f"PromQL does not parse{where}: {reason} (filled in for {query.label})",
-            "Fix the query; `promtool check rules` on the filled-in query shows the same error."))
+            "Fix the query; `promtool check rules` on the filled-in query shows the same error.",
+            text_line=min(int(m.group(1)), query.text.rstrip("\n").count("\n") + 1) if m else 0))
     return findings

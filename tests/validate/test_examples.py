@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from generator.validate import validate
 from tests.validate.rendered import render_examples
 
@@ -29,20 +31,26 @@ def test_rendered_examples_validate_clean(tmp_path: Path, catalog: Path, tool: C
     assert {f.resource.split()[0] for f in unskipped} == {k.rsplit("/", 1)[1] for k in SKIP}
 
 
-def test_promql_error_in_a_custom_metric_is_reported_at_its_line(tmp_path: Path, catalog: Path,
+END = '[{{ interval }}]))\n      max:'
+
+
+# (text to replace, replacement, the line of the query block it breaks, promtool's reason)
+@pytest.mark.parametrize(("old", "new", "line", "reason"), [
+    pytest.param(END, END.replace("]))", "])"), 3, "unclosed left parenthesis", id="unclosed-at-the-end"),
+    pytest.param("        /\n", "        / foo bar\n", 2, 'unexpected identifier "bar"', id="middle-line"),
+])
+def test_promql_error_in_a_custom_metric_is_reported_at_its_line(old: str, new: str, line: int, reason: str,
+                                                                  tmp_path: Path, catalog: Path,
                                                                   tool: Callable[[str], str]) -> None:
     tool("promtool")
-    broken = "/\n        sum(rate(response_total{namespace=\"{{ namespace }}\", deployment=~\"{{ target }}\", " \
-             "direction=\"inbound\"}[{{ interval }}])\n"
-    spec = (Path(__file__).resolve().parents[2] / "services" / "checkout" / "rollouts.yaml").read_text()
-    start = spec.index("      query: |")
-    old = spec[start:spec.index("      max:", start)]
-    new = old[:old.rindex("/")] + broken
     project, result = render_examples(tmp_path, {"checkout": (old, new)})
     findings = validate(project, origins=result.origins, schema_dir=str(catalog), skip_kinds=SKIP,
                         kustomize=False, engine="python")
+    # one per environment, both at the broken line of the literal block in rollouts.yaml
     assert [(f.rule, f.file) for f in findings] == [("promql-syntax", "services/checkout/rollouts.yaml")] * 2
-    query_line = spec[:start].count("\n") + 1
-    assert {f.line for f in findings} == {query_line}
+    spec = (tmp_path / "services" / "checkout" / "rollouts.yaml").read_text().splitlines()
+    header = spec.index("      query: |") + 1
+    assert {(f.line, f.column) for f in findings} == {(header + line, 9)}
     assert {f.resource.split()[0] for f in findings} == {"MetricTemplate"}
-    assert all("unclosed left parenthesis" in f.message for f in findings)
+    assert {f.path for f in findings} == {"/spec/query"}
+    assert all(reason in f.message for f in findings)
