@@ -49,7 +49,7 @@ class CommitOptions:
     trust_config: str | None = None
     ssh_signing_key: str | None = None
     gpg_key: str | None = None
-    verify_secret: str = DEFAULT_VERIFY_SECRET
+    verify_secret: str | None = None  # default: the project's render.verify_secret, else DEFAULT_VERIFY_SECRET
     schema_dir: str | None = None
     skip_kinds: tuple[str, ...] = ()
     validate: bool = True
@@ -256,7 +256,11 @@ def _check_render(opts: CommitOptions) -> tuple[object, object, list[Finding]]:
     from generator.render import options_from_project, render
 
     project = load_project(opts.root)
-    options = dataclasses.replace(options_from_project(project), verify_secret=opts.verify_secret)
+    configured = options_from_project(project)
+    # the project's own setting wins over the default, so that `rollouts render --check` agrees with the commit
+    secret = opts.verify_secret or configured.verify_secret or DEFAULT_VERIFY_SECRET
+    opts.verify_secret = secret
+    options = dataclasses.replace(configured, verify_secret=secret)
     result = render(project, services=opts.services, options=options)
     return project, result, list(result.findings)
 

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sign.add_argument("--gpg-key", metavar="ID", help="sign the commit with this OpenPGP key")
     parser.add_argument("--verify-secret", default=None, metavar="NAME",
                         help="the Secret (flux-system) holding the commit-signing public key that the rendered "
-                        "GitRepository's spec.verify names (default: rollouts-commit-signers)")
+                        "GitRepository's spec.verify names (default: the project's render setting, else "
+                        "rollouts-commit-signers)")
     parser.add_argument("--schemas", metavar="DIR", help="schema catalog for validation (see rollouts validate)")
     parser.add_argument("--skip", action="append", default=[], metavar="KIND",
                         help="validate: do not check this kind against a schema (repeatable)")
@@ -39,12 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.commit import DEFAULT_VERIFY_SECRET, CommitOptions, commit
+    from generator.commit import CommitOptions, commit
 
     opts = CommitOptions(root=args.root, repo=args.repo, branch=args.branch, services=args.service, key=args.key,
                          identity_token=args.identity_token, trust_config=args.trust_config,
                          ssh_signing_key=args.signing_key, gpg_key=args.gpg_key,
-                         verify_secret=args.verify_secret or DEFAULT_VERIFY_SECRET, schema_dir=args.schemas,
+                         verify_secret=args.verify_secret, schema_dir=args.schemas,
                          skip_kinds=tuple(args.skip), validate=not args.skip_validate, dry_run=args.dry_run,
                          attempts=max(1, args.attempts))
     result = commit(opts)
