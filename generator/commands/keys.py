@@ -9,8 +9,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen = sub.add_parser("generate", help="write P.key (encrypted, cosign format) and P.pub, ECDSA P-256",
                          description="Generate a cosign-format ECDSA P-256 key pair. The password comes from "
                          "COSIGN_PASSWORD (prompted for on a terminal when unset; an empty value means none).")
-    gen.add_argument("--output-prefix", default="cosign", metavar="P",
-                     help="write P.key and P.pub (default: cosign); existing files are never overwritten")
+    gen.add_argument("--output-prefix", "--output-key-prefix", dest="output_prefix", default="cosign", metavar="P",
+                     help="write P.key and P.pub (default: cosign; --output-key-prefix is cosign's spelling); "
+                     "existing files are never overwritten")
 
 
 def _password() -> bytes:

@@ -76,6 +76,8 @@ def test_cli_generate_default_prefix_refuses_overwrite(run_cli: Callable[..., su
     assert "already exists; refusing to overwrite" in second.stderr
     assert "Traceback" not in second.stderr
     assert (tmp_path / "cosign.key").read_bytes() == before
+    cosign_spelling = run_cli("keys", "generate", "--output-key-prefix", "other", cwd=tmp_path, env=env)
+    assert cosign_spelling.returncode == 0 and (tmp_path / "other.pub").exists()
     assert PASSWORD not in first.stdout + first.stderr + second.stdout + second.stderr
 
 
