@@ -228,9 +228,11 @@ def _units(project: Project, specs: list[Spec] | None, services: list[str] | Non
 
 
 def _can_fork() -> bool:
+    """Fork workers only from a single-threaded process (forking with threads running can deadlock)."""
     import multiprocessing
+    import threading
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def _peek_name(path: str) -> str:
