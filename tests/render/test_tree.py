@@ -192,3 +192,24 @@ def test_progress_bar_on_a_terminal_only(example_repo: Path, run_cli: RunCli) ->
     os.close(leader)
     assert proc.returncode == 0
     assert b"rendering [" in seen and b"] 3/3" in seen
+
+
+@pytest.mark.slow
+def test_parallel_and_serial_renders_are_identical(root: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import generator.render as renderer
+
+    _big_repo(tmp_path, root, renderer.PARALLEL_FROM + 6, "3.0.0")
+    spec = tmp_path / "services" / "svc-005" / "rollouts.yaml"
+    spec.write_text(spec.read_text().replace("type: canary", "type: canery"))  # one lint error, in a worker
+    project = load_project(str(tmp_path))
+    parallel = render(project)
+    assert [f.file for f in parallel.findings if f.severity == "error"] == ["services/svc-005/rollouts.yaml"]
+    spec.write_text(spec.read_text().replace("type: canery", "type: canary"))
+    parallel = render(project)
+    monkeypatch.setattr(renderer, "PARALLEL_FROM", 10**9)
+    serial = render(project)
+    assert parallel.ok and serial.ok
+    assert parallel.files == serial.files
+    assert parallel.services == serial.services
+    assert dict(parallel.origins["Canary/shop/svc-001"]) == dict(serial.origins["Canary/shop/svc-001"])
