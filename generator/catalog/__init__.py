@@ -16,6 +16,7 @@ import os
 INDEX_FILE = "catalog.json"
 SCHEMAS_ENV = "ROLLOUTS_SCHEMAS"
 DEFAULT_DIR = os.path.join(".rollouts", "schemas")
+FETCHED_DIR = os.path.join(".rollouts", "fetched")  # what `rollouts schemas fetch` downloaded: crds/, catalogs/
 DEFAULT_KUBERNETES_VERSION = "1.34"
 
 
@@ -60,14 +61,22 @@ def find_catalog(root: str, explicit: str | None = None) -> str:
 def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
     """The catalog validate will use; built offline first when there is none (for pipelines on a fresh machine).
 
-    The build takes the Kubernetes core kinds from kubernetes-validate and the CRDs that ``rollouts schemas fetch``
-    left in ``.rollouts/crds`` (when present). Kinds with no schema then fail validation by name, as always.
-    An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that does not exist is an error, not something to build.
+    The build takes the Kubernetes core kinds from kubernetes-validate, and the catalogs and CRDs that
+    ``rollouts schemas fetch`` left in ``.rollouts/fetched`` (when present). Kinds with no schema still fail
+    validation unless skipped by name. An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that does not exist is an
+    error, not something to build.
     """
     if explicit or os.environ.get(SCHEMAS_ENV) or os.path.isdir(catalog_dir(root)):
         return find_catalog(root, explicit)
     from generator.catalog.build import build
 
-    crds = os.path.join(root, ".rollouts", "crds")
-    build(catalog_dir(root), kubernetes_version, [crds] if os.path.isdir(crds) else None)
+    fetched = os.path.join(root, FETCHED_DIR)
+    crds = os.path.join(fetched, "crds")
+    catalogs = []  # every <name>/ extracted beside its <name>.tar.gz
+    for dirpath, dirnames, filenames in os.walk(os.path.join(fetched, "catalogs")):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".tar.gz") and os.path.isdir(os.path.join(dirpath, name[: -len(".tar.gz")])):
+                catalogs.append(os.path.join(dirpath, name[: -len(".tar.gz")]))
+    build(catalog_dir(root), kubernetes_version, [crds] if os.path.isdir(crds) else None, catalogs)
     return find_catalog(root)

@@ -1,8 +1,10 @@
-"""``rollouts schemas fetch``: download pinned upstream CRDs, each checked against its sha256, when online.
+"""``rollouts schemas fetch``: download pinned upstream CRDs and catalogs, each checked against its sha256.
 
 The pins (``pins.json`` beside this module, or ``--pins FILE``) name commit-pinned URLs; a download whose digest
-differs is refused and nothing of it is kept. The files land in a cache directory that ``schemas build --crds``
-then converts.
+differs is refused and nothing of it is kept. A pin is a CRD file (kept as ``<cache>/crds/<name>``), or, with a
+``"catalog": "<directory inside the archive>"`` key, a ``.tar.gz`` archive whose catalog directory is extracted to
+``<cache>/catalogs/<name>`` (regular files only, nothing outside it). ``schemas build`` then converts and merges
+them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class FetchReport:
     out: str
     fetched: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+    crd_files: list[str] = field(default_factory=list)
+    catalogs: list[str] = field(default_factory=list)
 
 
 def load_pins(path: str | None = None) -> list[dict[str, str]]:
@@ -40,7 +44,8 @@ def load_pins(path: str | None = None) -> list[dict[str, str]]:
         pins = [None]
     ok = all(
         isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("url"), str)
-        and isinstance(p.get("sha256"), str) and len(p["sha256"]) == 64 for p in pins)
+        and isinstance(p.get("sha256"), str) and len(p["sha256"]) == 64
+        and isinstance(p.get("catalog", ""), str) for p in pins)
     if not ok:
         raise RolloutsError(f"{path}: not a pins file",
                             'Write {"pins": [{"name": "dir/file.yaml", "url": "https://...", "sha256": "<64 hex>"}]}.')
@@ -75,14 +80,61 @@ def download(url: str, timeout: float = 30) -> bytes:
     return data
 
 
+def _extract(archive: bytes, inside: str, target: str) -> int:
+    """The regular files under ``inside`` of a .tar.gz into ``target`` (swapped in whole); how many."""
+    import io
+    import shutil
+    import tarfile
+
+    prefix = inside.strip("/") + "/"
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".fetch-", dir=parent)
+    count = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            for member in tar:
+                if not member.isfile() or not member.name.startswith(prefix):
+                    continue
+                rel = member.name[len(prefix):]
+                parts = rel.split("/")
+                if not rel or ".." in parts or rel.startswith("/"):
+                    continue
+                dest = os.path.join(tmp, *parts)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                source = tar.extractfile(member)
+                if source is None:
+                    continue
+                with source, open(dest, "wb") as fh:
+                    shutil.copyfileobj(source, fh)
+                count += 1
+        if not count:
+            raise RolloutsError(f"the archive has no files under {inside!r}", "Fix the pin's catalog directory.")
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise RolloutsError(f"cannot extract the catalog archive: {e}", "Check the pin's URL and digest.") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return count
+
+
 def fetch(out: str, pins_file: str | None = None, timeout: float = 30) -> FetchReport:
     """Every pinned file into ``out`` (kept when already there with the right digest)."""
     pins = load_pins(pins_file)
     report = FetchReport(os.path.abspath(out))
     for pin in pins:
-        target = os.path.join(report.out, *pin["name"].split("/"))
+        parts = pin["name"].split("/")
+        catalog = pin.get("catalog", "")
+        if catalog:
+            target = os.path.join(report.out, "catalogs", *parts) + ".tar.gz"
+            extracted = os.path.join(report.out, "catalogs", *parts)
+        else:
+            target = extracted = os.path.join(report.out, "crds", *parts)
+        (report.catalogs if catalog else report.crd_files).append(extracted)
         want = pin["sha256"].lower()
-        if os.path.isfile(target) and _digest(target) == want:
+        if os.path.isfile(target) and _digest(target) == want and os.path.exists(extracted):
             report.cached.append(pin["name"])
             continue
         data = download(pin["url"], timeout)
@@ -92,6 +144,8 @@ def fetch(out: str, pins_file: str | None = None, timeout: float = 30) -> FetchR
                 f"{pin['url']}: sha256 {got} does not match the pin {want}",
                 "The upstream file changed or the download was tampered with; nothing was written. "
                 "Update the pin only after reviewing the new file.")
+        if catalog:
+            _extract(data, catalog, extracted)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".fetch-", dir=os.path.dirname(target))
         with os.fdopen(fd, "wb") as fh:

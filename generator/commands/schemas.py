@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "Kubernetes core kinds.")
     _common(fetch)
     fetch.add_argument("--pins", metavar="FILE", help="pins file (default: the built-in pins)")
-    fetch.add_argument("--cache", metavar="DIR", help="where the CRDs are kept (default: .rollouts/crds)")
+    fetch.add_argument("--cache", metavar="DIR",
+                       help="where the downloads are kept (default: .rollouts/fetched under --root)")
     fetch.add_argument("--kubernetes-version", default=None, metavar="VERSION", help="as for build (default 1.34)")
     fetch.add_argument("--timeout", type=float, default=30, help="seconds per download (default: 30)")
     add_output_options(fetch)
@@ -40,23 +41,25 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.catalog import DEFAULT_KUBERNETES_VERSION, catalog_dir
+    from generator.catalog import DEFAULT_KUBERNETES_VERSION, FETCHED_DIR, catalog_dir
     from generator.catalog.build import build
 
     out = catalog_dir(os.path.abspath(args.root), args.out)
     version = args.kubernetes_version or DEFAULT_KUBERNETES_VERSION
     crds = list(getattr(args, "crds", []))
+    catalogs = list(getattr(args, "catalog", []))
     if args.action == "fetch":
         from generator.catalog.fetch import fetch
 
-        cache = os.path.abspath(args.cache or os.path.join(args.root, ".rollouts", "crds"))
+        cache = os.path.abspath(args.cache or os.path.join(args.root, FETCHED_DIR))
         fetched = fetch(cache, args.pins, args.timeout)
         print(f"fetched {len(fetched.fetched)} file(s), {len(fetched.cached)} already current, into {cache}",
               file=sys.stderr)
-        crds = [cache]
+        crds = fetched.crd_files
+        catalogs = fetched.catalogs
     elif args.no_kubernetes:
         version = ""
-    result = build(out, version or None, crds, list(getattr(args, "catalog", [])))
+    result = build(out, version or None, crds, catalogs)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     for source, count in result.counts.items():

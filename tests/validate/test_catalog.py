@@ -281,11 +281,16 @@ def test_ensure_catalog_builds_offline_once(tmp_path: Path, shared: Path, monkey
     from generator.catalog import ensure_catalog
 
     monkeypatch.delenv("ROLLOUTS_SCHEMAS", raising=False)
-    crds = tmp_path / ".rollouts" / "crds" / "flagger"
+    crds = tmp_path / ".rollouts" / "fetched" / "crds" / "flagger"
     crds.mkdir(parents=True)
     (crds / "crd.yaml").write_bytes((shared / "crds" / "flagger" / "crd.yaml").read_bytes())
+    catalog = tmp_path / ".rollouts" / "fetched" / "catalogs" / "extra"
+    (catalog / "example.com").mkdir(parents=True)
+    (catalog / "example.com" / "widget_v1.json").write_text('{"type": "object"}')
+    (catalog.parent / "extra.tar.gz").write_bytes(b"the archive it was extracted from")
     path = ensure_catalog(str(tmp_path))
     assert path == str(tmp_path / ".rollouts" / "schemas")
+    assert (tmp_path / ".rollouts" / "schemas" / "example.com" / "widget_v1.json").is_file()
     assert (tmp_path / ".rollouts" / "schemas" / "flagger.app" / "canary_v1beta1.json").is_file()
     assert (tmp_path / ".rollouts" / "schemas" / "apps" / "deployment_v1.json").is_file()
     stamp = (tmp_path / ".rollouts" / "schemas" / "catalog.json").stat().st_mtime_ns

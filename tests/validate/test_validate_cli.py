@@ -148,7 +148,8 @@ def test_schemas_fetch_checks_the_pins(tmp_path: Path, served: tuple[str, Path],
     proc = run_cli("schemas", "fetch", "--root", str(tmp_path), "--pins", str(bad), env={"ROLLOUTS_SCHEMAS": ""})
     assert proc.returncode == 1
     assert f"does not match the pin {digest['crd.yaml']}" in proc.stderr
-    assert not (tmp_path / ".rollouts" / "crds" / "other").exists()
+    assert not (tmp_path / ".rollouts" / "fetched" / "crds" / "other").exists()
+    assert (tmp_path / ".rollouts" / "fetched" / "crds" / "flagger" / "crd.yaml").is_file()
 
 
 def test_fetch_from_a_file_url_and_unreachable(tmp_path: Path) -> None:
@@ -158,7 +159,8 @@ def test_fetch_from_a_file_url_and_unreachable(tmp_path: Path) -> None:
     pins = _pins(tmp_path / "pins.json", [("a/crd.yaml", src.as_uri(), digest)])
     report = fetch(str(tmp_path / "out"), str(pins))
     assert report.fetched == ["a/crd.yaml"]
-    assert (tmp_path / "out" / "a" / "crd.yaml").read_bytes() == src.read_bytes()
+    assert report.crd_files == [str(tmp_path / "out" / "crds" / "a" / "crd.yaml")]
+    assert (tmp_path / "out" / "crds" / "a" / "crd.yaml").read_bytes() == src.read_bytes()
     gone = _pins(tmp_path / "gone.json", [("b/crd.yaml", (tmp_path / "missing.yaml").as_uri(), digest)])
     with pytest.raises(RolloutsError, match="cannot download") as e:
         fetch(str(tmp_path / "out"), str(gone))
@@ -215,3 +217,35 @@ def test_validate_maps_back_to_the_spec_through_an_in_memory_render(tmp_path: Pa
     assert spec[finding["line"] - 1].strip().startswith("threshold:")
     assert finding["path"] == "/spec/analysis/threshold"
     assert "rendered at flux/apps/production/checkout/canary.yaml:" in finding["message"]
+
+
+def test_fetch_a_pinned_catalog_archive(tmp_path: Path, served: tuple[str, Path], run_cli: Run) -> None:
+    import io
+    import tarfile
+
+    base, www = served
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        def add(name: str, data: bytes, kind: bytes = tarfile.REGTYPE) -> None:
+            info = tarfile.TarInfo(name)
+            info.size, info.type = len(data), kind
+            tar.addfile(info, io.BytesIO(data))
+        add("repo-abc/README.md", b"not part of the catalog")
+        add("repo-abc/catalog/latest/example.com/widget_v1.json", b'{"type": "object", "required": ["spec"]}')
+        add("repo-abc/catalog/latest/../../../escape.json", b"{}")
+        link = tarfile.TarInfo("repo-abc/catalog/latest/core/link_v1.json")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    (www / "catalog.tar.gz").write_bytes(buf.getvalue())
+    pins = _pins(tmp_path / "pins.json", [])
+    pins.write_text(json.dumps({"pins": [{"name": "flux-schema", "url": f"{base}/catalog.tar.gz",
+                                          "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+                                          "catalog": "repo-abc/catalog/latest"}]}))
+    proc = run_cli("schemas", "fetch", "--root", str(tmp_path), "--pins", str(pins), env={"ROLLOUTS_SCHEMAS": ""})
+    assert proc.returncode == 0, proc.stderr
+    extracted = tmp_path / ".rollouts" / "fetched" / "catalogs" / "flux-schema"
+    assert sorted(str(p.relative_to(extracted)) for p in extracted.rglob("*") if p.is_file()) == [
+        "example.com/widget_v1.json"]
+    assert not list(tmp_path.rglob("escape.json"))
+    assert (tmp_path / ".rollouts" / "schemas" / "example.com" / "widget_v1.json").is_file()
+    assert (tmp_path / ".rollouts" / "schemas" / "apps" / "deployment_v1.json").is_file()
