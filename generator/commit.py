@@ -507,6 +507,8 @@ def _commit_worktree(opts: CommitOptions, path: str, project: object, result: ob
             out.base = base
             new = _attempt(opts, git, base, project, result, work, sign_config, out)
             if not new:
+                if out.ok and not opts.dry_run and branch == current and base:
+                    _repair_worktree(git, top)
                 return
             _check_signature(git, new, sign_config, pub, work)
             moved = git.run("update-ref", "-m", "rollouts commit", f"refs/heads/{branch}", new, base or "",
@@ -519,6 +521,18 @@ def _commit_worktree(opts: CommitOptions, path: str, project: object, result: ob
             if attempt < opts.attempts:
                 _backoff(opts, attempt)
     raise RolloutsError(f"{branch} kept moving: gave up after {opts.attempts} attempts")
+
+
+def _repair_worktree(git: Git, top: str) -> None:
+    """Nothing new to commit: make the checked-out flux/ and bundle (index and files) match HEAD again, e.g. after a
+    run was killed while it brought the working tree up to date."""
+    present = git.out("ls-tree", "--name-only", "HEAD", "--", TREE, BUNDLE).splitlines()
+    if not present:
+        return
+    changed = git.run("diff", "--quiet", "HEAD", "--", *present, work_tree=top, check=False).returncode != 0
+    if changed:
+        git.run("reset", "-q", "HEAD", "--", *present, work_tree=top, check=False)
+        git.run("checkout", "-q", "-f", "HEAD", "--", *present, work_tree=top)
 
 
 def _sync_worktree(git: Git, top: str, work: str, base: str) -> None:

@@ -246,6 +246,16 @@ def test_worktree_mode_commits_in_place(lab: Lab) -> None:
     changed = git("show", "--name-only", "--format=", "HEAD", cwd=lab.source, env=lab.env).splitlines()
     assert "flux.sigstore.json" in changed
     assert {p.split("/")[3] for p in changed if p.startswith("flux/apps/")} == {"frontend"}
+    # as if a run had been killed while it updated the working tree: a stale file, a stale index entry
+    canary = lab.source / "flux/apps/production/frontend/canary.yaml"
+    canary.write_text("stale\n")
+    git("rm", "-q", "--cached", "flux/apps/staging/frontend/canary.yaml", cwd=lab.source, env=lab.env)
+    repaired = subprocess.run([ROLLOUTS, "commit", "--signing-key", str(lab.ssh_key), "--key", lab.cosign_key,
+                               "--skip-validate"], cwd=lab.source, env=lab.env, capture_output=True, text=True,
+                              check=False)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "Nothing to commit" in repaired.stdout
+    assert git("status", "--porcelain", cwd=lab.source, env=lab.env) == ""
 
 
 def test_remote_name_of_the_source_repository(lab: Lab) -> None:
