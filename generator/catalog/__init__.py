@@ -16,7 +16,7 @@ import os
 INDEX_FILE = "catalog.json"
 SCHEMAS_ENV = "ROLLOUTS_SCHEMAS"
 DEFAULT_DIR = os.path.join(".rollouts", "schemas")
-FETCHED_DIR = os.path.join(".rollouts", "fetched")  # what `rollouts schemas fetch` downloaded: crds/, catalogs/
+FETCHED_DIR = ".rollouts"  # where `rollouts schemas fetch` keeps its downloads: crds/ and catalogs/
 DEFAULT_KUBERNETES_VERSION = "1.34"
 
 
@@ -58,13 +58,18 @@ def find_catalog(root: str, explicit: str | None = None) -> str:
     return path
 
 
+def has_fetched(root: str) -> bool:
+    """Whether ``rollouts schemas fetch`` left CRDs or catalogs under the project to build a catalog from."""
+    return any(os.path.isdir(os.path.join(root, FETCHED_DIR, d)) for d in ("crds", "catalogs"))
+
+
 def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
     """The catalog validate will use; built offline first when there is none (for pipelines on a fresh machine).
 
     The build takes the Kubernetes core kinds from kubernetes-validate, and the catalogs and CRDs that
-    ``rollouts schemas fetch`` left in ``.rollouts/fetched`` (when present). Kinds with no schema still fail
-    validation unless skipped by name. An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that does not exist is an
-    error, not something to build.
+    ``rollouts schemas fetch`` left in ``.rollouts/catalogs`` and ``.rollouts/crds`` (when present). Kinds with
+    no schema still fail validation unless skipped by name. An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that
+    does not exist is an error, not something to build.
     """
     if explicit or os.environ.get(SCHEMAS_ENV) or os.path.isdir(catalog_dir(root)):
         return find_catalog(root, explicit)

@@ -1,7 +1,8 @@
 """``rollouts schemas fetch``: download pinned upstream CRDs and catalogs, each checked against its sha256.
 
 The pins (``pins.json`` beside this module, or ``--pins FILE``) name commit-pinned URLs; a download whose digest
-differs is refused and nothing of it is kept. A pin is a CRD file (kept as ``<cache>/crds/<name>``), or, with a
+differs is refused and nothing of it is kept. A pin is a CRD file (kept as ``<cache>/crds/<name>``; the cache is
+``.rollouts`` by default), or, with a
 ``"catalog": "<directory inside the archive>"`` key, a ``.tar.gz`` archive whose catalog directory is extracted to
 ``<cache>/catalogs/<name>`` (regular files only, nothing outside it). ``schemas build`` then converts and merges
 them.

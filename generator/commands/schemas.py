@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(fetch)
     fetch.add_argument("--pins", metavar="FILE", help="pins file (default: the built-in pins)")
     fetch.add_argument("--cache", metavar="DIR",
-                       help="where the downloads are kept (default: .rollouts/fetched under --root)")
+                       help="where the downloads are kept, in crds/ and catalogs/ (default: .rollouts under --root)")
     fetch.add_argument("--kubernetes-version", default=None, metavar="VERSION", help="as for build (default 1.34)")
     fetch.add_argument("--timeout", type=float, default=30, help="seconds per download (default: 30)")
     add_output_options(fetch)

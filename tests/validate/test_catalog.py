@@ -281,10 +281,10 @@ def test_ensure_catalog_builds_offline_once(tmp_path: Path, shared: Path, monkey
     from generator.catalog import ensure_catalog
 
     monkeypatch.delenv("ROLLOUTS_SCHEMAS", raising=False)
-    crds = tmp_path / ".rollouts" / "fetched" / "crds" / "flagger"
+    crds = tmp_path / ".rollouts" / "crds" / "flagger"
     crds.mkdir(parents=True)
     (crds / "crd.yaml").write_bytes((shared / "crds" / "flagger" / "crd.yaml").read_bytes())
-    catalog = tmp_path / ".rollouts" / "fetched" / "catalogs" / "extra"
+    catalog = tmp_path / ".rollouts" / "catalogs" / "extra"
     (catalog / "example.com").mkdir(parents=True)
     (catalog / "example.com" / "widget_v1.json").write_text('{"type": "object"}')
     (catalog.parent / "extra.tar.gz").write_bytes(b"the archive it was extracted from")

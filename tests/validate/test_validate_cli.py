@@ -148,8 +148,8 @@ def test_schemas_fetch_checks_the_pins(tmp_path: Path, served: tuple[str, Path],
     proc = run_cli("schemas", "fetch", "--root", str(tmp_path), "--pins", str(bad), env={"ROLLOUTS_SCHEMAS": ""})
     assert proc.returncode == 1
     assert f"does not match the pin {digest['crd.yaml']}" in proc.stderr
-    assert not (tmp_path / ".rollouts" / "fetched" / "crds" / "other").exists()
-    assert (tmp_path / ".rollouts" / "fetched" / "crds" / "flagger" / "crd.yaml").is_file()
+    assert not (tmp_path / ".rollouts" / "crds" / "other").exists()
+    assert (tmp_path / ".rollouts" / "crds" / "flagger" / "crd.yaml").is_file()
 
 
 def test_fetch_from_a_file_url_and_unreachable(tmp_path: Path) -> None:
@@ -243,7 +243,7 @@ def test_fetch_a_pinned_catalog_archive(tmp_path: Path, served: tuple[str, Path]
                                           "catalog": "repo-abc/catalog/latest"}]}))
     proc = run_cli("schemas", "fetch", "--root", str(tmp_path), "--pins", str(pins), env={"ROLLOUTS_SCHEMAS": ""})
     assert proc.returncode == 0, proc.stderr
-    extracted = tmp_path / ".rollouts" / "fetched" / "catalogs" / "flux-schema"
+    extracted = tmp_path / ".rollouts" / "catalogs" / "flux-schema"
     assert sorted(str(p.relative_to(extracted)) for p in extracted.rglob("*") if p.is_file()) == [
         "example.com/widget_v1.json"]
     assert not list(tmp_path.rglob("escape.json"))
