@@ -151,10 +151,10 @@ def pipeline(root: str = ".", *, cache: str | None = None, gitops_repo: str | No
     project = load_project(root)
     catalog = catalog_dir(project.root, schema_dir)
     validate = os.path.isdir(catalog)
-    fetched_crds = os.path.join(project.root, ".rollouts", "crds")
-    if not validate and schema_dir is None and os.path.isdir(fetched_crds):
-        # `rollouts schemas fetch` left the CRDs: build the full catalog offline, as validate would
-        from generator.catalog import ensure_catalog
+    from generator.catalog import ensure_catalog, has_fetched
+
+    if not validate and schema_dir is None and has_fetched(project.root):
+        # `rollouts schemas fetch` left CRDs or catalogs: build the catalog offline from them, as validate would
 
         catalog = ensure_catalog(project.root)
         validate = True
@@ -173,7 +173,7 @@ def pipeline(root: str = ".", *, cache: str | None = None, gitops_repo: str | No
         result.steps.append(Step("validate", "ok", f"kubeconform + PromQL + kustomize, catalog {catalog}{skipped}"))
     else:
         result.steps.append(Step("validate", "skipped",
-                                 f"no schema catalog at {catalog} (and no fetched CRDs in .rollouts/crds to build one "
+                                 f"no schema catalog at {catalog} (and nothing fetched in .rollouts/ to build one "
                                  "from): run `rollouts schemas fetch` once online, or `rollouts schemas build --crds "
                                  "DIR` offline, or pass --schemas DIR; kubeconform, PromQL and kustomize checks did "
                                  "not run"))
