@@ -103,3 +103,15 @@ def test_pipeline_stops_on_validation_errors(tmp_path: Path) -> None:
     refs = subprocess.run(["git", f"--git-dir={bare}", "for-each-ref"], env=env, capture_output=True, text=True,
                           check=True).stdout
     assert refs == ""
+
+
+def test_pipeline_builds_the_catalog_from_fetched_crds(tmp_path: Path, shared: Path) -> None:
+    """As after `rollouts schemas fetch`: CRDs in .rollouts/crds; the pipeline builds the catalog offline."""
+    repo, env = fresh_copy(tmp_path)
+    shutil.copytree(shared / "crds", repo / ".rollouts" / "crds", ignore=shutil.ignore_patterns("*.md"))
+    skips = [a for kind in NO_SCHEMA for a in ("--skip", kind)]
+    out = run(repo, env, *skips)
+    assert out.returncode == 0, out.stdout + out.stderr
+    expected = f"validate         ok        kubeconform + PromQL + kustomize, catalog {repo}/.rollouts/schemas"
+    assert expected in out.stdout
+    assert (repo / ".rollouts/schemas").is_dir()
