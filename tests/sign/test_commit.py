@@ -319,3 +319,20 @@ def test_openpgp_signed_commit(lab: Lab, tool: Callable[[str], str]) -> None:
                              capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr
     assert "Good signature" in checked.stderr
+
+
+def test_a_failing_sign_step_commits_nothing(lab: Lab) -> None:
+    """Someone pushed a symlink into flux/ on the GitOps branch: signing refuses it, nothing is committed."""
+    assert lab.run().returncode == 0
+    clone = lab.tmp / "hand-edit"
+    git("clone", "-q", "-b", "main", str(lab.remote), str(clone), cwd=lab.tmp, env=lab.env)
+    os.symlink("/etc/passwd", clone / "flux" / "passwd.yaml")
+    git("add", "flux/passwd.yaml", cwd=clone, env=lab.env)
+    git("-c", "commit.gpgsign=false", "commit", "-q", "-m", "hand edit", cwd=clone, env=lab.env)
+    git("push", "-q", "origin", "main", cwd=clone, env=lab.env)
+    head = lab.remote_git("rev-parse", "main")
+    lab.bump(lab.source, "checkout", "6.6.6")
+    out = lab.run()
+    assert out.returncode == 1
+    assert "not regular files: passwd.yaml" in out.stderr and "Traceback" not in out.stderr
+    assert lab.remote_git("rev-parse", "main") == head
