@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write nothing; exit 1 with a unified diff when the tree differs from the render")
     parser.add_argument("--out", default="flux", metavar="DIR", help="output directory (default: flux)")
     parser.add_argument("--root", default=".", help="repository root (default: .)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="lint and render every spec, ignoring .rollouts/cache (the cache only ever skips specs "
+                             "whose rendered files are already in the tree byte for byte)")
     add_output_options(parser)
 
 
@@ -52,13 +55,16 @@ class Progress:
 
 def run(args: argparse.Namespace) -> int:
     from generator.project import load_project
-    from generator.render import check_tree, render, write_tree
+    from generator.render import RenderCache, check_tree, options_from_project, render, write_tree
 
     project = load_project(args.root)
+    options = options_from_project(project)
+    envs = tuple(e for e in project.environments if not args.env or e in args.env)
+    cache = None if args.no_cache else RenderCache(project, options, envs, args.out)
     progress = Progress()
     try:
         result = render(project, environments=args.env, services=args.service, progress=progress,
-                        parse_back=not args.check)
+                        parse_back=not args.check, options=options, cache=cache)
     finally:
         progress.close()
     if not result.ok:
@@ -68,9 +74,13 @@ def run(args: argparse.Namespace) -> int:
         if diff and args.fmt == "text":
             sys.stdout.write(diff)
             sys.stdout.flush()
-        return report(result.findings + findings, args.fmt if not diff or args.fmt != "text" else "text",
-                      args.strict)
+        code = report(result.findings + findings, args.fmt, args.strict)
+        if cache is not None and not findings:
+            cache.save()
+        return code
     write_tree(project, result, args.out)
+    if cache is not None:
+        cache.save()
     code = report(result.findings, args.fmt, args.strict)
     if code == 0 and args.fmt == "text":
         print(f"rendered {len(result.files)} files into {args.out}/", file=sys.stderr)

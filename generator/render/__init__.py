@@ -12,11 +12,12 @@ from typing import Any
 
 from generator.findings import Finding, Severity, error
 from generator.project import Project
+from generator.render.cache import RenderCache
 from generator.render.infra import RenderOptions
 from generator.render.origins import Origins, Position
 from generator.spec.load import Spec
 
-__all__ = ["RenderOptions", "RenderResult", "check_tree", "render", "write_tree"]
+__all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "render", "write_tree"]
 
 APPS = "flux/apps"
 
@@ -36,6 +37,8 @@ class RenderResult:
     services: dict[str, str] = field(default_factory=dict)
     scope: list[str] = field(default_factory=list)
     complete: bool = True
+    from_tree: set[str] = field(default_factory=set)  # files whose text was read from the tree (cache hits)
+    tree_dir: str = "flux"  # the tree those were read from
 
     @property
     def ok(self) -> bool:
@@ -64,11 +67,14 @@ def options_from_project(project: Project) -> RenderOptions:
 
 def render(project: Project, specs: list[Spec] | None = None, environments: list[str] | None = None,
            services: list[str] | None = None, options: RenderOptions | None = None,
-           progress: Callable[[int, int], None] | None = None, parse_back: bool = True) -> RenderResult:
+           progress: Callable[[int, int], None] | None = None, parse_back: bool = True,
+           cache: RenderCache | None = None) -> RenderResult:
     """Render the project (or the given, already linted ``specs``), limited to ``environments``/``services``.
 
     Lint errors stop the render: the result then has findings and no files. Every rendered file is parsed back
     and checked, unless ``parse_back`` is False: ``render --check`` writes nothing, so it only compares text.
+    With a ``cache`` (see :mod:`generator.render.cache`), specs whose output is already in the tree are skipped
+    (their objects then have no ``origins``: callers that map findings back pass no cache).
     """
     from generator.render.engine import parse_back as check_file
     from generator.render.engine import render_text
@@ -87,7 +93,9 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
             result.findings.append(error("render-unknown-environment", "rollouts.project.yaml", 0, 0,
                                          f"environment {wanted!r} is not one of the project's: "
                                          f"{', '.join(project.environments)}"))
-    units = _units(project, specs, services, envs, result, progress, parse_back)
+    units = _units(project, specs, services, envs, result, progress, parse_back, cache)
+    if cache is not None:
+        result.tree_dir = cache.out
     seen: dict[str, str] = {}
     for unit in units:
         result.findings += unit.findings
@@ -111,6 +119,8 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
     for unit in units:
         for env, files, hints, namespace in unit.outputs:
             result.files.update(files)
+            if unit.cached:
+                result.from_tree.update(files)
             result.services[f"{env}/{unit.name}"] = namespace
             for key, pointers in hints.items():
                 origins.add(key, (unit.path, unit.display, env, pointers))
@@ -137,6 +147,7 @@ class _Unit:
     name: str = ""
     findings: list[Finding] = field(default_factory=list)
     outputs: list[Output] = field(default_factory=list)
+    cached: bool = False
 
 
 def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = True,
@@ -193,7 +204,8 @@ def _work(path: str) -> _Unit:
 
 
 def _units(project: Project, specs: list[Spec] | None, services: list[str] | None, envs: tuple[str, ...],
-           result: RenderResult, progress: Callable[[int, int], None] | None, check: bool) -> list[_Unit]:
+           result: RenderResult, progress: Callable[[int, int], None] | None, check: bool,
+           cache: RenderCache | None = None) -> list[_Unit]:
     global _WORKER
     if specs is not None:
         chosen = [s for s in specs if services is None or s.name in services]
@@ -208,23 +220,44 @@ def _units(project: Project, specs: list[Spec] | None, services: list[str] | Non
                  or _peek_name(p) in services]
     _WORKER = (project, envs, check)
     total = len(paths)
-    units: list[_Unit] = []
-    workers = min(os.cpu_count() or 1, 4)
-    if total < PARALLEL_FROM or workers < 2 or not _can_fork():
+    found_units: dict[str, _Unit] = {}
+    keys: dict[str, str] = {}
+    if cache is not None:
         for path in paths:
-            units.append(_work(path))
+            display = project.relative(path)
+            try:
+                with open(path, "rb") as fh:
+                    keys[path] = cache.key(display, fh.read())
+            except OSError:
+                continue
+            hit = cache.lookup(keys[path])
+            if hit is not None:
+                found_units[path] = _Unit(path, display, hit[0], outputs=hit[1], cached=True)
+    todo = [p for p in paths if p not in found_units]
+    done = len(found_units)
+    workers = min(os.cpu_count() or 1, 4)
+    if len(todo) < PARALLEL_FROM or workers < 2 or not _can_fork():
+        for path in todo:
+            found_units[path] = _work(path)
+            done += 1
             if progress is not None:
-                progress(len(units), total)
-        return units
-    import multiprocessing
+                progress(done, total)
+    else:
+        import multiprocessing
 
-    chunk = max(1, min(64, total // (workers * 4)))
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for unit in pool.imap(_work, paths, chunksize=chunk):
-            units.append(unit)
-            if progress is not None:
-                progress(len(units), total)
-    return units
+        chunk = max(1, min(64, len(todo) // (workers * 4)))
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for path, unit in zip(todo, pool.imap(_work, todo, chunksize=chunk), strict=True):
+                found_units[path] = unit
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    if cache is not None and check:  # only output that was parsed back and checked is cached
+        for path in todo:
+            unit = found_units[path]
+            if path in keys and not unit.findings and unit.outputs:
+                cache.store(keys[path], unit.name, unit.outputs)
+    return [found_units[p] for p in paths]
 
 
 def _can_fork() -> bool:

@@ -230,6 +230,10 @@ def _carry(src: str, root: str, rel: str, made: set[str]) -> None:
         shutil.copy2(src, dst)
 
 
+def _cache_out(project: Project, result: RenderResult) -> str:
+    return os.path.abspath(os.path.join(project.root, result.tree_dir))
+
+
 def check(project: Project, result: RenderResult, out_dir: str = "flux") -> tuple[list[Finding], str]:
     """Findings (one per drifted file) and a unified diff between ``out_dir`` and what the render produced."""
     out = os.path.abspath(os.path.join(project.root, out_dir))
@@ -241,8 +245,11 @@ def check(project: Project, result: RenderResult, out_dir: str = "flux") -> tupl
             candidates.add(rel)
     findings: list[Finding] = []
     diff: list[str] = []
+    verbatim = {_rel(p) for p in result.from_tree} if os.path.abspath(out) == _cache_out(project, result) else set()
     for rel in sorted(candidates):
         want = the_plan.files.get(rel)
+        if rel in verbatim and want is not None:
+            continue  # this very text was just read from this file
         have = _read(os.path.join(out, rel))
         if want == have:
             continue
