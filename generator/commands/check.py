@@ -5,7 +5,7 @@ import os
 import sys
 
 from generator.cli import add_output_options, report
-from generator.commands.validate import add_schema_options, skip_kinds
+from generator.commands.validate import add_schema_options, cache_dir, skip_kinds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     from generator.validate.check import check
 
     tree = os.path.abspath(args.tree) if args.tree else "flux"
-    result = check(load_project(args.root), tree_dir=tree, schema_dir=args.schemas,
+    project = load_project(args.root)
+    result = check(project, tree_dir=tree, schema_dir=args.schemas, cache_dir=cache_dir(project.root, args.cache),
                    skip_kinds=skip_kinds(args.skip), promql=args.promql, kustomize=args.kustomize,
                    engine=args.engine)
     if args.diff and result.diff:

@@ -30,6 +30,13 @@ def add_schema_options(parser: argparse.ArgumentParser) -> None:
                         "installed; default)")
     parser.add_argument("--no-promql", dest="promql", action="store_false", help="skip the PromQL checks")
     parser.add_argument("--no-kustomize", dest="kustomize", action="store_false", help="skip kustomize build")
+    parser.add_argument("--no-cache", dest="cache", action="store_false",
+                        help="rebuild every kustomization (default: skip builds whose inputs match an earlier "
+                        "successful build, remembered in .rollouts/cache)")
+
+
+def cache_dir(root: str, enabled: bool) -> str | None:
+    return os.path.join(root, ".rollouts", "cache") if enabled else None
 
 
 def skip_kinds(values: list[str]) -> list[str]:
@@ -44,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     tree = os.path.abspath(args.tree) if args.tree else "flux"
     findings = validate(project, tree, origins=lambda: _origins(project), schema_dir=args.schemas,
                         skip_kinds=skip_kinds(args.skip), promql=args.promql, kustomize=args.kustomize,
-                        engine=args.engine)
+                        engine=args.engine, cache_dir=cache_dir(project.root, args.cache))
     return report(findings, args.fmt, args.strict)
 
 

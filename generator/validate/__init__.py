@@ -19,9 +19,10 @@ ENGINES = ("auto", "kubeconform", "python")
 
 def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = None, schema_dir: str | None = None,
              skip_kinds: Iterable[str] = (), *, promql: bool = True, kustomize: bool = True,
-             engine: str = "auto") -> list[Finding]:
+             engine: str = "auto", cache_dir: str | None = None) -> list[Finding]:
     """Every problem in the tree, sorted. ``engine``: kubeconform, python (the in-process fallback), or auto
-    (kubeconform when installed, else the fallback with a warning that says so)."""
+    (kubeconform when installed, else the fallback with a warning that says so). ``cache_dir``: where successful
+    kustomize builds are remembered by the content of their inputs (none by default)."""
     from generator.catalog import find_catalog, kubeconform_template
     from generator.errors import RolloutsError
     from generator.validate import kubeconform
@@ -50,7 +51,7 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
         if kustomize:
             from generator.validate.kustomize import validate_builds
 
-            findings += validate_builds(tree, locator)
+            findings += validate_builds(tree, locator, cache_dir=cache_dir)
     except BaseException:
         if run:
             run.process.kill()

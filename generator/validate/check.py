@@ -17,7 +17,8 @@ class CheckResult:
 
 
 def check(project: Project, tree_dir: str = "flux", schema_dir: str | None = None, skip_kinds: Iterable[str] = (),
-          *, promql: bool = True, kustomize: bool = True, engine: str = "auto") -> CheckResult:
+          *, promql: bool = True, kustomize: bool = True, engine: str = "auto",
+          cache_dir: str | None = None) -> CheckResult:
     from generator.lint import lint
     from generator.validate import validate
 
@@ -45,6 +46,7 @@ def check(project: Project, tree_dir: str = "flux", schema_dir: str | None = Non
     tree = tree_dir if os.path.isabs(tree_dir) else os.path.join(project.root, tree_dir)
     if os.path.isdir(tree):
         result.findings += validate(project, tree_dir, origins=origins, schema_dir=schema_dir,
-                                    skip_kinds=skip_kinds, promql=promql, kustomize=kustomize, engine=engine)
+                                    skip_kinds=skip_kinds, promql=promql, kustomize=kustomize, engine=engine,
+                                    cache_dir=cache_dir)
     result.findings = sorted(set(result.findings), key=Finding.sort_key)
     return result

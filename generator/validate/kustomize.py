@@ -11,6 +11,7 @@ the Finding names the directory that is broken.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -137,7 +138,58 @@ def _size(nodes: dict[str, Node], directory: str, seen: set[str]) -> int:
     return node.size
 
 
-def validate_builds(tree: str, locator: Locator, workers: int | None = None) -> list[Finding]:
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _digest(nodes: dict[str, Node], entry: str, memo: dict[str, str | None]) -> str | None:
+    """sha256 of everything a plain kustomization (or a file) builds from; None when that is not known."""
+    if entry in memo:
+        return memo[entry]
+    memo[entry] = None  # a cycle is not cacheable
+    h = hashlib.sha256(entry.encode() + b"\0")
+    parts: list[bytes | None]
+    if entry in nodes:
+        node = nodes[entry]
+        if not node.plain:
+            return None
+        parts = [_read(node.file), *(_read(f) for f in node.files)]
+        parts += [(d or "").encode() or None for d in (_digest(nodes, c, memo) for c in node.children)]
+        names = [node.file, *node.files, *node.children]
+    else:
+        parts, names = [_read(entry)], [entry]
+    for name, data in zip(names, parts, strict=True):
+        if data is None:
+            return None
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    memo[entry] = h.hexdigest()
+    return memo[entry]
+
+
+def _cache_key(kustomize: str, nodes: dict[str, Node], entries: tuple[str, ...],
+               memo: dict[str, str | None]) -> str | None:
+    """The key of a successful build of ``entries``: the kustomize binary and the content of everything built."""
+    try:
+        st = os.stat(kustomize)
+    except OSError:
+        return None
+    h = hashlib.sha256(f"{kustomize}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    for entry in entries:
+        digest = _digest(nodes, entry, memo)
+        if digest is None:
+            return None
+        h.update(digest.encode())
+    return h.hexdigest()
+
+
+def validate_builds(tree: str, locator: Locator, workers: int | None = None,
+                    cache_dir: str | None = None) -> list[Finding]:
+    """Findings for every kustomization that does not build. With ``cache_dir``, a build whose inputs (every file
+    of a plain kustomization, and the kustomize binary) match an earlier successful build is not run again."""
     dirs = directories(tree)
     if not dirs:
         return []
@@ -188,11 +240,20 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None) -> 
         plan(root)
 
     workers = workers or os.cpu_count() or 1
+    memo: dict[str, str | None] = {}
+    keys = [_cache_key(kustomize, nodes, entries, memo) if cache_dir else None for entries, _ in jobs]
+    done_dir = os.path.join(cache_dir, "kustomize") if cache_dir else ""
+    if cache_dir:
+        cached = {k for k in keys if k and os.path.exists(os.path.join(done_dir, k))}
+        jobs, keys = [j for j, k in zip(jobs, keys, strict=True) if k not in cached], \
+            [k for k in keys if k not in cached]
     failing: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="rollouts-kustomize-") as scratch, \
             ThreadPoolExecutor(max_workers=workers) as pool:
         builder = _Builder(kustomize, nodes, scratch)
         results = list(pool.map(lambda job: builder.build(*job), jobs))
+        if cache_dir:
+            _remember(done_dir, [k for k, message in zip(keys, results, strict=True) if k and not message])
         descend: list[str] = []
         for (entries, parent), message in zip(jobs, results, strict=True):
             if not message:
@@ -212,6 +273,17 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None) -> 
             continue  # a kustomization it includes is the broken one
         findings.append(_finding(locator, nodes[d].file, f"kustomize build {locator.relative(d)} fails: {message}"))
     return findings
+
+
+def _remember(done_dir: str, keys: list[str]) -> None:
+    """Mark builds as successful (best effort: a cache that cannot be written only costs time)."""
+    try:
+        os.makedirs(done_dir, exist_ok=True)
+        for key in keys:
+            with open(os.path.join(done_dir, key), "wb"):
+                pass
+    except OSError:
+        pass
 
 
 def _under(nodes: dict[str, Node], root: str) -> list[str]:

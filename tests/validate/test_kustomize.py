@@ -80,3 +80,35 @@ def test_large_aggregates_are_built_in_groups(project: Callable[..., Project], t
     findings = validate_builds(tree, Locator(proj.root))
     assert [f.file for f in findings] == ["flux/apps/kustomization.yaml"]
     assert "already registered id" in findings[0].message
+
+
+def test_successful_builds_are_remembered_by_content(project: Callable[..., Project], tool: Callable[[str], str],
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool("kustomize")
+    from generator.validate import kustomize
+
+    proj = project({"apps/kustomization.yaml": "resources: [a, b]\n",
+                    "apps/a/kustomization.yaml": "resources: [cm.yaml]\n", "apps/a/cm.yaml": CM.format(name="a"),
+                    "apps/b/kustomization.yaml": "resources: [cm.yaml]\n", "apps/b/cm.yaml": CM.format(name="b")})
+    tree, cache = str(Path(proj.root) / "flux"), str(tmp_path / "cache")
+    built: list[str] = []
+    real = kustomize._run
+
+    def counting(binary: str, directory: str) -> str:  # the real build, counted
+        built.append(directory)
+        return real(binary, directory)
+
+    monkeypatch.setattr(kustomize, "_run", counting)
+    assert validate_builds(tree, Locator(proj.root), cache_dir=cache) == []
+    assert len(built) == 1 and len(list((tmp_path / "cache" / "kustomize").iterdir())) == 1
+    built.clear()
+    assert validate_builds(tree, Locator(proj.root), cache_dir=cache) == []
+    assert built == []  # nothing changed: nothing rebuilt
+    # any change to an input (here a file two levels down) rebuilds, and a failure is never remembered
+    (Path(tree) / "apps/b/kustomization.yaml").write_text("resources: [cm.yaml, gone.yaml]\n")
+    findings = validate_builds(tree, Locator(proj.root), cache_dir=cache)
+    assert [f.file for f in findings] == ["flux/apps/b/kustomization.yaml"]
+    built.clear()
+    assert [f.file for f in validate_builds(tree, Locator(proj.root), cache_dir=cache)] == [
+        "flux/apps/b/kustomization.yaml"]
+    assert built
