@@ -12,6 +12,7 @@ the Finding names the directory that is broken.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -115,14 +116,13 @@ class _Builder:
         self.kustomize = kustomize
         self.nodes = nodes
         self.scratch = scratch
-        self.count = 0
+        self.count = itertools.count(1)  # next() is atomic: builds run on a thread pool
 
     def build(self, entries: tuple[str, ...], parent: str) -> str:
         """Build one kustomization directory, or several entries of ``parent`` together through a scratch one."""
         if len(entries) == 1 and entries[0] in self.nodes:
             return _run(self.kustomize, entries[0])
-        self.count += 1
-        group = os.path.join(self.scratch, f"group-{self.count}")
+        group = os.path.join(self.scratch, f"group-{next(self.count)}")
         os.makedirs(group)
         with open(os.path.join(group, "kustomization.yaml"), "w", encoding="utf-8") as fh:
             fh.write("resources:\n" + "".join(f"  - {os.path.relpath(e, group)}\n" for e in entries))
