@@ -77,3 +77,17 @@ def test_render_text_is_strict_too() -> None:
               Expected("policy/v1", "PodDisruptionBudget", "x", "y"))
     with pytest.raises(UndefinedError):
         render_text([doc])
+
+
+def test_parse_back_refuses_a_document_that_is_not_what_was_meant() -> None:
+    from generator.render.engine import Doc, Expected, RenderCheckError, parse_back
+
+    want = Doc("apps/kustomization.yaml.j2", {}, Expected("v1", "ConfigMap", "x", "y"))
+    with pytest.raises(RenderCheckError, match="expected"):
+        parse_back("f.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: y}\n", [want])
+    with pytest.raises(RenderCheckError, match="2 document"):
+        parse_back("f.yaml", "a: 1\n", [want, want])
+    with pytest.raises(RenderCheckError, match="does not parse"):
+        parse_back("f.yaml", "a: [1\n", [want])
+    with pytest.raises(RenderCheckError):
+        parse_back("f.yaml", "apiVersion: v1\napiVersion: v1\n", [want])  # duplicate keys are refused

@@ -213,3 +213,14 @@ def test_parallel_and_serial_renders_are_identical(root: Path, tmp_path: Path,
     assert parallel.files == serial.files
     assert parallel.services == serial.services
     assert dict(parallel.origins["Canary/shop/svc-001"]) == dict(serial.origins["Canary/shop/svc-001"])
+
+
+def test_a_tree_moved_aside_by_a_killed_fallback_swap_is_restored(example_repo: Path,
+                                                                   read_tree: Callable[[Path], Tree]) -> None:
+    render_into(example_repo)
+    before = read_tree(example_repo / "flux")
+    (example_repo / "flux").rename(example_repo / ".flux.rollouts-tmp-4242-old")  # killed between two renames
+    (example_repo / ".flux.rollouts-tmp-4243").mkdir()  # and a half-built tree of another killed run
+    render_into(example_repo)
+    assert read_tree(example_repo / "flux") == before
+    assert sorted(p.name for p in example_repo.iterdir()) == ["flux", "services"]
