@@ -47,7 +47,7 @@ class RenderResult:
 
 def options_from_project(project: Project) -> RenderOptions:
     """Render options from the ``render:`` section of rollouts.project.yaml, when there is one:
-    ``render: {repository: URL, branch: main, develop: false}``."""
+    ``render: {repository: URL, branch: main, develop: false, verifySecret: NAME}``."""
     from generator.project import PROJECT_FILE
     from generator.spec.load import parse
 
@@ -60,9 +60,11 @@ def options_from_project(project: Project) -> RenderOptions:
     if not isinstance(section, dict):
         return RenderOptions()
     defaults = RenderOptions()
+    secret = section.get("verifySecret")
     return RenderOptions(repo_url=str(section.get("repository", defaults.repo_url)),
                          branch=str(section.get("branch", defaults.branch)),
-                         develop=bool(section.get("develop", False)))
+                         develop=bool(section.get("develop", False)),
+                         verify_secret=str(secret) if secret else None)
 
 
 def render(project: Project, specs: list[Spec] | None = None, environments: list[str] | None = None,

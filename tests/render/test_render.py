@@ -282,3 +282,18 @@ def test_a_spec_without_environments_goes_to_the_projects(tmp_path: Path) -> Non
     assert result.ok, result.findings
     assert sorted(result.services) == ["dev/api", "prod/api"]
     assert result.services["dev/api"] == "team-dev"
+
+
+def test_render_options_come_from_the_project_file(example_repo: Path) -> None:
+    from generator.render import options_from_project
+
+    (example_repo / "rollouts.project.yaml").write_text(
+        "environments: [staging, production]\n"
+        "render: {repository: 'ssh://git@git.example/ops.git', branch: live, develop: true, verifySecret: keys}\n")
+    options = options_from_project(load_project(str(example_repo)))
+    assert options == RenderOptions(repo_url="ssh://git@git.example/ops.git", branch="live", develop=True,
+                                    verify_secret="keys")
+    result = render(load_project(str(example_repo)))
+    repo = one(docs_of(result, "flux/bootstrap/flux-system/repository.yaml"), "GitRepository", "rollouts")
+    assert repo["spec"]["url"] == "ssh://git@git.example/ops.git" and repo["spec"]["ref"] == {"branch": "live"}
+    assert repo["spec"]["verify"]["secretRef"] == {"name": "keys"}
