@@ -107,3 +107,15 @@ def test_we_read_cosign_generated_key(tool: Callable[[str], str], tmp_path: Path
     assert out.returncode == 0, out.stderr
     key = load_private_key(str(tmp_path / "made-by-cosign.key"), PASSWORD.encode())
     assert public_pem(key.public_key()) == (tmp_path / "made-by-cosign.pub").read_bytes()
+
+
+def test_scrypt_matches_hashlib() -> None:
+    """The key derivation (libsodium when available) gives exactly hashlib's (OpenSSL's) bytes."""
+    import hashlib
+
+    from generator.keys import _scrypt
+
+    salt = bytes(range(32))
+    for password in (b"", b"hello"):
+        assert _scrypt(password, salt, 32768, 8, 1) == hashlib.scrypt(password, salt=salt, n=32768, r=8, p=1,
+                                                                       dklen=32, maxmem=256 << 20)
