@@ -239,3 +239,14 @@ def test_fallback_says_it_is_one(project: Callable[..., Project], catalog: Path,
                         kustomize=False)
     assert [(f.rule, f.severity) for f in findings] == [("kubeconform-missing", Severity.WARNING)]
     assert "in-process fallback" in findings[0].message and "go install" in findings[0].hint
+
+
+def test_required_kubeconform_missing_says_how_to_install(project: Callable[..., Project], catalog: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.errors import ToolMissing
+    from generator.validate import kubeconform
+
+    monkeypatch.setattr(kubeconform, "find_kubeconform", lambda: None)  # kubeconform "not installed"
+    with pytest.raises(ToolMissing, match="kubeconform is not installed") as e:
+        validate(project({"apps/d.yaml": deployment()}), schema_dir=str(catalog), engine="kubeconform")
+    assert "go install github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0" in e.value.hint
