@@ -34,7 +34,6 @@ from generator.findings import Finding, Severity
 
 BUNDLE = "flux.sigstore.json"
 TREE = "flux"
-DEFAULT_VERIFY_SECRET = "rollouts-commit-signers"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
@@ -49,7 +48,7 @@ class CommitOptions:
     trust_config: str | None = None
     ssh_signing_key: str | None = None
     gpg_key: str | None = None
-    verify_secret: str | None = None  # default: the project's render.verify_secret, else DEFAULT_VERIFY_SECRET
+    verify_secret: str | None = None  # default: the render setting (rollouts.project.yaml render.verifySecret)
     schema_dir: str | None = None
     skip_kinds: tuple[str, ...] = ()
     validate: bool = True
@@ -257,8 +256,8 @@ def _check_render(opts: CommitOptions) -> tuple[object, object, list[Finding]]:
 
     project = load_project(opts.root)
     configured = options_from_project(project)
-    # the project's own setting wins over the default, so that `rollouts render --check` agrees with the commit
-    secret = opts.verify_secret or configured.verify_secret or DEFAULT_VERIFY_SECRET
+    # the same setting as `rollouts render`, so that `render --check` agrees with the commit
+    secret = opts.verify_secret or configured.verify_secret
     opts.verify_secret = secret
     options = dataclasses.replace(configured, verify_secret=secret)
     result = render(project, services=opts.services, options=options)

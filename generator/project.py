@@ -14,10 +14,11 @@ class Project:
     """The repository root, its environments, and problems found in rollouts.project.yaml."""
 
     def __init__(self, root: str, environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
-                 findings: list[Finding] | None = None) -> None:
+                 findings: list[Finding] | None = None, skip_kinds: tuple[str, ...] = ()) -> None:
         self.root = root
         self.environments = environments
         self.findings = findings or []
+        self.skip_kinds = skip_kinds  # validate.skip: kinds the project validates without a schema, by name
 
     def relative(self, path: str) -> str:
         """A path as users see it: relative to the repository root when inside it."""
@@ -27,7 +28,9 @@ class Project:
 
 
 def load_project(root: str = ".") -> Project:
-    """Read ``rollouts.project.yaml`` when present: ``environments: [staging, production]``."""
+    """Read ``rollouts.project.yaml`` when present:
+    ``environments: [staging, production]``, ``validate: {skip: [apiVersion/Kind, ...]}`` (and ``render:``, read by
+    the renderer)."""
     root = os.path.abspath(root)
     path = os.path.join(root, PROJECT_FILE)
     if not os.path.exists(path):
@@ -44,7 +47,14 @@ def load_project(root: str = ".") -> Project:
         return Project(root, findings=[error("project-config", PROJECT_FILE, line, col,
                                              "environments must be a non-empty list of names",
                                              "Write environments: [staging, production].")])
-    return Project(root, tuple(envs))
+    validate = doc.data.get("validate") or {}
+    skip = validate.get("skip", []) if isinstance(validate, dict) else None
+    if not isinstance(skip, list) or not all(isinstance(k, str) and k for k in skip):
+        line, col = doc.position(("validate",))
+        return Project(root, tuple(envs), [error("project-config", PROJECT_FILE, line, col,
+                                                 "validate.skip must be a list of kinds (Kind or apiVersion/Kind)",
+                                                 "Write validate: {skip: [cert-manager.io/v1/Certificate]}.")])
+    return Project(root, tuple(envs), skip_kinds=tuple(skip))
 
 
 def discover(project: Project) -> tuple[list[str], list[Finding]]:

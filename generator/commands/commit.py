@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sign.add_argument("--gpg-key", metavar="ID", help="sign the commit with this OpenPGP key")
     parser.add_argument("--verify-secret", default=None, metavar="NAME",
                         help="the Secret (flux-system) holding the commit-signing public key that the rendered "
-                        "GitRepository's spec.verify names (default: the project's render setting, else "
-                        "rollouts-commit-signers)")
+                        "GitRepository's spec.verify names (default: the project's render.verifySecret, "
+                        "else rollouts-commit-signers)")
     parser.add_argument("--schemas", metavar="DIR", help="schema catalog for validation (see rollouts validate)")
     parser.add_argument("--skip", action="append", default=[], metavar="KIND",
                         help="validate: do not check this kind against a schema (repeatable)")

@@ -60,7 +60,7 @@ def options_from_project(project: Project) -> RenderOptions:
     if not isinstance(section, dict):
         return RenderOptions()
     defaults = RenderOptions()
-    secret = section.get("verifySecret")
+    secret = section.get("verifySecret", defaults.verify_secret)
     return RenderOptions(repo_url=str(section.get("repository", defaults.repo_url)),
                          branch=str(section.get("branch", defaults.branch)),
                          develop=bool(section.get("develop", False)),

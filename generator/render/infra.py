@@ -37,7 +37,9 @@ class RenderOptions:
     repo_url: str = "ssh://git@github.com/example/gitops.git"
     branch: str = "main"
     repo_name: str = "rollouts"
-    verify_secret: str | None = None
+    # Flux verifies the signature of every commit it applies (GitRepository spec.verify, mode HEAD) against the
+    # public key in this Secret; `render: {verifySecret: ""}` in rollouts.project.yaml turns verification off.
+    verify_secret: str | None = "rollouts-commit-signers"
     develop: bool = False
 
 

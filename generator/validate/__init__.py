@@ -22,7 +22,8 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
              engine: str = "auto", cache_dir: str | None = None) -> list[Finding]:
     """Every problem in the tree, sorted. ``engine``: kubeconform, python (the in-process fallback), or auto
     (kubeconform when installed, else the fallback with a warning that says so). ``cache_dir``: where successful
-    kustomize builds are remembered by the content of their inputs (none by default)."""
+    kustomize builds are remembered by the content of their inputs (none by default). The project's
+    ``validate.skip`` kinds are skipped as well as ``skip_kinds``."""
     from generator.catalog import find_catalog, kubeconform_template
     from generator.errors import RolloutsError
     from generator.validate import kubeconform
@@ -33,7 +34,7 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
         raise RolloutsError(f"no rendered tree at {project.relative(tree)}",
                             "Render it first with `rollouts render`, or pass the tree directory.")
     catalog = find_catalog(project.root, schema_dir)
-    skips = tuple(sorted(set(skip_kinds)))
+    skips = tuple(sorted(set(skip_kinds) | set(project.skip_kinds)))
     locator = Locator(project.root, origins)
     findings: list[Finding] = []
 

@@ -1,0 +1,45 @@
+"""rollouts.project.yaml: environments and kinds the project validates without a schema."""
+
+from __future__ import annotations
+
+import json
+
+ISSUER = """\
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: linkerd-trust-root, namespace: linkerd}
+spec: {selfSigned: {}}
+"""
+
+
+def _tree(tmp_path):
+    tree = tmp_path / "flux"
+    tree.mkdir()
+    (tree / "issuer.yaml").write_text(ISSUER)
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    return catalog
+
+
+def test_a_kind_without_schema_is_an_error_unless_the_project_skips_it(tmp_path, run_cli, tool):
+    tool("kubeconform")
+    catalog = _tree(tmp_path)
+    args = ("validate", "--root", str(tmp_path), "--schemas", str(catalog), "--no-promql", "--no-kustomize",
+            "--format", "json")
+    done = run_cli(*args)
+    assert done.returncode == 1, done.stderr
+    assert [f["rule"] for f in json.loads(done.stdout)] == ["schema-missing"]
+
+    (tmp_path / "rollouts.project.yaml").write_text("validate:\n  skip: [cert-manager.io/v1/Issuer]\n")
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == []
+
+
+def test_a_malformed_skip_list_is_a_finding_at_its_line(tmp_path, run_cli):
+    (tmp_path / "rollouts.project.yaml").write_text("environments: [staging]\nvalidate:\n  skip: Issuer\n")
+    done = run_cli("lint", "--root", str(tmp_path), "--format", "json")
+    assert done.returncode == 1
+    [finding] = json.loads(done.stdout)
+    assert (finding["rule"], finding["file"], finding["line"], finding["column"]) == (
+        "project-config", "rollouts.project.yaml", 3, 3)
