@@ -247,9 +247,14 @@ def _units(project: Project, specs: list[Spec] | None, services: list[str] | Non
     else:
         import multiprocessing
 
-        chunk = max(1, min(64, len(todo) // (workers * 4)))
+        # the first spec in this process: its imports, compiled templates and schema are then inherited by
+        # every forked worker instead of being built again in each
+        found_units[todo[0]] = _work(todo[0])
+        done += 1
+        rest = todo[1:]
+        chunk = max(1, min(64, len(rest) // (workers * 4)))
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for path, unit in zip(todo, pool.imap(_work, todo, chunksize=chunk), strict=True):
+            for path, unit in zip(rest, pool.imap(_work, rest, chunksize=chunk), strict=True):
                 found_units[path] = unit
                 done += 1
                 if progress is not None:

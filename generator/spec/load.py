@@ -30,6 +30,7 @@ class Spec:
         self.text = text
         self.data = data
         self.lines = text.splitlines()
+        self.resolved: dict[str, dict[str, Any]] = {}  # environment -> resolve() result, computed once (lint, render)
 
     @property
     def name(self) -> str:

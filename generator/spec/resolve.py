@@ -72,7 +72,16 @@ def environments(spec: Spec, default: Sequence[str] | None = None) -> list[str]:
 
 
 def resolve(spec: Spec, environment: str) -> dict[str, Any]:
-    """The whole document for one environment: metadata, and spec with the overrides merged and defaults filled."""
+    """The whole document for one environment: metadata, and spec with the overrides merged and defaults filled.
+
+    Computed once per spec and environment (lint and render share it); callers must not modify it."""
+    done = spec.resolved.get(environment)
+    if done is None:
+        done = spec.resolved[environment] = _resolve(spec, environment)
+    return done
+
+
+def _resolve(spec: Spec, environment: str) -> dict[str, Any]:
     doc = to_plain(spec.data)
     body = dict(doc.get("spec") or {})
     envs = body.pop("environments", None)

@@ -84,8 +84,13 @@ def duration(value: float) -> str:
     return out or "0s"
 
 
+_LOADED: list[ModuleType] = []
+
+
 def all_rules() -> list[ModuleType]:
-    return [importlib.import_module(f"generator.lint.rules.{name}") for name in RULES]
+    if not _LOADED:
+        _LOADED.extend(importlib.import_module(f"generator.lint.rules.{name}") for name in RULES)
+    return _LOADED
 
 
 def rule_summaries() -> dict[str, str]:
