@@ -219,6 +219,27 @@ def make_chart(directory: str, count: int) -> str:
     return chart
 
 
+def write_reference(tree: str, scratch: str) -> float:
+    """Seconds to write the same files (same directories, same bytes) with plain os.open/os.write into
+    ``scratch`` on the same filesystem: what the disk alone costs, whatever renders them."""
+    blobs = []
+    for directory, _, names in os.walk(tree):
+        for name in names:
+            with open(os.path.join(directory, name), "rb") as fh:
+                blobs.append((os.path.relpath(directory, tree), name, fh.read()))
+    os.sync()
+    start = time.perf_counter()
+    for rel, name, data in blobs:
+        target = os.path.join(scratch, rel)
+        os.makedirs(target, exist_ok=True)
+        fd = os.open(os.path.join(target, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(scratch)
+    return elapsed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=1000)
@@ -243,6 +264,8 @@ def main() -> int:
             print("a render or check failed", [run[2] for run in renders + checks + colds], file=sys.stderr)
             return 1
         files = sum(len(f) for _, _, f in os.walk(os.path.join(tmp, "flux")))
+        writes = statistics.median(write_reference(os.path.join(tmp, "flux"), os.path.join(tmp, "write-reference"))
+                                   for _ in range(args.runs))
         render_s = statistics.median(run[0] for run in renders)
         render_mb = max(run[1] for run in renders)
         render_cpu = statistics.median(run[3] for run in renders)
@@ -255,6 +278,8 @@ def main() -> int:
               f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, in {args.dir or tempfile.gettempdir()}")
         print(f"render          : {render_s:6.2f} s  peak {render_mb:6.0f} MB  cpu {render_cpu:5.2f} s"
               "   (target <= 3 s, <= 500 MB)")
+        print(f"  reference     : {writes:6.2f} s  writing the same {files} files with plain os.open/os.write "
+              f"on the same filesystem; render minus that: {render_s - writes:.2f} s")
         print(f"render --check  : {check_s:6.2f} s  peak {check_mb:6.0f} MB  cpu {check_cpu:5.2f} s"
               "   (target <= 1.5 s; after the render, so its cache is warm)")
         print(f"  --no-cache    : {cold_s:6.2f} s               cpu {cold_cpu:5.2f} s"
