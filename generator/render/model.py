@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from generator.render.engine import Doc, Expected
+from generator.spec.resolve import deep_merge
 
 PROMETHEUS = "http://prometheus.linkerd-viz:9090"
 LOADTESTER = "http://flagger-loadtester.flagger-system/"
@@ -53,16 +54,6 @@ def cookie_regex(name: str, value: str) -> str:
 def substitute_canary_url(cmd: str, url: str) -> str:
     """An acceptance test may write CANARY_URL for the canary Service's URL."""
     return cmd.replace("CANARY_URL", url)
-
-
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _chart(name: str, chart: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +111,7 @@ def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], d
         values.pop("replicaCount", None)
     else:
         generated["replicaCount"] = int(workload["replicas"])
-    values = _deep_merge(values, generated)
+    values = deep_merge(values, generated)
 
     metrics: list[dict[str, Any]] = []
     templates: list[dict[str, Any]] = []
