@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress()
     try:
         result = render(project, environments=args.env, services=args.service, progress=progress,
-                        parse_back=not args.check, options=options, cache=cache)
+                        parse_back=not args.check, options=options, cache=cache,
+                        compare_dir=args.out if args.check else None)
     finally:
         progress.close()
     if not result.ok:

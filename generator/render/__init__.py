@@ -70,13 +70,15 @@ def options_from_project(project: Project) -> RenderOptions:
 def render(project: Project, specs: list[Spec] | None = None, environments: list[str] | None = None,
            services: list[str] | None = None, options: RenderOptions | None = None,
            progress: Callable[[int, int], None] | None = None, parse_back: bool = True,
-           cache: RenderCache | None = None) -> RenderResult:
+           cache: RenderCache | None = None, compare_dir: str | None = None) -> RenderResult:
     """Render the project (or the given, already linted ``specs``), limited to ``environments``/``services``.
 
     Lint errors stop the render: the result then has findings and no files. Every rendered file is parsed back
     and checked, unless ``parse_back`` is False: ``render --check`` writes nothing, so it only compares text.
     With a ``cache`` (see :mod:`generator.render.cache`), specs whose output is already in the tree are skipped
     (their objects then have no ``origins``: callers that map findings back pass no cache).
+    With ``compare_dir`` (``render --check``), each spec's files are compared with that tree where they are
+    rendered, in the worker processes; identical files count as read from it, so the check reads only the rest.
     """
     from generator.render.engine import parse_back as check_file
     from generator.render.engine import render_text
@@ -95,9 +97,14 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
             result.findings.append(error("render-unknown-environment", "rollouts.project.yaml", 0, 0,
                                          f"environment {wanted!r} is not one of the project's: "
                                          f"{', '.join(project.environments)}"))
-    units = _units(project, specs, services, envs, result, progress, parse_back, cache)
+    compare = os.path.abspath(os.path.join(project.root, compare_dir)) if compare_dir else None
+    if cache is not None and compare is not None and cache.out != compare:
+        compare = None  # from_tree describes one tree only
+    units = _units(project, specs, services, envs, result, progress, parse_back, cache, compare)
     if cache is not None:
         result.tree_dir = cache.out
+    elif compare is not None:
+        result.tree_dir = compare
     seen: dict[str, str] = {}
     for unit in units:
         result.findings += unit.findings
@@ -123,6 +130,8 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
             result.files.update(files)
             if unit.cached:
                 result.from_tree.update(files)
+            else:
+                result.from_tree.update(unit.same)
             result.services[f"{env}/{unit.name}"] = namespace
             for key, pointers in hints.items():
                 origins.add(key, (unit.path, unit.display, env, pointers))
@@ -150,6 +159,7 @@ class _Unit:
     findings: list[Finding] = field(default_factory=list)
     outputs: list[Output] = field(default_factory=list)
     cached: bool = False
+    same: set[str] = field(default_factory=set)  # files found identical in the compared tree
 
 
 def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = True,
@@ -186,7 +196,8 @@ def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = Tru
     return unit
 
 
-_WORKER: tuple[Project, tuple[str, ...], bool] | None = None  # set before forking workers, inherited by them
+# (project, environments, parse back, tree to compare with): set before forking workers, inherited by them
+_WORKER: tuple[Project, tuple[str, ...], bool, str | None] | None = None
 PARALLEL_FROM = 64  # specs; fewer render in-process (pre-commit stays fast)
 
 
@@ -194,7 +205,7 @@ def _work(path: str) -> _Unit:
     from generator.render.fastload import load_and_lint
 
     assert _WORKER is not None
-    project, envs, check = _WORKER
+    project, envs, check, compare = _WORKER
     spec, findings = load_and_lint(project, path)
     if spec is None:
         return _Unit(path, project.relative(path), findings=findings)
@@ -202,12 +213,23 @@ def _work(path: str) -> _Unit:
         return _Unit(path, spec.file, spec.name, findings=findings)
     unit = _render_spec(spec, path, envs, check, project.environments)
     unit.findings = findings + unit.findings
+    if compare is not None:
+        unit.same = {file for _, texts, _, _ in unit.outputs for file, text in texts.items()
+                     if _same_text(os.path.join(compare, file[len("flux/"):]), text)}
     return unit
+
+
+def _same_text(path: str, text: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _units(project: Project, specs: list[Spec] | None, services: list[str] | None, envs: tuple[str, ...],
            result: RenderResult, progress: Callable[[int, int], None] | None, check: bool,
-           cache: RenderCache | None = None) -> list[_Unit]:
+           cache: RenderCache | None = None, compare: str | None = None) -> list[_Unit]:
     global _WORKER
     if specs is not None:
         chosen = [s for s in specs if services is None or s.name in services]
@@ -220,7 +242,7 @@ def _units(project: Project, specs: list[Spec] | None, services: list[str] | Non
     if services is not None:
         paths = [p for p in paths if os.path.basename(os.path.dirname(p)) in services
                  or _peek_name(p) in services]
-    _WORKER = (project, envs, check)
+    _WORKER = (project, envs, check, compare)
     total = len(paths)
     found_units: dict[str, _Unit] = {}
     keys: dict[str, str] = {}

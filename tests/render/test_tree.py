@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -224,3 +225,22 @@ def test_a_tree_moved_aside_by_a_killed_fallback_swap_is_restored(example_repo: 
     render_into(example_repo)
     assert read_tree(example_repo / "flux") == before
     assert sorted(p.name for p in example_repo.iterdir()) == ["flux", "services"]
+
+
+@pytest.mark.slow
+def test_check_in_worker_processes_finds_every_kind_of_drift(root: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """Above PARALLEL_FROM specs, render --check compares in the workers: a changed, a missing and an extra
+    generated file are each still reported, and an unchanged tree passes."""
+    import generator.render as renderer
+
+    _big_repo(tmp_path, root, renderer.PARALLEL_FROM + 6, "3.0.0")
+    render_into(tmp_path)
+    assert run_cli("render", "--check", "--no-cache", cwd=tmp_path).returncode == 0
+    changed = tmp_path / "flux/apps/production/svc-007/canary.yaml"
+    changed.write_text(changed.read_text().replace("threshold: 3", "threshold: 4"))
+    missing = tmp_path / "flux/apps/staging/svc-042/autoscaling.yaml"
+    missing.unlink()
+    done = run_cli("render", "--check", "--no-cache", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 1
+    drifted = sorted(f["file"] for f in json.loads(done.stdout))
+    assert drifted == ["flux/apps/production/svc-007/canary.yaml", "flux/apps/staging/svc-042/autoscaling.yaml"]
