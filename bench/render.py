@@ -19,78 +19,10 @@ import sys
 import tempfile
 import time
 
+from synthetic import make_repo  # bench/ is on sys.path when run as a script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
-
-SPEC = """\
-apiVersion: rollouts/v1alpha1
-kind: ServiceRollout
-metadata:
-  name: {name}
-  namespace: team-{team}
-  owner: team-{team}
-spec:
-  workload:
-    chart:
-      repository: oci://ghcr.io/acme/charts/web
-      version: 2.3.{i}
-    image:
-      repository: ghcr.io/acme/{name}
-      tag: 1.{i}.0
-    values:
-      resources:
-        requests: {{cpu: 250m, memory: 256Mi}}
-        limits: {{memory: 512Mi}}
-    port: 8080
-    autoscaling: {{minReplicas: 2, maxReplicas: 10, targetCPU: 70}}
-  strategy:
-{strategy}
-    interval: 1m
-    threshold: 3
-    progressDeadline: 10m
-  slo:
-    successRate: 99
-    latencyP99: 500ms
-  metrics:
-    - name: error-rate
-      query: |
-        sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}",
-          classification="failure"}}[{{{{ interval }}}}]))
-      max: 0.01
-      interval: 2m
-  gates:
-    loadTest: {{rps: 20, concurrency: 4, path: /healthz}}
-    acceptanceTest:
-      cmd: curl -sf CANARY_URL/api/v1/ready
-  alerts:
-    - name: slack
-      type: slack
-      channel: deploys
-      secretRef: slack-webhook
-  ingress:
-    hosts: [{name}.acme.example]
-    gateway: {{name: public, namespace: gateway-system}}
-  environments:
-    staging:
-      strategy: {{interval: 30s, threshold: 2}}
-    production: {{}}
-"""
-
-STRATEGIES = (
-    "    type: canary\n    steps: [5, 25, 50]",
-    "    type: abTest\n    iterations: 10\n    match:\n      - headers: {x-canary: {exact: insider}}",
-    "    type: blueGreen\n    iterations: 5",
-)
-
-
-def make_repo(directory: str, count: int) -> None:
-    for i in range(count):
-        name = f"svc-{i:04d}"
-        folder = os.path.join(directory, "services", name)
-        os.makedirs(folder)
-        with open(os.path.join(folder, "rollouts.yaml"), "w", encoding="utf-8") as fh:
-            fh.write(SPEC.format(name=name, team=i % 50, i=i, strategy=STRATEGIES[i % 3]))
-
 
 def timed(cmd: list[str], cwd: str) -> tuple[float, float, int, float]:
     """Wall seconds, peak RSS in MB, exit code, and CPU seconds (user + system, with its worker processes)."""

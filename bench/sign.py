@@ -4,10 +4,9 @@ Prints the median wall time of sign+verify (in process, as the CLI runs them), t
 two references measured in the same run over the same files: read+sha256 alone in Python (one thread), and
 `sha256sum` over every file. Target: sign + verify <= 1 s on 2 cores.
 
-The tree is a real render when `generator.render` can render 1,000 copies of the example services (--source render),
-else a synthetic tree of the same shape: 1,000 services x 2 environments x 8 files of realistic size (~16,000 files).
+The tree is a real render of 1,000 synthetic services x 2 environments (bench/synthetic.py).
 
-    .venv/bin/python bench/sign.py [--services 1000] [--runs 5] [--source auto|render|synthetic]
+    .venv/bin/python bench/sign.py [--services 1000] [--runs 5]
 """
 
 from __future__ import annotations
@@ -24,57 +23,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-FILES = {  # name -> approximate size in bytes, like a rendered service directory
-    "namespace.yaml": 220, "helmrelease.yaml": 1400, "hpa.yaml": 520, "pdb.yaml": 300, "canary.yaml": 2100,
-    "metrictemplates.yaml": 1600, "alertprovider.yaml": 380, "kustomization.yaml": 260,
-}
-
-
-def synthesize(root: str, services: int) -> str:
-    tree = os.path.join(root, "flux")
-    for i in range(services):
-        for env in ("staging", "production"):
-            d = os.path.join(tree, "apps", env, f"service-{i:04d}")
-            os.makedirs(d)
-            for name, size in FILES.items():
-                head = f"# rendered by rollouts: {env}/service-{i:04d}/{name}\napiVersion: v1\nkind: Thing\n"
-                body = "".join(f"  key{j}: value-{i}-{j}\n" for j in range(size // 20))
-                with open(os.path.join(d, name), "w") as fh:
-                    fh.write(head + "spec:\n" + body)
-    return tree
-
-
-def from_render(root: str, services: int) -> str | None:
-    """Render `services` copies of the example specs with the real renderer; None when it is not available."""
-    try:
-        from generator.project import load_project
-        from generator.render import render, write_tree  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "services")
-    examples = sorted(d for d in os.listdir(here) if os.path.isfile(os.path.join(here, d, "rollouts.yaml")))
-    for i in range(services):
-        src = examples[i % len(examples)]
-        with open(os.path.join(here, src, "rollouts.yaml")) as fh:
-            text = fh.read()
-        name = f"{src[:40]}-{i:04d}"
-        text = text.replace(f"name: {src}\n", f"name: {name}\n", 1)
-        os.makedirs(os.path.join(root, "services", name))
-        with open(os.path.join(root, "services", name, "rollouts.yaml"), "w") as fh:
-            fh.write(text)
-    project = load_project(root)
-    result = render(project)
-    if any(f.severity == "error" for f in result.findings):
-        return None
-    write_tree(project, result)
-    return os.path.join(root, "flux")
+from synthetic import render_repo
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--source", choices=("auto", "render", "synthetic"), default="auto")
     args = parser.parse_args()
 
     from generator.keys import load_public_key, write_key_pair
@@ -84,15 +39,7 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="rollouts-bench-sign-")
     try:
         os.environ["COSIGN_PASSWORD"] = "bench-only"
-        tree = None
-        if args.source in ("auto", "render"):
-            tree = from_render(work, args.services)
-            if tree is None and args.source == "render":
-                print("generator.render is not available or failed", file=sys.stderr)
-                return 1
-        source = "render" if tree else "synthetic"
-        if tree is None:
-            tree = synthesize(work, args.services)
+        tree = render_repo(work, args.services)
         key, pub = write_key_pair(os.path.join(work, "bench"), b"bench-only")
         digests, _, total = digest_tree(tree)
         files = len(digests)
@@ -142,7 +89,7 @@ def main() -> int:
 
         med = statistics.median
         load = os.getloadavg()[0]
-        print(f"tree: {source}, {args.services} services, {files} files, {mb:.1f} MB; {os.cpu_count()} CPUs, "
+        print(f"tree: render, {args.services} services, {files} files, {mb:.1f} MB; {os.cpu_count()} CPUs, "
               f"load average {load:.1f} (a shared machine inflates wall times; CPU times are steadier); "
               f"median of {args.runs} runs")
         print(f"sign + verify (key, offline): {med(both) * 1000:8.1f} ms   "

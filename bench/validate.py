@@ -27,64 +27,14 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from synthetic import make_repo  # bench/ is on sys.path when run as a script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 BIN = os.path.dirname(sys.executable)
 
 SKIP = ("cert-manager.io/v1/Issuer", "cert-manager.io/v1/ClusterIssuer", "cert-manager.io/v1/Certificate",
         "trust.cert-manager.io/v1alpha1/Bundle")
-
-SPEC = """\
-apiVersion: rollouts/v1alpha1
-kind: ServiceRollout
-metadata:
-  name: {name}
-  namespace: team-{team}
-  owner: team-{team}
-spec:
-  workload:
-    chart: {{repository: oci://ghcr.io/acme/charts/web, version: 2.3.1}}
-    image: {{repository: ghcr.io/acme/{name}, tag: 1.{i}.0}}
-    values:
-      resources:
-        requests: {{cpu: 250m, memory: 256Mi}}
-        limits: {{memory: 512Mi}}
-    port: 8080
-    autoscaling: {{minReplicas: 2, maxReplicas: 10, targetCPU: 70}}
-  strategy:
-    type: canary
-    steps: [5, 25, 50]
-    interval: 1m
-    threshold: 3
-    progressDeadline: 10m
-  slo:
-    successRate: 99
-    latencyP99: 500ms
-  metrics:
-    - name: error-budget-burn
-      query: >-
-        sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}",
-        classification="failure", direction="inbound"}}[{{{{ interval }}}}]))
-        / sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}",
-        direction="inbound"}}[{{{{ interval }}}}]))
-      max: 0.01
-      interval: 2m
-  gates:
-    loadTest: {{rps: 20, concurrency: 4, path: /healthz}}
-  alerts:
-    - name: team-slack
-      type: slack
-      channel: team-{team}-deploys
-      secretRef: slack-webhook
-  ingress:
-    hosts: [{name}.acme.example]
-    gateway: {{name: public, namespace: gateway-system}}
-  environments:
-    staging:
-      strategy: {{interval: 30s, threshold: 2}}
-    production: {{}}
-"""
-
 
 def shared_dir() -> str:
     path = os.environ.get("ROLLOUTS_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
@@ -135,11 +85,7 @@ def main() -> None:
     shared = shared_dir()
     tmp = tempfile.mkdtemp(prefix="rollouts-bench-validate-")
     try:
-        for i in range(args.services):
-            name = f"svc-{i:04d}"
-            os.makedirs(os.path.join(tmp, "services", name))
-            with open(os.path.join(tmp, "services", name, "rollouts.yaml"), "w", encoding="utf-8") as fh:
-                fh.write(SPEC.format(name=name, team=i % 25, i=i))
+        make_repo(tmp, args.services)
         project = load_project(tmp)
         start = time.perf_counter()
         result = render(project)
