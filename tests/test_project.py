@@ -43,3 +43,14 @@ def test_a_malformed_skip_list_is_a_finding_at_its_line(tmp_path, run_cli):
     [finding] = json.loads(done.stdout)
     assert (finding["rule"], finding["file"], finding["line"], finding["column"]) == (
         "project-config", "rollouts.project.yaml", 3, 3)
+
+
+def test_flux_verifies_commits_unless_the_project_turns_it_off(tmp_path):
+    from generator.project import load_project
+    from generator.render import options_from_project
+
+    assert options_from_project(load_project(str(tmp_path))).verify_secret == "rollouts-commit-signers"
+    (tmp_path / "rollouts.project.yaml").write_text("render:\n  verifySecret: flux-git-keys\n")
+    assert options_from_project(load_project(str(tmp_path))).verify_secret == "flux-git-keys"
+    (tmp_path / "rollouts.project.yaml").write_text('render:\n  verifySecret: ""\n')
+    assert options_from_project(load_project(str(tmp_path))).verify_secret is None
