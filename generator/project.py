@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from generator.findings import Finding, error
 
@@ -14,11 +15,13 @@ class Project:
     """The repository root, its environments, and problems found in rollouts.project.yaml."""
 
     def __init__(self, root: str, environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
-                 findings: list[Finding] | None = None, skip_kinds: tuple[str, ...] = ()) -> None:
+                 findings: list[Finding] | None = None, skip_kinds: tuple[str, ...] = (),
+                 render: dict[str, Any] | None = None) -> None:
         self.root = root
         self.environments = environments
         self.findings = findings or []
         self.skip_kinds = skip_kinds  # validate.skip: kinds the project validates without a schema, by name
+        self.render = render or {}  # the render: section, read by generator.render.options_from_project
 
     def relative(self, path: str) -> str:
         """A path as users see it: relative to the repository root when inside it."""
@@ -54,7 +57,8 @@ def load_project(root: str = ".") -> Project:
         return Project(root, tuple(envs), [error("project-config", PROJECT_FILE, line, col,
                                                  "validate.skip must be a list of kinds (Kind or apiVersion/Kind)",
                                                  "Write validate: {skip: [cert-manager.io/v1/Certificate]}.")])
-    return Project(root, tuple(envs), skip_kinds=tuple(skip))
+    render = doc.data.get("render")
+    return Project(root, tuple(envs), skip_kinds=tuple(skip), render=dict(render) if isinstance(render, dict) else None)
 
 
 def discover(project: Project) -> tuple[list[str], list[Finding]]:

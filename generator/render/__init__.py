@@ -48,17 +48,7 @@ class RenderResult:
 def options_from_project(project: Project) -> RenderOptions:
     """Render options from the ``render:`` section of rollouts.project.yaml, when there is one:
     ``render: {repository: URL, branch: main, develop: false, verifySecret: NAME}``."""
-    from generator.project import PROJECT_FILE
-    from generator.spec.load import parse
-
-    path = os.path.join(project.root, PROJECT_FILE)
-    if not os.path.exists(path):
-        return RenderOptions()
-    with open(path, "rb") as fh:
-        doc, _ = parse(fh.read(1024 * 1024), PROJECT_FILE)
-    section = doc.data.get("render") if doc is not None else None
-    if not isinstance(section, dict):
-        return RenderOptions()
+    section = project.render
     defaults = RenderOptions()
     secret = section.get("verifySecret", defaults.verify_secret)
     return RenderOptions(repo_url=str(section.get("repository", defaults.repo_url)),
