@@ -36,6 +36,19 @@ def shared() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def catalog(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
+    """The acceptance schema catalog: the shared flux-schema catalog plus the Linkerd policy CRDs, built once per
+    session by `schemas build`."""
+    from generator.catalog.build import build
+
+    out = tmp_path_factory.mktemp("full") / "schemas"
+    report = build(str(out), None, [str(shared / "crds" / "linkerd")],
+                   [str(shared / "schemas" / "flux-schema-catalog")])
+    assert not report.findings
+    return out
+
+
 def find_tool(name: str) -> str | None:
     candidate = VENV_BIN / name
     if candidate.exists():

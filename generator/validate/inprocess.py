@@ -108,12 +108,8 @@ def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[s
                 pointer = "".join("/" + pointer_escape(s) for s in err.instance_path)
                 m = _UNEXPECTED.search(err.message)
                 if m:
-                    for key in re.findall(r"'([^']*)'", m.group(1)):
-                        findings.append(locator.finding(
-                            "schema-violation", file, doc, f"{pointer}/{pointer_escape(key)}",
-                            f"{pointer}: unknown field {key!r} (additional properties not allowed)",
-                            "Remove the field or fix its spelling: the API server would drop or reject it.",
-                            key=True))
+                    findings += [locator.unknown_field(file, doc, pointer, key)
+                                 for key in re.findall(r"'([^']*)'", m.group(1))]
                 else:
                     findings.append(locator.finding("schema-violation", file, doc, pointer,
                                                     f"{pointer or '/'}: {_message(err, pointer)}"))

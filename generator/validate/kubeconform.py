@@ -110,12 +110,7 @@ def to_findings(report: dict[str, Any], locator: Locator, catalog: str) -> list[
             for pointer, reason in errors:
                 keys = additional_keys(reason)
                 if keys:
-                    for key in keys:
-                        findings.append(locator.finding(
-                            "schema-violation", file, doc, f"{pointer}/{key}",
-                            f"{pointer}: unknown field {key!r} (additional properties not allowed)",
-                            "Remove the field or fix its spelling: the API server would drop or reject it.",
-                            key=True))
+                    findings += [locator.unknown_field(file, doc, pointer, key) for key in keys]
                 else:
                     value = doc.scalar_at(pointer) if doc else None
                     shown = f" (got {value[:60]!r})" if value is not None and reason.startswith("value must") else ""

@@ -212,6 +212,13 @@ class Locator:
         return Finding(rule, severity, rel, line, column, message, hint, pointer, resource)
 
 
+    def unknown_field(self, file: str, doc: Document | None, pointer: str, key: str) -> Finding:
+        """The finding for a field the schema does not allow, the same from kubeconform and the fallback."""
+        return self.finding("schema-violation", file, doc, f"{pointer}/{pointer_escape(key)}",
+                            f"{pointer}: unknown field {key!r} (additional properties not allowed)",
+                            "Remove the field or fix its spelling: the API server would drop or reject it.", key=True)
+
+
 _LITERAL = re.compile(r"\|[0-9+-]*\s*(#.*)?$")
 
 

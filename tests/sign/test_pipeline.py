@@ -9,23 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 ROLLOUTS = str(Path(sys.executable).parent / "rollouts")
 # cert-manager CRDs are not in the shared data: those kinds are named, and the summary lists them
 NO_SCHEMA = ("ClusterIssuer", "Certificate", "Issuer", "Bundle")
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
-    from generator.catalog.build import build
-
-    out = tmp_path_factory.mktemp("catalog") / "schemas"
-    report = build(str(out), None, [str(shared / "crds" / "linkerd")],
-                   [str(shared / "schemas" / "flux-schema-catalog")])
-    assert not report.findings
-    return out
 
 
 def fresh_copy(tmp: Path) -> tuple[Path, dict[str, str]]:

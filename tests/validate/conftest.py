@@ -20,16 +20,6 @@ def core_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def catalog(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
-    """The acceptance catalog: the shared flux-schema catalog plus the Linkerd policy CRDs, via `schemas build`."""
-    out = tmp_path_factory.mktemp("full") / "schemas"
-    report = build(str(out), None, [str(shared / "crds" / "linkerd")],
-                   [str(shared / "schemas" / "flux-schema-catalog")])
-    assert not report.findings
-    return out
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Callable[..., Project]:
     """project({"apps/x.yaml": "..."}) -> a Project whose flux/ tree holds those files (dedented)."""
