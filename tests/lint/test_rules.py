@@ -88,18 +88,23 @@ CASES = [
          f"{F}:19:19",
          ("slo: {interval: 1m}", "slo: {interval: 2m}")),
     Case("flagger-duration-format", BASE.replace("{rps: 5}", "{rps: 5, timeout: 15s}")
-         + "  metrics:\n    - {name: lag, query: max(lag), max: 5, interval: 1h}\n", f"{F}:20:54",
+         + "  metrics:\n    - {name: lag, query: max(lag), max: 5, interval: 1h, address: http://prom.apps:9090}\n",
+         f"{F}:20:54",
          ("interval: 1h", "interval: 60m")),
     Case("flagger-duration-format",
          base("interval: 1m", "interval: 1h\n    progressDeadline: 2h").replace("threshold: 3", "threshold: 1")
          + "  policy: {maxRollbackTime: 2h}\n", f"{F}:15:15", ("interval: 1h\n", "interval: 60m\n")),
-    Case("metric-builtin-name", BASE + "  metrics:\n    - {name: request-duration, query: max(x), max: 500}\n",
+    Case("metric-builtin-name",
+         BASE + "  metrics:\n    - {name: request-duration, query: max(x), max: 500, address: http://prom.apps:9090}\n",
          f"{F}:20:14", ("request-duration", "latency")),
-    Case("metric-duplicate-name", BASE + "  metrics:\n    - {name: lag, query: max(a), max: 5}\n"
-         "    - {name: lag, query: max(b), max: 9}\n", f"{F}:21:14", ("lag, query: max(b)", "lag2, query: max(b)")),
-    Case("metric-without-bounds", BASE + "  metrics:\n    - {name: lag, query: max(lag)}\n", f"{F}:20:14",
-         ("max(lag)}", "max(lag), max: 5}")),
-    Case("metric-bounds-inverted", BASE + "  metrics:\n    - {name: rate, query: sum(x), min: 10, max: 1}\n",
+    Case("metric-duplicate-name", BASE + "  metrics:\n    - {name: lag, query: max(a), max: 5, address: http://prom.apps:9090}\n"
+         "    - {name: lag, query: max(b), max: 9, address: http://prom.apps:9090}\n", f"{F}:21:14",
+         ("lag, query: max(b)", "lag2, query: max(b)")),
+    Case("metric-without-bounds", BASE + "  metrics:\n    - {name: lag, query: max(lag), address: http://prom.apps:9090}\n",
+         f"{F}:20:14",
+         ("max(lag),", "max(lag), max: 5,")),
+    Case("metric-bounds-inverted",
+         BASE + "  metrics:\n    - {name: rate, query: sum(x), min: 10, max: 1, address: http://prom.apps:9090}\n",
          f"{F}:20:40", ("min: 10", "min: 0")),
     Case("unknown-environment", BASE + "  environments:\n    staging: {}\n    prod: {}\n", f"{F}:21:5",
          ("prod: {}", "production: {}")),
@@ -137,8 +142,28 @@ CASES = [
          ("Berlinn", "Berlin")),
     Case("service-directory-name", BASE, "services/webapp/rollouts.yaml:4:9", ("", ""), directory="webapp"),
     Case("ingress-unmeshed-gateway", BASE + "  ingress:\n    hosts: [web.example]\n"
-         "    gateway: {name: public, namespace: gw}\n    meshedGateway: false\n", f"{F}:22:20",
-         ("meshedGateway: false", "meshedGateway: true")),
+         "    gateway: {name: public, namespace: gw, networks: [10.0.0.0/8]}\n    meshedGateway: false\n",
+         f"{F}:22:20", ("networks: [10.0.0.0/8]}\n    meshedGateway: false", "}\n    meshedGateway: true"),
+         project="environments: [production]\n"),
+    Case("metric-ratio-empty-numerator", BASE + "  metrics:\n    - name: errors\n      query: |\n"
+         "        sum(rate(response_total{classification=\"failure\"}[{{ interval }}]))\n"
+         "        / sum(rate(response_total[{{ interval }}]))\n      max: 0.01\n", f"{F}:21:14",
+         ("sum(rate(response_total{classification=\"failure\"}[{{ interval }}]))",
+          "(sum(rate(response_total{classification=\"failure\"}[{{ interval }}])) or vector(0))")),
+    Case("metric-ratio-empty-numerator", BASE + "  metrics:\n"
+         "    - {name: errors, query: 'sum(rate(response_total{status_code=~\"5..\"}[1m]))', max: 1}\n",
+         f"{F}:20:29", ("[1m]))'", "[1m])) or vector(0)'")),
+    Case("metric-not-in-linkerd-viz", BASE + "  metrics:\n    - {name: lag, query: max(queue_lag_seconds), max: 5}\n",
+         f"{F}:20:26", ("max: 5}", "max: 5, address: http://prometheus.monitoring:9090}")),
+    Case("ingress-host-collision", BASE + "  ingress:\n    hosts: [web.example]\n"
+         "    gateway: {name: public, namespace: gw}\n    meshedGateway: true\n", f"{F}:20:13",
+         ("    meshedGateway: true\n", "    meshedGateway: true\n  environments:\n"
+          "    staging: {ingress: {hosts: [staging.web.example]}}\n    production: {}\n")),
+    Case("manual-approval-gate-left-open", BASE + "    manualApproval:\n      beforeRollout: true\n"
+         "      runbook: https://runbooks.example/web\n      closeAfterRollout: false\n", f"{F}:22:26",
+         ("closeAfterRollout: false", "closeAfterRollout: true")),
+    Case("helm-test-without-rbac", BASE + "    helmTest: {grantRBAC: false}\n", f"{F}:19:27",
+         ("{grantRBAC: false}", "{}")),
 ]
 
 
@@ -204,7 +229,8 @@ def test_rule_module_shape(module):
     assert module.SUMMARY.endswith(".") and "\n" not in module.SUMMARY
     # the reason names where the pitfall comes from: an upstream issue or source file, a peer linter's check,
     # or says that the rule is about this project's own layout
-    assert re.search(r"(fluxcd|linkerd)/|kube-score|Polaris|no upstream issue", module.REASON), module.REASON
+    upstream = r"(fluxcd|linkerd|kubernetes-sigs)/|kube-score|Polaris|no upstream issue"
+    assert re.search(upstream, module.REASON), module.REASON
 
 
 def test_rules_report_per_environment_override_with_its_name(tmp_path):
@@ -247,3 +273,76 @@ def test_spec_without_environments_goes_to_the_project_environments(tmp_path, pr
     body = base("threshold: 3", "threshold: 3\n    skipAnalysis: true")
     root, _ = _write(tmp_path, CASES[0]._replace(rule="x", project=project), body)
     assert [f.rule for f in lint(load_project(root)).findings] == expected
+
+
+INGRESS = "  ingress:\n    hosts: [web.example]\n    gateway: {name: public, namespace: gw}\n    meshedGateway: true\n"
+
+
+def _lint_body(tmp_path, body: str, project: str = "") -> list[tuple[str, str, str]]:
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x", project=project), body)
+    return [(f.rule, f.location, f.message) for f in lint(load_project(root)).findings]
+
+
+def test_host_collision_in_an_override_points_there_and_names_the_environments(tmp_path):
+    body = BASE + INGRESS + ("  environments:\n    qa: {ingress: {hosts: [qa.web.example]}}\n"
+                             "    staging: {ingress: {hosts: [web.example]}}\n    production: {}\n")
+    found = _lint_body(tmp_path, body, project="environments: [qa, staging, production]\n")
+    assert sorted(found) == [
+        ("ingress-host-collision", f"{F}:20:13", "[production] host web.example on Gateway gw/public is routed in "
+         "staging and production; the oldest route wins, so users of one environment may reach the other"),
+        ("ingress-host-collision", f"{F}:25:33", "[staging] host web.example on Gateway gw/public is routed in "
+         "staging and production; the oldest route wins, so users of one environment may reach the other"),
+    ]
+
+
+@pytest.mark.parametrize(("gateway", "staging", "expected"), [
+    pytest.param(", sectionName: https", "{gateway: {sectionName: internal}}", [], id="other-listener"),
+    pytest.param(", sectionName: https", "{gateway: {name: staging}}", [], id="other-gateway"),
+    pytest.param(", sectionName: https", "{}", ["ingress-host-collision"], id="same-listener"),
+    pytest.param("", "{gateway: {sectionName: https}}", ["ingress-host-collision"], id="every-listener-and-one"),
+])
+def test_host_collision_needs_the_same_gateway_and_listener(tmp_path, gateway, staging, expected):
+    """``gateway`` is added to the base spec's gateway, ``staging`` is staging's ingress override."""
+    body = BASE + INGRESS.replace("namespace: gw}", f"namespace: gw{gateway}}}")
+    body += f"  environments:\n    staging: {{ingress: {staging}}}\n    production: {{}}\n"
+    assert [rule for rule, _, _ in _lint_body(tmp_path, body)] == expected
+
+
+def test_helm_test_gate_is_no_problem_where_analysis_is_skipped(tmp_path):
+    body = BASE + "    helmTest: {grantRBAC: false}\n" + (
+        "  environments:\n    staging: {strategy: {skipAnalysis: true}}\n    production: {}\n")
+    assert [(rule, where, message.split("]")[0]) for rule, where, message in _lint_body(tmp_path, body)] == [
+        ("helm-test-without-rbac", f"{F}:19:27", "[production")]
+
+
+def test_open_gate_without_any_approval_is_no_problem(tmp_path):
+    assert _lint_body(tmp_path, BASE + "    manualApproval: {closeAfterRollout: false}\n") == []
+
+
+@pytest.mark.parametrize(("metric", "expected"), [
+    pytest.param("{name: lag, query: max(lag), max: 5, address: http://prometheus.linkerd-viz.svc:9090}",
+                 ["metric-not-in-linkerd-viz"], id="viz-address-spelled-out"),
+    pytest.param("{name: lag, query: 'sum(rate(response_total[1m])) + max(lag)', max: 5}",
+                 ["metric-not-in-linkerd-viz"], id="one-of-two-names"),
+    pytest.param("{name: rps, query: 'sum(rate(request_total{direction=\"inbound\"}[1m]))', min: 1}", [],
+                 id="proxy-metric"),
+    pytest.param("{name: lag, query: 'max(lag', max: 5}", [], id="unreadable-query-left-to-promtool"),
+])
+def test_metric_names_on_the_mesh_prometheus(tmp_path, metric, expected):
+    body = BASE + f"  metrics:\n    - {metric}\n"
+    assert [rule for rule, _, _ in _lint_body(tmp_path, body)] == expected
+
+
+def test_empty_numerator_message_says_ratio_or_query(tmp_path):
+    ratio = 'sum(rate(response_total{classification=\\"failure\\"}[1m])) / sum(rate(response_total[1m]))'
+    alone = 'sum(rate(response_total{classification=\\"failure\\"}[1m]))'
+    body = BASE + f'  metrics:\n    - {{name: burn, query: "{ratio}", max: 1}}\n' \
+                  f'    - {{name: fails, query: "{alone}", max: 1}}\n'
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), body)
+    found = lint(load_project(root)).findings
+    assert [(f.location, f.message.split(",")[0], f.hint) for f in found] == [
+        (f"{F}:20:27", "the numerator of metric 'burn' selects classification=\"failure\"",
+         "Write (sum(...) or vector(0)) / sum(...) for the numerator, or 1 - sum(successes) / sum(total)."),
+        (f"{F}:21:28", "metric 'fails' selects classification=\"failure\"",
+         "Append `or vector(0)` so that no failures read 0."),
+    ]

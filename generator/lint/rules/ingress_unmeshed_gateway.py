@@ -1,4 +1,4 @@
-"""Ingress traffic that bypasses the canary split."""
+"""An unmeshed gateway reaches the service by network, not by identity."""
 
 from __future__ import annotations
 
@@ -12,19 +12,20 @@ if TYPE_CHECKING:
 
 ID = "ingress-unmeshed-gateway"
 SEVERITY = Severity.WARNING
-SUMMARY = "With an unmeshed gateway, north-south traffic skips the canary split."
+SUMMARY = "An unmeshed gateway is authorized by network (ingress.gateway.networks), without mTLS or identity."
 REASON = """\
-Linkerd splits traffic on the client side, in the proxy of the caller. An ingress gateway without a Linkerd
-proxy, or one that routes to endpoints instead of the Service, sends its traffic straight to pods, so external
-users are not split between primary and canary and the analysis sees only mesh-internal traffic
-(fluxcd/flagger#247, #620; linkerd/linkerd2#11937)."""
+Flagger splits north-south traffic at the Gateway, which is listed in the Canary's gatewayRefs (fluxcd/flagger
+docs/gitbook/tutorials/gatewayapi-progressive-delivery.md), and the gateway sends to the primary and canary pods.
+The service's Linkerd Server denies what no policy authorizes (accessPolicy: deny, answered with 403). A meshed
+gateway calls over mTLS with its mesh identity; an unmeshed one can only be let in by a NetworkAuthentication of
+the networks it sends from (linkerd/website linkerd.io/content/2-edge/reference/authorization-policy.md), so its
+hop to the service is plaintext and every other unmeshed pod or node in those networks is let in too."""
 
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         ingress = spec.get("ingress")
-        if ingress and not ingress["meshedGateway"]:
+        if ingress and ingress.get("meshedGateway") is False:
             yield ctx.finding(env, ("ingress", "meshedGateway"),
-                              "the gateway is not meshed; ingress traffic is not split",
-                              "Mesh the gateway (linkerd.io/inject) so it sends to the Service, then set "
-                              "meshedGateway: true.")
+                              "the gateway is not meshed; its traffic is plaintext and authorized by network only",
+                              "Mesh the gateway pods (linkerd.io/inject: enabled), then set meshedGateway: true.")
