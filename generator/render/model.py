@@ -6,19 +6,32 @@ gets origin hints: JSON pointers inside the object mapped to the spec path they 
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any
+from fractions import Fraction
+from typing import Any, NamedTuple
 
 from generator.render.engine import Doc, Expected
 from generator.spec.resolve import deep_merge
 
 PROMETHEUS = "http://prometheus.linkerd-viz:9090"
 LOADTESTER = "http://flagger-loadtester.flagger-system/"
-FLAGGER_SA = ("flagger", "flagger-system")
 LOADTESTER_SA = ("flagger-loadtester", "flagger-system")
 SELECTOR_LABEL = "app.kubernetes.io/instance"
+# Labels Flagger may use as its selector (flag -selector-labels, cmd/flagger/main.go): it renames their value to
+# <value>-primary on the primary pods, so a policy or PDB selecting on one of them must list both values.
+FLAGGER_SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
+CLUSTER_DOMAIN = "cluster.local"
 HOME_ENVIRONMENT = "production"
+# What `helm test` (helm v3, pkg/action/release_testing.go and hooks.go) does in the release namespace: read the
+# release history (list Secrets owner=helm) and record the test run (update that Secret); create the test hooks
+# (Pods, or Jobs), watch them until they finish, delete them by their hook-delete-policy (get until gone), and read
+# the hook logs when the chart asks for them (helm.sh/hook-output-log-policy).
+HELM_TEST_RULES: tuple[dict[str, Any], ...] = (
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "update"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+)
 
 SUCCESS_RATE = (
     'sum(rate(response_total{namespace="{{ namespace }}", deployment=~"{{ target }}", classification!="failure", '
@@ -56,6 +69,41 @@ def substitute_canary_url(cmd: str, url: str) -> str:
     return cmd.replace("CANARY_URL", url)
 
 
+def per_worker_rate(rps: int, concurrency: int) -> str:
+    """hey's -q is the rate of each of the -c workers (a float, rakyll/hey hey.go), so the total is rps when each
+    worker gets rps / concurrency: 15 rps over 2 workers is -q 7.5 (never rounded up to 8, i.e. 16 rps)."""
+    share = Fraction(rps, concurrency)
+    if share.denominator == 1:
+        return str(share.numerator)
+    return f"{float(share):.4f}".rstrip("0")
+
+
+def pod_selector(label: str, name: str) -> dict[str, Any]:
+    """A LabelSelector matching the pods of both the primary and the canary Deployment."""
+    if label in FLAGGER_SELECTOR_LABELS:
+        return {"matchExpressions": [{"key": label, "operator": "In", "values": [name, f"{name}-primary"]}]}
+    return {"matchLabels": {label: name}}
+
+
+class UserSecret(NamedTuple):
+    """A Secret the rendered objects read and the tree does not hold: the user creates it in ``namespace``."""
+
+    namespace: str
+    name: str
+    keys: tuple[str, ...]
+    used_by: str  # Kind/name of the object that reads it
+
+
+def user_secrets(resolved: dict[str, Any]) -> list[UserSecret]:
+    """The Secrets one service in one environment needs and the tree never holds (no secret lands in Git): each
+    alert's webhook address, key ``address`` (Flagger skips an alert whose Secret or key is missing, and only logs
+    it: pkg/controller/events.go)."""
+    name = str(resolved["metadata"]["name"])
+    namespace = namespace_for(str(resolved["metadata"]["namespace"]), resolved["environment"])
+    return [UserSecret(namespace, str(a["secretRef"]), ("address",), f"AlertProvider/{name}-{a['name']}")
+            for a in resolved["spec"].get("alerts") or []]
+
+
 def _chart(name: str, chart: dict[str, Any]) -> dict[str, Any]:
     url = str(chart["repository"])
     version = str(chart["version"])
@@ -79,9 +127,14 @@ def _match(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], dict[str, Origin], str]:
+def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_LABEL,
+                      ) -> tuple[dict[str, list[Doc]], dict[str, Origin], str]:
     """The files of one service in one environment (name -> documents), origin hints per object
-    ("Kind/namespace/name" -> {pointer: spec path}), and the Kubernetes namespace."""
+    ("Kind/namespace/name" -> {pointer: spec path}), and the Kubernetes namespace.
+
+    ``selector_label`` is the pod label, with the service name as value, that the chart puts on every pod (the
+    Server and the PodDisruptionBudget select on it); one of Flagger's selector labels is matched with both
+    values, <name> and <name>-primary."""
     meta = resolved["metadata"]
     env = resolved["environment"]
     spec = resolved["spec"]
@@ -141,12 +194,21 @@ def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], d
     webhooks: list[dict[str, Any]] = []
     approval = gates.get("manualApproval") or {}
     runbook = {"runbook": approval["runbook"]} if approval.get("runbook") else {}
+    # The loadtester keeps a gate open until it is closed (pkg/loadtester/gate.go, keyed <name>.<namespace> from
+    # the webhook payload): close it after every rollout, and between the two approvals when both are asked for.
+    closing = bool(approval.get("closeAfterRollout", True)) and bool(
+        approval.get("beforeRollout") or approval.get("beforePromotion"))
+    close_origin = ("gates", "manualApproval", "closeAfterRollout")
     if approval.get("beforeRollout"):
         webhooks.append({"name": "approve-rollout", "type": "confirm-rollout", "url": LOADTESTER + "gate/check",
                          "timeout": None, "metadata": runbook, "origin": ("gates", "manualApproval")})
-    if "helmTest" in gates:
+    if closing and approval.get("beforeRollout") and approval.get("beforePromotion"):
+        webhooks.append({"name": "close-gate-for-promotion", "type": "pre-rollout", "url": LOADTESTER + "gate/close",
+                         "timeout": None, "metadata": {}, "origin": close_origin})
+    helm_test = gates.get("helmTest")
+    if helm_test is not None:
         webhooks.append({"name": "helm-test", "type": "pre-rollout", "url": LOADTESTER,
-                         "timeout": (gates["helmTest"] or {}).get("timeout", "3m"),
+                         "timeout": helm_test.get("timeout", "3m"),
                          "metadata": {"type": "helmv3", "cmd": f"test {name} -n {namespace}"},
                          "origin": ("gates", "helmTest")})
     if "acceptanceTest" in gates:
@@ -158,14 +220,17 @@ def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], d
     if "loadTest" in gates:
         load = gates["loadTest"] or {}
         rps, concurrency = int(load.get("rps", 10)), int(load.get("concurrency", 2))
-        per_worker = max(1, math.ceil(rps / concurrency))
-        cmd = f"hey -z {strategy['interval']} -q {per_worker} -c {concurrency} {canary_url}{load.get('path', '/')}"
+        cmd = (f"hey -z {strategy['interval']} -q {per_worker_rate(rps, concurrency)} -c {concurrency} "
+               f"{canary_url}{load.get('path', '/')}")
         webhooks.append({"name": "load-test", "type": "rollout", "url": LOADTESTER,
                          "timeout": load.get("timeout", "15s"), "metadata": {"cmd": cmd},
                          "origin": ("gates", "loadTest")})
     if approval.get("beforePromotion"):
         webhooks.append({"name": "approve-promotion", "type": "confirm-promotion", "url": LOADTESTER + "gate/check",
                          "timeout": None, "metadata": runbook, "origin": ("gates", "manualApproval")})
+    if closing:
+        webhooks.append({"name": "close-gate", "type": "post-rollout", "url": LOADTESTER + "gate/close",
+                         "timeout": None, "metadata": {}, "origin": close_origin})
 
     alerts = [{"name": a["name"], "severity": a.get("severity", "info"), "provider": f"{name}-{a['name']}",
                "type": a["type"], "channel": a.get("channel"), "secretRef": a["secretRef"], "index": i}
@@ -181,23 +246,35 @@ def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], d
         "match": [_match(m) for m in strategy.get("match") or []],
         "mirror": bool(strategy.get("mirror")), "sessionAffinity": dict(affinity) if affinity else None,
     }
+    # Flagger's one HTTPRoute carries every parent (pkg/router/gateway_api_v1beta1.go: parentRefs = gatewayRefs,
+    # hostnames = hosts): the mesh Service for east-west traffic, and the ingress Gateway, which then splits
+    # north-south traffic itself. Linkerd applies the hostnames to the Service parent too (the proxy matches the
+    # request's host), so the Service's in-cluster names are listed with the public ones.
     ingress = spec.get("ingress")
+    parents: list[dict[str, Any]] = [{"name": name, "namespace": namespace, "group": "core", "kind": "Service",
+                                      "port": port}]
+    hosts: list[str] = []
+    auths: list[dict[str, Any]] = [{"name": f"{name}-meshed-clients", "kind": "MeshTLSAuthentication",
+                                    "identities": ["*"], "origin": ("metadata",)}]
     if ingress:
-        ingress = {**ingress, "route": f"{name}-public"}
-    route = f"{name}-public"
-    gate_auth = bool(webhooks)
-    auths: list[dict[str, Any]] = [{"name": f"{name}-meshed-clients", "policy": f"{name}-meshed-clients",
-                                    "identities": ["*"], "identityRefs": []}]
-    if gate_auth:
-        auths.append({"name": f"{name}-rollout-gates", "policy": f"{name}-rollout-gates", "identities": [],
-                      "identityRefs": [{"name": sa, "namespace": ns} for sa, ns in (LOADTESTER_SA, FLAGGER_SA)]})
+        gateway = ingress["gateway"]
+        parents.append({"name": gateway["name"], "namespace": gateway["namespace"],
+                        "group": "gateway.networking.k8s.io", "kind": "Gateway",
+                        **({"sectionName": gateway["sectionName"]} if "sectionName" in gateway else {})})
+        local = [name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.{CLUSTER_DOMAIN}"]
+        hosts = [*ingress["hosts"], *(h for h in local if h not in ingress["hosts"])]
+        # A meshed gateway calls with its mesh identity, which the meshed-clients policy admits; an unmeshed one has
+        # none, and accessPolicy: deny answers it 403 unless its networks are authorized.
+        if not ingress.get("meshedGateway") and gateway.get("networks"):
+            auths.append({"name": f"{name}-gateway", "kind": "NetworkAuthentication",
+                          "networks": list(gateway["networks"]), "origin": ("spec", "ingress", "gateway", "networks")})
 
     ctx: dict[str, Any] = {
-        "name": name, "namespace": namespace, "labels": labels, "selector": {SELECTOR_LABEL: name},
+        "name": name, "namespace": namespace, "labels": labels, "selector": pod_selector(selector_label, name),
         "port": port, "port_name": workload.get("portName", "http"), "autoscaling": autoscaling,
         "max_unavailable": (workload.get("disruptionBudget") or {}).get("maxUnavailable", 1),
         "chart": chart, "values": values, "canary": canary, "metrics": metrics, "webhooks": webhooks,
-        "alerts": alerts, "ingress": ingress,
+        "alerts": alerts, "parents": parents, "hosts": hosts,
         "proxy_protocol": "gRPC" if workload.get("portName") == "grpc" else None,
     }
 
@@ -233,6 +310,9 @@ def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], d
         "/spec/progressDeadlineSeconds": (*st, "progressDeadline"), "/spec/service/port": (*wl, "port"),
         "/spec/service/timeout": (*st, "timeout"), "/spec/analysis/sessionAffinity": (*st, "sessionAffinity"),
     }
+    if ingress:
+        canary_origin["/spec/service/gatewayRefs/1"] = ("spec", "ingress", "gateway")
+        canary_origin["/spec/service/hosts"] = ("spec", "ingress", "hosts")
     for i, m in enumerate(metrics):
         canary_origin[f"/spec/analysis/metrics/{i}"] = m["origin"]
     for i, w in enumerate(webhooks):
@@ -247,18 +327,21 @@ def service_documents(resolved: dict[str, Any]) -> tuple[dict[str, list[Doc]], d
     for a in alerts:
         add("alerts.yaml", "apps/alertprovider.yaml.j2", {**ctx, "alert": a},
             ident("flagger.app/v1beta1", "AlertProvider", a["provider"]), {"": ("spec", "alerts", a["index"])})
-    if ingress:
-        ing: tuple[str, ...] = ("spec", "ingress")
-        add("ingress.yaml", "apps/httproute.yaml.j2", ctx,
-            ident("gateway.networking.k8s.io/v1", "HTTPRoute", route),
-            {"": ing, "/spec/hostnames": (*ing, "hosts"), "/spec/parentRefs/0": (*ing, "gateway")})
+    if helm_test is not None and helm_test.get("grantRBAC", True):
+        rbac_origin: Origin = {"": ("spec", "gates", "helmTest", "grantRBAC")}
+        rbac = {**ctx, "role": f"{name}-helm-test", "rules": list(HELM_TEST_RULES),
+                "subject": {"name": LOADTESTER_SA[0], "namespace": LOADTESTER_SA[1]}}
+        add("rbac.yaml", "apps/role.yaml.j2", rbac, ident("rbac.authorization.k8s.io/v1", "Role", rbac["role"]),
+            rbac_origin)
+        add("rbac.yaml", "apps/rolebinding.yaml.j2", rbac,
+            ident("rbac.authorization.k8s.io/v1", "RoleBinding", rbac["role"]), rbac_origin)
     add("policy.yaml", "apps/server.yaml.j2", ctx, ident("policy.linkerd.io/v1beta3", "Server", name),
         {"": (*wl, "port"), "/spec/port": (*wl, "port")})
     for auth in auths:
-        add("policy.yaml", "apps/meshtlsauthentication.yaml.j2", {**ctx, "auth": auth},
-            ident("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication", str(auth["name"])), {"": ("metadata",)})
+        add("policy.yaml", f"apps/{auth['kind'].lower()}.yaml.j2", {**ctx, "auth": auth},
+            ident("policy.linkerd.io/v1alpha1", auth["kind"], str(auth["name"])), {"": auth["origin"]})
         add("policy.yaml", "apps/authorizationpolicy.yaml.j2", {**ctx, "auth": auth},
-            ident("policy.linkerd.io/v1alpha1", "AuthorizationPolicy", str(auth["policy"])), {"": ("metadata",)})
+            ident("policy.linkerd.io/v1alpha1", "AuthorizationPolicy", str(auth["name"])), {"": auth["origin"]})
     files["kustomization.yaml"] = [kustomization(sorted(files))]
     return files, origins, namespace
 
@@ -269,6 +352,10 @@ def kustomization(resources: list[str]) -> Doc:
 
 
 def namespace_doc(namespace: str, environment: str) -> Doc:
-    labels = {"app.kubernetes.io/managed-by": "rollouts", "rollouts.dev/environment": environment}
+    """An application namespace: meshed (linkerd.io/inject), so its pods start linkerd-init, which needs the
+    NET_ADMIN and NET_RAW capabilities to set up iptables; the baseline and restricted Pod Security Standards
+    refuse them, so where Pod Security Admission enforces one of those by default the namespace opts out."""
+    labels = {"app.kubernetes.io/managed-by": "rollouts", "rollouts.dev/environment": environment,
+              "pod-security.kubernetes.io/enforce": "privileged"}
     return Doc("apps/namespace.yaml.j2", {"namespace": namespace, "labels": labels},
                Expected("v1", "Namespace", namespace, ""))

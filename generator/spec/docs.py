@@ -47,8 +47,9 @@ EXAMPLES: dict[str, Any] = {
     "spec.gates.manualApproval.beforeRollout": True,
     "spec.probes.flows[].steps[].headers": {"accept": "application/json"},
     "spec.probes.flows[].steps[].headers.*": "application/json",
-    "spec.ingress.pathPrefix": "/",
-    "spec.ingress.meshedGateway": True,
+    "spec.ingress.gateway.networks": ["10.0.0.0/8"],
+    "spec.gates.helmTest.grantRBAC": True,
+    "spec.gates.manualApproval.closeAfterRollout": True,
     "spec.policy.maxRollbackTime": "5m",
     "spec.policy.maxRolloutTime": "30m",
 }

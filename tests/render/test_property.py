@@ -50,7 +50,8 @@ def base_spec(v: list[str]) -> dict[str, Any]:
             "gates": {"acceptanceTest": {"cmd": v[14]},
                       "manualApproval": {"beforeRollout": True, "runbook": v[15]}, "loadTest": {}},
             "alerts": [{"name": "a", "type": "slack", "channel": v[16], "secretRef": "s"}],
-            "ingress": {"hosts": ["h.example"], "gateway": {"name": "g", "namespace": "gw", "sectionName": v[17]}},
+            "ingress": {"hosts": ["h.example"], "gateway": {"name": "g", "namespace": "gw", "sectionName": v[17]},
+                        "meshedGateway": True},
             "environments": {"production": {}},
         },
     }

@@ -71,8 +71,9 @@ def test_canary_on_linkerd_gateway_api(rendered: RenderResult) -> None:
     assert spec["progressDeadlineSeconds"] == 600
     assert spec["autoscalerRef"] == {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
                                      "name": "checkout"}
-    assert spec["service"]["gatewayRefs"] == [{"name": "checkout", "namespace": "shop", "group": "core",
-                                               "kind": "Service", "port": 8080}]
+    assert spec["service"]["gatewayRefs"] == [
+        {"name": "checkout", "namespace": "shop", "group": "core", "kind": "Service", "port": 8080},
+        {"name": "public", "namespace": "gateway-system", "group": "gateway.networking.k8s.io", "kind": "Gateway"}]
     analysis = spec["analysis"]
     assert analysis["stepWeights"] == [5, 25, 50]
     assert "iterations" not in analysis and "match" not in analysis
@@ -157,22 +158,9 @@ def test_policy_selects_a_label_identical_on_primary_and_canary(rendered: Render
     assert server["apiVersion"] == "policy.linkerd.io/v1beta3"
     assert server["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "checkout"}}
     assert one(docs, "PodDisruptionBudget")["spec"]["selector"] == server["spec"]["podSelector"]
-    gates = one(docs, "MeshTLSAuthentication", "checkout-rollout-gates")["spec"]["identityRefs"]
-    assert {"kind": "ServiceAccount", "name": "flagger-loadtester", "namespace": "flagger-system"} in gates
-    assert {"kind": "ServiceAccount", "name": "flagger", "namespace": "flagger-system"} in gates
     policies = [d for d in docs if d["kind"] == "AuthorizationPolicy"]
     assert all(p["spec"]["targetRef"]["name"] == "checkout" for p in policies)
     assert not [d for d in docs if d["kind"] == "NetworkAuthentication"]
-
-
-def test_ingress_route_is_named_apart_from_the_apex(rendered: RenderResult) -> None:
-    route = one(docs_of(rendered, "flux/apps/production/checkout/"), "HTTPRoute")
-    assert route["metadata"]["name"] == "checkout-public"
-    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
-    assert route["spec"]["parentRefs"][0]["kind"] == "Gateway"
-    assert route["spec"]["hostnames"] == ["checkout.acme.example"]
-    assert route["spec"]["rules"][0]["backendRefs"] == [{"group": "", "kind": "Service", "name": "checkout",
-                                                         "port": 8080}]
 
 
 def test_namespaces_are_meshed_and_listed_once(rendered: RenderResult) -> None:
