@@ -73,9 +73,7 @@ def per_worker_rate(rps: int, concurrency: int) -> str:
     """hey's -q is the rate of each of the -c workers (a float, rakyll/hey hey.go), so the total is rps when each
     worker gets rps / concurrency: 15 rps over 2 workers is -q 7.5 (never rounded up to 8, i.e. 16 rps)."""
     share = Fraction(rps, concurrency)
-    if share.denominator == 1:
-        return str(share.numerator)
-    return f"{float(share):.4f}".rstrip("0")
+    return str(share.numerator) if share.denominator == 1 else f"{float(share):.6g}"
 
 
 def pod_selector(label: str, name: str) -> dict[str, Any]:

@@ -269,11 +269,12 @@ def test_the_load_test_sends_the_requested_total_rate(rendered: RenderResult) ->
     assert frontend["metadata"]["cmd"] == "hey -z 1m -q 7.5 -c 2 http://frontend-canary.shop:3000/"
 
 
-@pytest.mark.parametrize("rps", range(1, 41))
-@pytest.mark.parametrize("concurrency", [1, 2, 3, 4, 6, 7])
+@pytest.mark.parametrize("rps", [1, 2, 5, 15, 20, 39, 1000])
+@pytest.mark.parametrize("concurrency", [1, 2, 3, 4, 6, 7, 50_000])
 def test_per_worker_rate_times_workers_is_the_rate(rps: int, concurrency: int) -> None:
-    total = Fraction(per_worker_rate(rps, concurrency)) * concurrency
-    assert abs(total - rps) <= Fraction(1, 1000) * concurrency
+    rate = per_worker_rate(rps, concurrency)
+    assert float(rate) > 0  # hey reads 0 as no limit at all
+    assert abs(Fraction(rate) * concurrency - rps) <= Fraction(rps, 10**5)
 
 
 # 8. identities: ["*"] admits every meshed client, the load tester and Flagger included: no second policy.
