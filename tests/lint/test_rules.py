@@ -155,6 +155,10 @@ CASES = [
          f"{F}:20:29", ("[1m]))'", "[1m])) or vector(0)'")),
     Case("metric-not-in-linkerd-viz", BASE + "  metrics:\n    - {name: lag, query: max(queue_lag_seconds), max: 5}\n",
          f"{F}:20:26", ("max: 5}", "max: 5, address: http://prometheus.monitoring:9090}")),
+    Case("metric-deployment-label",
+         BASE + "  metrics:\n    - {name: lag, query: 'max(lag{deployment=~\"{{ target }}\"})',"
+         " max: 5, address: http://prom.apps:9090}\n", f"{F}:20:26",
+         ('deployment=~"{{ target }}"', 'pod=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"')),
     Case("ingress-host-collision", BASE + "  ingress:\n    hosts: [web.example]\n"
          "    gateway: {name: public, namespace: gw}\n    meshedGateway: true\n", f"{F}:20:13",
          ("    meshedGateway: true\n", "    meshedGateway: true\n  environments:\n"
@@ -324,8 +328,8 @@ def test_open_gate_without_any_approval_is_no_problem(tmp_path):
                  ["metric-not-in-linkerd-viz"], id="viz-address-spelled-out"),
     pytest.param("{name: lag, query: 'sum(rate(response_total[1m])) + max(lag)', max: 5}",
                  ["metric-not-in-linkerd-viz"], id="one-of-two-names"),
-    pytest.param("{name: rps, query: 'sum(rate(request_total{direction=\"inbound\"}[1m]))', min: 1}", [],
-                 id="proxy-metric"),
+    pytest.param("{name: rps, query: 'sum(rate(request_total{deployment=~\"{{ target }}\"}[1m]))', min: 1}", [],
+                 id="proxy-metric-by-deployment"),
     pytest.param("{name: lag, query: 'max(lag', max: 5}", [], id="unreadable-query-left-to-promtool"),
 ])
 def test_metric_names_on_the_mesh_prometheus(tmp_path, metric, expected):

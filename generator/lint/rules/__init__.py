@@ -33,6 +33,7 @@ RULES = (
     "match_without_ab_test",
     "metric_bounds_inverted",
     "metric_builtin_name",
+    "metric_deployment_label",
     "metric_duplicate_name",
     "metric_not_in_linkerd_viz",
     "metric_ratio_empty_numerator",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from generator.findings import Finding, Severity
 from generator.lint.promql import PromQLError, parse, selectors
@@ -38,11 +38,16 @@ def mesh_metric(name: str) -> bool:
     return _MESH_METRIC.fullmatch(name) is not None and name not in _DROPPED
 
 
+def on_linkerd_viz(metric: dict[str, Any]) -> bool:
+    """The custom metric is queried on the linkerd-viz Prometheus: no address, or that address spelled out."""
+    address = metric.get("address")
+    return not address or _VIZ.fullmatch(address) is not None
+
+
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         for i, metric in enumerate(spec.get("metrics") or []):
-            address = metric.get("address")
-            if address and not _VIZ.fullmatch(address):
+            if not on_linkerd_viz(metric):
                 continue
             try:
                 tree = parse(metric["query"], metric.get("variables"))
