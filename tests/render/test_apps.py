@@ -325,3 +325,14 @@ def test_a_flagger_selector_label_matches_primary_and_canary_pods() -> None:
                                       "values": ["web", "web-primary"]}]}
     assert server["spec"]["podSelector"] == expected
     assert pdb[0]["spec"]["selector"] == expected
+
+
+def test_public_hosts_leave_room_for_the_in_cluster_names(tmp_path: Path) -> None:
+    """An HTTPRoute holds at most 16 hostnames (Gateway API CRD): 12 public ones and the Service's 4 names."""
+    hosts = ", ".join(f"h{i}.example" for i in range(13))
+    text = BODY.replace("hosts: [web.example]", f"hosts: [{hosts}]") + "    meshedGateway: true\n"
+    assert lint_text(tmp_path, text) == [("schema-value", "spec.ingress.hosts: has more than 12 items")]
+    ingress = {"hosts": [f"h{i}.example" for i in range(12)], "gateway": {"name": "gw", "namespace": "gw"},
+               "meshedGateway": True}
+    canary = render_docs(tmp_path / "twelve", with_spec(ingress=ingress))["canary.yaml"][0]
+    assert len(canary["spec"]["service"]["hosts"]) == 16
