@@ -196,6 +196,7 @@ spec:
     autoscaling: {minReplicas: 2, maxReplicas: 4}
   strategy: {type: canary, steps: [10, 50], interval: 1m, threshold: 3}
   gates: {loadTest: {rps: 5}}
+  environments: {production: {}}
   ingress:
     hosts: [web.example]
     gateway: {name: public, namespace: gw}
