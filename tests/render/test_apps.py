@@ -102,8 +102,11 @@ def test_error_budget_burn_is_zero_not_empty_for_a_perfect_canary(rendered: Rend
 def test_queue_lag_is_queried_on_the_application_prometheus(rendered: RenderResult) -> None:
     for env in ("staging", "production"):
         templates = kinds(docs_in(rendered, f"flux/apps/{env}/billing-worker/"), "MetricTemplate")
-        assert templates["billing-worker-queue-lag"]["spec"]["provider"] == {
-            "type": "prometheus", "address": "http://prometheus.monitoring:9090"}
+        queue_lag = templates["billing-worker-queue-lag"]["spec"]
+        assert queue_lag["provider"] == {"type": "prometheus", "address": "http://prometheus.monitoring:9090"}
+        # linkerd-viz adds the deployment label at scrape time; on the application Prometheus: the pod name
+        assert 'pod=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"' in queue_lag["query"]
+        assert "deployment" not in queue_lag["query"]
         assert templates["billing-worker-success-rate"]["spec"]["provider"]["address"] == (
             "http://prometheus.linkerd-viz:9090")
 
