@@ -21,7 +21,7 @@ class Token(NamedTuple):
     pos: int
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = r"""  # compiled on first use (re caches it), so that rules without metrics cost nothing at start-up
     (?P<space>\s+|\#[^\n]*)
   | (?P<template>\{\{.*?\}\})
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
@@ -30,7 +30,7 @@ _TOKEN = re.compile(r"""
   | (?P<ident>[A-Za-z_][A-Za-z0-9_:]*)
   | (?P<op>==|!=|<=|>=|=~|!~|[-+*/%^<>=@])
   | (?P<punct>[(){}\[\],:])
-""", re.VERBOSE | re.DOTALL)
+"""
 
 _VARIABLE = re.compile(r"\{\{-?\s*variables\.([A-Za-z0-9_]+)\s*-?\}\}")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f",
@@ -40,8 +40,9 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a"
 def tokenize(query: str) -> list[Token]:
     out = []
     pos = 0
+    token = re.compile(_TOKEN, re.VERBOSE | re.DOTALL)
     while pos < len(query):
-        match = _TOKEN.match(query, pos)
+        match = token.match(query, pos)
         if match is None:
             raise PromQLError(f"unexpected {query[pos]!r} at offset {pos}")
         kind = match.lastgroup or ""

@@ -24,18 +24,24 @@ is never there, and the `deployment` label exists only on proxy series. The quer
 The proxy's own metrics are listed in linkerd/website linkerd.io/content/2-edge/reference/proxy-metrics.md."""
 
 _VIZ = re.compile(r"https?://prometheus\.linkerd-viz(\.svc(\.cluster\.local)?)?(:[0-9]+)?/?")
-_MESH_METRIC = re.compile(
-    r"(request|response)_total|response_latency_ms_(bucket|sum|count)"
-    r"|route_(request_total|response_total|actual_request_total|actual_response_total|retryable_total"
-    r"|response_latency_ms_(bucket|sum|count))"
-    r"|control_(request_total|response_total|response_latency_ms_(bucket|sum|count))"
-    r"|(tcp|inbound|outbound|identity_cert|tokio_rt|process)_[a-z0-9_]+|proxy_build_info|rustls_info"
-    r"|(container|machine)_(cpu|memory|network|fs)_[a-z0-9_]+|up|scrape_[a-z0-9_]+")
-_DROPPED = ("container_memory_failures_total",)  # dropped by the cAdvisor job's metric_relabel_configs
+# The Linkerd proxy's metrics (histograms as their _bucket, _sum and _count series), the nodes' cAdvisor series
+# that the viz job keeps, and the series Prometheus records for every target.
+_HISTOGRAMS = ("response_latency_ms", "route_response_latency_ms", "control_response_latency_ms")
+_MESH_NAMES = frozenset({
+    "request_total", "response_total", "route_request_total", "route_response_total", "route_actual_request_total",
+    "route_actual_response_total", "route_retryable_total", "control_request_total", "control_response_total",
+    "proxy_build_info", "rustls_info", "up",
+    *(f"{h}_{suffix}" for h in _HISTOGRAMS for suffix in ("bucket", "sum", "count")),
+})
+_MESH_PREFIXES = ("tcp_", "inbound_", "outbound_", "identity_cert_", "tokio_rt_", "process_", "scrape_")
+_CADVISOR = re.compile(r"(container|machine)_(cpu|memory|network|fs)_.+")  # the viz cAdvisor job's keep regex
+_DROPPED = ("container_memory_failures_total",)  # and what it drops
 
 
 def mesh_metric(name: str) -> bool:
-    return _MESH_METRIC.fullmatch(name) is not None and name not in _DROPPED
+    if name in _MESH_NAMES or name.startswith(_MESH_PREFIXES):
+        return True
+    return _CADVISOR.fullmatch(name) is not None and name not in _DROPPED
 
 
 def on_linkerd_viz(metric: dict[str, Any]) -> bool:
