@@ -32,8 +32,8 @@ class Project:
 
 def load_project(root: str = ".") -> Project:
     """Read ``rollouts.project.yaml`` when present:
-    ``environments: [staging, production]``, ``validate: {skip: [apiVersion/Kind, ...]}`` (and ``render:``, read by
-    the renderer)."""
+    ``environments: [staging, production]``, ``validate: {skip: [apiVersion/Kind, ...]}`` and ``render:`` (checked
+    here, read by the renderer: generator.render.options_from_project)."""
     root = os.path.abspath(root)
     path = os.path.join(root, PROJECT_FILE)
     if not os.path.exists(path):
@@ -58,7 +58,35 @@ def load_project(root: str = ".") -> Project:
                                                  "validate.skip must be a list of kinds (Kind or apiVersion/Kind)",
                                                  "Write validate: {skip: [cert-manager.io/v1/Certificate]}.")])
     render = doc.data.get("render")
-    return Project(root, tuple(envs), skip_kinds=tuple(skip), render=dict(render) if isinstance(render, dict) else None)
+    problem = _render_problem(render)
+    if problem:
+        where, message, hint = problem
+        line, col = doc.position(where)
+        return Project(root, tuple(envs), [error("project-config", PROJECT_FILE, line, col, message, hint)],
+                       tuple(skip))
+    return Project(root, tuple(envs), skip_kinds=tuple(skip), render=dict(render) if render else None)
+
+
+def _render_problem(render: Any) -> tuple[tuple[str, ...], str, str] | None:
+    """What is wrong in the ``render:`` section (where, message, hint), or None."""
+    if render is None:
+        return None
+    if not isinstance(render, dict):
+        return ("render",), "render must be a mapping", "Write render: {repository: URL, secretRef: NAME}."
+    for key in ("repository", "branch", "secretRef", "verifySecret"):
+        if key in render and not isinstance(render[key], str):
+            return ("render", key), f"render.{key} must be a string", f"Quote the value of {key}."
+    url = render.get("repository", "")
+    if url and not url.startswith(("https://", "http://", "ssh://")):
+        return (("render", "repository"), f"repository {url!r} is not an http(s):// or ssh:// URL (source-controller "
+                "accepts no other, and no scp-like git@host:path)", "Write ssh://git@host/org/repo.git.")
+    if url.startswith("ssh://") and not render.get("secretRef"):
+        return (("render", "repository"), "an ssh:// repository needs render.secretRef: source-controller cannot "
+                "clone it without a Secret holding the SSH key ('identity' is required)",
+                "Add render: {secretRef: flux-system} to reuse the deploy key flux bootstrap stores in the Secret "
+                "flux-system/flux-system, or create one: flux create secret git NAME --url=" + url
+                + " --private-key-file=KEY (then add the printed public key as a deploy key).")
+    return None
 
 
 def discover(project: Project) -> tuple[list[str], list[Finding]]:

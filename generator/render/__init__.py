@@ -47,12 +47,15 @@ class RenderResult:
 
 def options_from_project(project: Project) -> RenderOptions:
     """Render options from the ``render:`` section of rollouts.project.yaml, when there is one:
-    ``render: {repository: URL, branch: main, develop: false, verifySecret: NAME}``."""
+    ``render: {repository: URL, secretRef: NAME, branch: main, develop: false, verifySecret: NAME}``
+    (checked by generator.project: an ssh:// repository has a secretRef)."""
     section = project.render
     defaults = RenderOptions()
     secret = section.get("verifySecret", defaults.verify_secret)
+    credentials = section.get("secretRef", defaults.secret_ref if "repository" not in section else None)
     return RenderOptions(repo_url=str(section.get("repository", defaults.repo_url)),
                          branch=str(section.get("branch", defaults.branch)),
+                         secret_ref=str(credentials) if credentials else None,
                          develop=bool(section.get("develop", False)),
                          verify_secret=str(secret) if secret else None)
 
@@ -295,21 +298,21 @@ def _peek_name(path: str) -> str:
 
 
 def derived_files(services: dict[str, str], environments: tuple[str, ...]) -> dict[str, str]:
-    """Files that depend on the whole set of services: each environment's namespaces and index, the apps index,
-    and the top-level kustomization.yaml."""
+    """Files that depend on the whole set of services: each environment's namespaces, and its Flux
+    Kustomizations (flux/bootstrap/rollouts/apps-<env>.yaml: the namespaces, then one per service). No file
+    aggregates the services of an environment: each service is applied, and built, on its own."""
     from generator.render.engine import parse_back, render_text
+    from generator.render.infra import LAYER, apps_kustomizations
     from generator.render.model import kustomization, namespace_doc
 
     out: dict[str, Any] = {}
     for env in environments:
-        names = sorted(k.split("/", 1)[1] for k in services if k.split("/", 1)[0] == env)
-        namespaces = sorted({services[f"{env}/{n}"] for n in names})
+        names = {k.split("/", 1)[1]: ns for k, ns in services.items() if k.split("/", 1)[0] == env}
+        namespaces = sorted(set(names.values()))
         for ns in namespaces:
             out[f"{APPS}/{env}/namespaces/{ns}.yaml"] = [namespace_doc(ns, env)]
         out[f"{APPS}/{env}/namespaces/kustomization.yaml"] = [kustomization([f"{ns}.yaml" for ns in namespaces])]
-        out[f"{APPS}/{env}/kustomization.yaml"] = [kustomization(["namespaces", *names])]
-    out[f"{APPS}/kustomization.yaml"] = [kustomization(list(environments))]
-    out["flux/kustomization.yaml"] = [kustomization(["apps", "bootstrap", "infrastructure"])]
+        out[f"{LAYER}/apps-{env}.yaml"] = apps_kustomizations(env, names)
     texts = {}
     for file, docs in out.items():
         text = render_text(docs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from generator.project import load_project
-from generator.render import RenderOptions, RenderResult, render
+from generator.render import RenderResult, render
 
 EXAMPLES = ["billing-worker", "checkout", "frontend"]
 
@@ -44,7 +43,7 @@ def test_every_example_renders_in_every_environment(rendered: RenderResult, root
             base = f"flux/apps/{env}/{service}/"
             assert {"canary.yaml", "release.yaml", "policy.yaml", "metrics.yaml", "kustomization.yaml"} <= {
                 p[len(base):] for p in rendered.files if p.startswith(base)}
-    assert "flux/bootstrap/flux-system/infrastructure.yaml" in rendered.files
+    assert "flux/bootstrap/rollouts/infrastructure.yaml" in rendered.files
 
 
 @pytest.mark.parametrize("service", EXAMPLES)
@@ -169,41 +168,6 @@ def test_namespaces_are_meshed_and_listed_once(rendered: RenderResult) -> None:
     assert all(d["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"} for d in namespaces)
 
 
-def test_infrastructure_is_ordered_and_pinned(rendered: RenderResult) -> None:
-    chain = {d["metadata"]["name"]: d for d in docs_of(rendered, "flux/bootstrap/flux-system/infrastructure.yaml")}
-    assert all(d["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1" for d in chain.values())
-    order = ["gateway-api-crds", "cert-manager", "linkerd", "linkerd-viz", "flagger"]
-    for before, after in itertools.pairwise(order):
-        assert chain[after]["spec"]["dependsOn"] == [{"name": before}]
-    assert chain["apps-staging"]["spec"]["dependsOn"] == [{"name": "flagger"}]
-    assert "develop" not in chain
-    pd = docs_of(rendered, "flux/infrastructure/progressive-delivery/flagger/")
-    flagger = one(pd, "HelmRelease", "flagger")["spec"]["values"]
-    assert flagger["meshProvider"] == "gatewayapi:v1beta1"
-    assert flagger["metricsServer"] == "http://prometheus.linkerd-viz:9090"
-    assert flagger["linkerdAuthPolicy"]["create"] is True
-    assert one(pd, "OCIRepository", "flagger")["spec"]["ref"] == {"tag": "1.44.0"}
-    linkerd = docs_of(rendered, "flux/infrastructure/progressive-delivery/linkerd/")
-    control = one(linkerd, "HelmRelease", "linkerd-control-plane")["spec"]
-    assert control["values"]["identity"]["externalCA"] is True
-    assert control["chart"]["spec"]["version"] == "2026.6.3"
-    assert one(linkerd, "Bundle")["spec"]["target"]["configMap"]["key"] == "ca-bundle.crt"
-    for doc in docs_of(rendered, "flux/"):
-        if doc["kind"] == "HelmRelease" and "chart" in doc["spec"]:
-            version = doc["spec"]["chart"]["spec"]["version"]
-            assert version[0].isdigit() or version.startswith("v"), version
-    kustomizations = "\n".join(t for p, t in rendered.files.items() if p.endswith("kustomization.yaml"))
-    assert "develop" not in kustomizations
-
-
-def test_develop_pack_and_verified_repository_are_opt_in(root: Path) -> None:
-    result = render(load_project(str(root)), options=RenderOptions(develop=True, verify_secret="flux-git-keys"))
-    chain = {d["metadata"]["name"]: d for d in docs_of(result, "flux/bootstrap/flux-system/infrastructure.yaml")}
-    assert chain["develop"]["spec"]["path"] == "./flux/infrastructure/progressive-delivery/develop"
-    repo = one(docs_of(result, "flux/bootstrap/flux-system/repository.yaml"), "GitRepository", "rollouts")
-    assert repo["spec"]["verify"] == {"mode": "HEAD", "secretRef": {"name": "flux-git-keys"}}
-
-
 def test_lint_errors_stop_the_render_and_write_nothing(example_repo: Path,
                                                        run_cli: Callable[..., subprocess.CompletedProcess[str]]
                                                        ) -> None:
@@ -254,7 +218,7 @@ def test_an_https_chart_gets_a_helm_repository(tmp_path: Path) -> None:
     assert chart == {"chart": "web", "version": ">=1.2.0 <2", "sourceRef": {"kind": "HelmRepository", "name": "api"}}
     assert one(docs, "HelmRelease")["spec"]["values"]["replicaCount"] == 3
     assert not [d for d in docs if d["kind"] in ("OCIRepository", "HorizontalPodAutoscaler")]
-    assert "flux/bootstrap/flux-system/infrastructure.yaml" not in result.files  # --service leaves infra alone
+    assert "flux/bootstrap/rollouts/infrastructure.yaml" not in result.files  # --service leaves infra alone
 
 
 def test_a_spec_without_environments_goes_to_the_projects(tmp_path: Path) -> None:
@@ -270,18 +234,3 @@ def test_a_spec_without_environments_goes_to_the_projects(tmp_path: Path) -> Non
     assert result.ok, result.findings
     assert sorted(result.services) == ["dev/api", "prod/api"]
     assert result.services["dev/api"] == "team-dev"
-
-
-def test_render_options_come_from_the_project_file(example_repo: Path) -> None:
-    from generator.render import options_from_project
-
-    (example_repo / "rollouts.project.yaml").write_text(
-        "environments: [staging, production]\n"
-        "render: {repository: 'ssh://git@git.example/ops.git', branch: live, develop: true, verifySecret: keys}\n")
-    options = options_from_project(load_project(str(example_repo)))
-    assert options == RenderOptions(repo_url="ssh://git@git.example/ops.git", branch="live", develop=True,
-                                    verify_secret="keys")
-    result = render(load_project(str(example_repo)))
-    repo = one(docs_of(result, "flux/bootstrap/flux-system/repository.yaml"), "GitRepository", "rollouts")
-    assert repo["spec"]["url"] == "ssh://git@git.example/ops.git" and repo["spec"]["ref"] == {"branch": "live"}
-    assert repo["spec"]["verify"]["secretRef"] == {"name": "keys"}

@@ -37,12 +37,16 @@ def test_a_hand_written_file_survives_and_owned_files_go(example_repo: Path,
     mine = flux / "apps" / "production" / "checkout" / "extra-configmap.yaml"
     mine.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine}\n")
     (flux / "README.md").write_text("notes\n")
+    gotk = {name: flux / "bootstrap" / "flux-system" / name for name in ("gotk-components.yaml", "gotk-sync.yaml")}
+    for path in gotk.values():  # what flux bootstrap writes beside the kustomization.yaml render owns
+        path.write_text(f"# {path.name}\n")
     shutil.rmtree(example_repo / "services" / "frontend")
     render_into(example_repo)
     assert mine.read_text().startswith("apiVersion: v1")
     assert (flux / "README.md").read_text() == "notes\n"
+    assert {name: path.read_text() for name, path in gotk.items()} == {name: f"# {name}\n" for name in gotk}
     assert not (flux / "apps" / "production" / "frontend").exists()
-    assert "frontend" not in (flux / "apps" / "production" / "kustomization.yaml").read_text()
+    assert "frontend" not in (flux / "bootstrap" / "rollouts" / "apps-production.yaml").read_text()
     assert (flux / "apps" / "production" / "checkout" / "canary.yaml").exists()
 
 

@@ -122,7 +122,7 @@ def test_commit_to_bare_remote_is_signed_and_verifiable(lab: Lab) -> None:
     message = lab.remote_git("log", "-1", "--format=%B", "main")
     assert message.startswith("rollouts: render billing-worker, checkout, frontend, payments (")
     assert "checkout (production, staging): " in message and "Source-commit: " in message
-    repository = lab.remote_git("show", "main:flux/bootstrap/flux-system/repository.yaml")
+    repository = lab.remote_git("show", "main:flux/bootstrap/rollouts/repository.yaml")
     assert "verify:\n    mode: HEAD\n    secretRef:\n      name: \"rollouts-commit-signers\"" in repository
     assert "rollouts-commit-signers" in out.stderr and "git.sshpub" in out.stderr  # how to create the Secret
     verified = lab.clone_and_verify()
