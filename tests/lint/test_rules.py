@@ -145,6 +145,9 @@ CASES = [
          "    gateway: {name: public, namespace: gw, networks: [10.0.0.0/8]}\n    meshedGateway: false\n",
          f"{F}:22:20", ("networks: [10.0.0.0/8]}\n    meshedGateway: false", "}\n    meshedGateway: true"),
          project="environments: [production]\n"),
+    Case("ingress-gateway-networks-missing", BASE + "  ingress:\n    hosts: [web.example]\n"
+         "    gateway: {name: public, namespace: gw}\n    meshedGateway: false\n", f"{F}:22:20",
+         ("meshedGateway: false", "meshedGateway: true"), project="environments: [production]\n"),
     Case("metric-ratio-empty-numerator", BASE + "  metrics:\n    - name: errors\n      query: |\n"
          "        sum(rate(response_total{classification=\"failure\"}[{{ interval }}]))\n"
          "        / sum(rate(response_total[{{ interval }}]))\n      max: 0.01\n", f"{F}:21:14",

@@ -23,6 +23,7 @@ RULES = (
     "helm_test_without_rbac",
     "image_registry",
     "image_tag_mutable",
+    "ingress_gateway_networks_missing",
     "ingress_host_collision",
     "ingress_unmeshed_gateway",
     "interval_below_minimum",

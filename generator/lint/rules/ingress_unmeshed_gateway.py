@@ -25,7 +25,8 @@ hop to the service is plaintext and every other unmeshed pod or node in those ne
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         ingress = spec.get("ingress")
-        if ingress and ingress.get("meshedGateway") is False:
+        # without networks it is ingress-gateway-networks-missing, an error, instead
+        if ingress and ingress.get("meshedGateway") is False and (ingress.get("gateway") or {}).get("networks"):
             yield ctx.finding(env, ("ingress", "meshedGateway"),
                               "the gateway is not meshed; its traffic is plaintext and authorized by network only",
                               "Mesh the gateway pods (linkerd.io/inject: enabled), then set meshedGateway: true.")
