@@ -145,6 +145,9 @@ CASES = [
          "    gateway: {name: public, namespace: gw, networks: [10.0.0.0/8]}\n    meshedGateway: false\n",
          f"{F}:22:20", ("networks: [10.0.0.0/8]}\n    meshedGateway: false", "}\n    meshedGateway: true"),
          project="environments: [production]\n"),
+    Case("environment-override-incomplete", BASE + "  environments:\n"
+         "    staging: {gates: {acceptanceTest: {timeout: 1m}}}\n    production: {}\n", f"{F}:20:39",
+         ("{timeout: 1m}", "{cmd: 'true', timeout: 1m}")),
     Case("ingress-gateway-networks-missing", BASE + "  ingress:\n    hosts: [web.example]\n"
          "    gateway: {name: public, namespace: gw}\n    meshedGateway: false\n", f"{F}:22:20",
          ("meshedGateway: false", "meshedGateway: true"), project="environments: [production]\n"),
@@ -353,3 +356,20 @@ def test_empty_numerator_message_says_ratio_or_query(tmp_path):
         (f"{F}:21:28", "metric 'fails' selects classification=\"failure\"",
          "Append `or vector(0)` so that no failures read 0."),
     ]
+
+
+def test_override_only_ingress_must_be_complete_down_to_the_gateway(tmp_path):
+    body = BASE + ("  environments:\n    staging:\n      ingress:\n        hosts: [staging.web.example]\n"
+                   "        gateway: {name: public}\n    production: {}\n")
+    assert _lint_body(tmp_path, body) == [
+        ("environment-override-incomplete", f"{F}:22:9",
+         "[staging] spec.ingress is set only for this environment and lacks 'meshedGateway'"),
+        ("environment-override-incomplete", f"{F}:23:18",
+         "[staging] spec.ingress.gateway is set only for this environment and lacks 'namespace'"),
+    ]
+
+
+def test_override_completing_a_base_section_is_fine(tmp_path):
+    body = BASE + INGRESS + ("  environments:\n    staging: {ingress: {hosts: [staging.web.example]}}\n"
+                             "    production: {}\n")
+    assert _lint_body(tmp_path, body) == []

@@ -18,6 +18,7 @@ RULES = (
     "ab_test_without_match",
     "canary_without_steps",
     "change_window_order",
+    "environment_override_incomplete",
     "flagger_duration_format",
     "gate_timeouts",
     "helm_test_without_rbac",
