@@ -17,7 +17,8 @@ SUMMARY = "A custom query must not depend on failure series alone (add or vector
 REASON = """\
 The Linkerd proxy creates a series of response_total for each label set it has seen: the classification="failure"
 series (and each status_code 5xx series) appears only after the first failed response. A query whose numerator
-selects failures is therefore an empty vector while the canary is perfect, and so is any ratio or sum built on it.
+selects failures is therefore an empty vector while the canary is perfect, and so is any ratio or sum built on it
+(application metrics with a status label behave alike: a labelled series is created with its first sample).
 Flagger's Prometheus provider turns an empty (or NaN) result into ErrNoValuesFound, "Halt advancement no values
 found for custom metric", a failed check, and a canary without a single error is rolled back (fluxcd/flagger
 pkg/metrics/providers/prometheus.go and pkg/controller/scheduler_metrics.go; linkerd/website
