@@ -8,6 +8,7 @@ strings and left as they are inside them; ``{{ variables.x }}`` is replaced by t
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -310,7 +311,11 @@ class _Parser:
 def parse(query: str, variables: dict[str, str] | None = None) -> Node:
     """The expression tree of a Flagger query, ``{{ variables.x }}`` replaced from ``variables``."""
     values = variables or {}
-    text = _VARIABLE.sub(lambda m: values.get(m.group(1), m.group()), query)
+    return _parse(_VARIABLE.sub(lambda m: values.get(m.group(1), m.group()), query))
+
+
+@lru_cache(maxsize=1024)  # each metric rule reads the same queries, in every environment
+def _parse(text: str) -> Node:
     return _Parser(tokenize(text)).parse()
 
 
