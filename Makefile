@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test pipeline schemas render bench snapshots
+.PHONY: setup test e2e pipeline schemas render bench snapshots
 
 setup:
 	bash .ci/setup
@@ -12,6 +12,13 @@ test: setup
 	$(BIN)/ruff check generator tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The end-to-end suite on a real control plane (README, "End-to-end suite"): builds etcd, Kubernetes, kwok, Flagger
+# and the Flux controllers once (scripts/e2e-build, cached by version in ~/.cache/rollouts/e2e; ~20 min cold, instant
+# after), then runs only the tests marked e2e. ROLLOUTS_REQUIRE_TOOLS=1 turns a missing part into a failure.
+e2e: setup
+	bash scripts/e2e-build >/dev/null
+	$(BIN)/python -m pytest -m e2e tests/e2e -q -p no:cacheprovider
 
 SHARED ?= $(or $(ROLLOUTS_SHARED),../shared)
 

@@ -364,19 +364,21 @@ class Cluster:
             fh.write(f"{popen.pid} {name}\n")
         return process
 
-    def stop(self) -> None:
-        """End every process this cluster started (newest first), by PID: SIGTERM, then SIGKILL after 10 s."""
-        for process in reversed(self.processes):
+    def stop(self, *processes: Process) -> None:
+        """End the given processes (default: every one this cluster started, newest first), by PID: SIGTERM, then
+        SIGKILL after 10 s."""
+        chosen = list(processes) or list(reversed(self.processes))
+        for process in chosen:
             if process.alive():
                 _signal(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        for process in reversed(self.processes):
+        for process in chosen:
             try:
                 process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal(process.pid, signal.SIGKILL)
                 process.popen.wait(timeout=5)
-        self.processes.clear()
+            self.processes.remove(process)
 
     def check_alive(self) -> None:
         """AssertionError naming any started process that has exited, with the end of its log."""

@@ -66,6 +66,19 @@ def cluster(e2e_bin: Path) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
+def crds(cluster: Cluster, shared: Path) -> list[Path]:
+    """Every CRD of ../shared/crds (cert-manager, Flux, Flagger, Gateway API, Linkerd, ...), server-side applied
+    (client-side apply hits the annotation size limit on the large ones), and Established."""
+    files = sorted(p for p in (shared / "crds").rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    result = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-R", "-f", str(shared / "crds"),
+                             timeout=300)  # -R reads .yaml/.yml/.json only: linkerd's helm-templates/*.tpl stay out
+    assert result.returncode == 0, f"CRDs of {shared / 'crds'} refused:\n{result.stderr}"
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s", check=True,
+                    timeout=150)
+    return files
+
+
+@pytest.fixture(scope="session")
 def need_bin(e2e_bin: Path) -> Callable[[str], str]:
     """need_bin("flagger") -> its path; skipped (failed under ROLLOUTS_REQUIRE_TOOLS=1) when absent."""
 
@@ -77,3 +90,12 @@ def need_bin(e2e_bin: Path) -> Callable[[str], str]:
         return path
 
     return get
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.e2e.timeline import REPORT
+
+    if REPORT:
+        terminalreporter.section("e2e: Canary timelines, measured vs Flagger's formulas")
+        for block in REPORT:
+            terminalreporter.write_line(block)

@@ -1,0 +1,449 @@
+"""The rendered Canaries and MetricTemplates run by a real Flagger (built from github.com/fluxcd/flagger at the pinned
+version, the mesh provider and metrics server the rendered Flagger HelmRelease sets) against real Prometheus
+servers, on the real control plane.
+
+- The linkerd-viz Prometheus (``prometheus.linkerd-viz:9090``) scrapes only a fake of the Linkerd proxies
+  (``fake_linkerd_proxy.FakeLinkerdProxy``: the proxy's metric names and labels, no failure series before the first
+  failure); an app Prometheus (``prometheus.monitoring:9090``) scrapes the pods' own metrics
+  (``billing_queue_lag_seconds``). Each listens on its own loopback address, port 9090, as rendered.
+- The gates' webhooks are answered by a fake of Flagger's loadtester on ``flagger-loadtester.flagger-system:80``
+  (``fake_loadtester``); a ``helm``/``helmv3`` task is refused (500) unless the loadtester's ServiceAccount may do
+  what ``helm test`` does in the namespace, asked of the real API server (``kubectl auth can-i --as``).
+- Flagger runs out of cluster in its own mount namespace whose /etc/hosts maps those in-cluster names to the
+  loopback addresses.
+- The Deployment and Service the chart would create are made by the test (labels matching the rendered selectors);
+  a rollout is triggered by changing the image tag, as a release does.
+
+Intervals: the TEST setting ROLLOUTS_E2E_INTERVAL (default 20s) replaces every ``strategy.interval`` in a copy of
+the specs (tests/e2e/tree.py). All scenarios run at once (one per Canary, staging and production are distinct).
+Measured times are compared with Flagger's scheduler (pkg/controller/scheduler.go at v1.44.0), counted from the tick
+that sets Progressing:
+
+- canary with N stepWeights: pre-rollout + first weight, N-1 more weights, promote, route back (Finalising),
+  scale down (Succeeded): (N + 3) intervals;
+- A/B with I iterations: I iteration ticks, promote, Finalising, Succeeded: (I + 3) intervals;
+- blue/green with I iterations: I iteration ticks, one tick routing all traffic to the canary, promote,
+  Finalising, Succeeded: (I + 4) intervals (plus the time a manual gate stays closed);
+- rollback: failed checks are counted once per tick and the threshold is checked at the start of the next one, so
+  the rollback comes ``threshold`` intervals after the first failed check.
+"""
+
+from __future__ import annotations
+
+import calendar
+import concurrent.futures
+import json
+import math
+import shlex
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import Cluster, Process, free_port, wait_for
+from tests.e2e.fake_linkerd_proxy import AppMetrics, FakeLinkerdProxy
+from tests.e2e.fake_loadtester import FakeLoadtester
+from tests.e2e.timeline import REPORT, CanaryWatch, Sample, render_timeline
+from tests.e2e.tree import Rendered, copy_project, e2e_interval, render, seconds
+
+MESH_PROMETHEUS = "127.0.0.2"  # prometheus.linkerd-viz
+APP_PROMETHEUS = "127.0.0.3"  # prometheus.monitoring
+LOADTESTER = "127.0.0.4"  # flagger-loadtester.flagger-system
+LOADTESTER_SA = "system:serviceaccount:flagger-system:flagger-loadtester"
+# what `helm test` does in the release's namespace (helm pkg/action/release_testing.go): find the last release
+# (Secrets driver: list), run the test hook pods and wait for them (create, get, list, watch), delete them by
+# hook-delete-policy, record the result on the release (update)
+HELM_TEST_NEEDS = (("list", "secrets"), ("update", "secrets"), ("create", "pods"), ("get", "pods"), ("list", "pods"),
+                   ("watch", "pods"), ("delete", "pods"))
+SERVICES = ("checkout", "frontend", "billing-worker")
+TERMINAL = ("Succeeded", "Failed")
+
+
+def _names(service: str, namespace: str) -> list[str]:
+    base = f"{service}.{namespace}"
+    return [base, f"{base}.svc", f"{base}.svc.cluster.local"]
+
+
+HOSTS = dict.fromkeys(_names("prometheus", "linkerd-viz"), MESH_PROMETHEUS)
+HOSTS |= dict.fromkeys(_names("prometheus", "monitoring"), APP_PROMETHEUS)
+HOSTS |= dict.fromkeys(_names("flagger-loadtester", "flagger-system"), LOADTESTER)
+
+
+# -- the environment ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    cluster: Cluster
+    rendered: Rendered
+    proxy: FakeLinkerdProxy
+    app: AppMetrics
+    loadtester: FakeLoadtester
+    watch: CanaryWatch
+    canaries: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (namespace, name) -> Canary
+    images: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # -> (repository, tag)
+
+
+def _prometheus(cluster: Cluster, name: str, host: str, target: str) -> Process:
+    config = cluster.workdir / f"{name}.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "scrape_configs": [{"job_name": name, "honor_labels": True, "static_configs": [{"targets": [target]}]}],
+    }), encoding="utf-8")
+    process = cluster.start(name, [cluster.bin("prometheus"), f"--config.file={config}",
+                         f"--storage.tsdb.path={cluster.workdir / name}", f"--web.listen-address={host}:9090",
+                         "--log.level=warn"])
+
+    def ready() -> bool:
+        cluster.check_alive()
+        try:
+            with urllib.request.urlopen(f"http://{host}:9090/-/ready", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    wait_for(f"{name} on {host}:9090", ready, timeout=60)
+    return process
+
+
+def _helm_rbac(cluster: Cluster) -> Callable[[dict[str, str]], str | None]:
+    """The loadtester's answer to a helm task: None when its ServiceAccount may run `helm test` there."""
+
+    def check(metadata: dict[str, str]) -> str | None:
+        words = shlex.split(metadata.get("cmd", ""))
+        namespace = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-n", "--namespace")), "default")
+        for verb, resource in HELM_TEST_NEEDS:
+            answer = cluster.kubectl("auth", "can-i", verb, resource, "-n", namespace, f"--as={LOADTESTER_SA}")
+            if answer.stdout.strip() != "yes":
+                return (f"Error: {resource} is forbidden: User \"{LOADTESTER_SA}\" cannot {verb} resource "
+                        f"\"{resource}\" in API group \"\" in the namespace \"{namespace}\"")
+        return None
+
+    return check
+
+
+def _flagger_flags(rendered: Rendered) -> list[str]:
+    release = next(obj for _, _, obj in rendered.objects("infrastructure")
+                   if obj["kind"] == "HelmRelease" and obj["metadata"]["name"] == "flagger")
+    values = release["spec"].get("values") or {}
+    return [f"-mesh-provider={values['meshProvider']}", f"-metrics-server={values['metricsServer']}"]
+
+
+def _check_hosts(rendered: Rendered, hosts: dict[str, str]) -> None:
+    """Every address a rendered MetricTemplate or webhook calls must be one the suite serves."""
+    used = set()
+    for _, _, obj in rendered.objects("apps"):
+        if obj["kind"] == "MetricTemplate":
+            used.add(obj["spec"]["provider"]["address"])
+        if obj["kind"] == "Canary":
+            used |= {hook["url"] for hook in obj["spec"]["analysis"].get("webhooks", [])}
+    unknown = sorted(u for u in used if urllib.parse.urlsplit(u).hostname not in hosts)
+    assert not unknown, f"rendered URLs the suite does not serve: {unknown}"
+
+
+def _workload(canary: dict[str, Any], image: tuple[str, str]) -> str:
+    """The Deployment and Service the chart would create for this Canary's target."""
+    name, namespace = canary["spec"]["targetRef"]["name"], canary["metadata"]["namespace"]
+    port = int(canary["spec"]["service"].get("targetPort") or canary["spec"]["service"]["port"])
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace,
+                                                                  "labels": labels},
+        "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": name, "image": f"{image[0]}:{image[1]}",
+                                                       "ports": [{"name": "http", "containerPort": port}]}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace,
+                                                                  "labels": labels},
+               "spec": {"selector": {"app.kubernetes.io/name": name},
+                        "ports": [{"name": "http", "port": port, "targetPort": port}]}}
+    return str(yaml.safe_dump_all([deployment, service], sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str],
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    flagger, _ = need_bin("flagger"), need_bin("prometheus")
+    rendered = render(copy_project(tmp_path_factory.mktemp("flagger") / "project", e2e_interval()))
+    proxy, app = FakeLinkerdProxy(), AppMetrics()
+    proxy.start()
+    app.start()
+    loadtester = FakeLoadtester(LOADTESTER, 80, helm_check=_helm_rbac(cluster)).start()
+    watch = CanaryWatch(cluster)
+    env = Env(cluster, rendered, proxy, app, loadtester, watch)
+    started: list[Process] = []
+    try:
+        started.append(_prometheus(cluster, "prometheus-linkerd-viz", MESH_PROMETHEUS, proxy.target))
+        started.append(_prometheus(cluster, "prometheus-monitoring", APP_PROMETHEUS, app.target))
+        objects = [obj for _, _, obj in rendered.objects("apps")]
+        for obj in objects:
+            if obj["kind"] == "Canary":
+                env.canaries[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+            if obj["kind"] == "HelmRelease":
+                image = (obj["spec"].get("values") or {}).get("image") or {}
+                env.images[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = (image["repository"],
+                                                                                      str(image["tag"]))
+        hosts = dict(HOSTS)
+        for namespace, name in env.canaries:
+            hosts |= dict.fromkeys(_names(f"{name}-canary", namespace), "127.0.0.1")
+        _check_hosts(rendered, hosts)
+        namespaces = [obj for obj in objects if obj["kind"] == "Namespace"]
+        cluster.apply(yaml.safe_dump_all(namespaces))
+        # every object of the services (Canary, MetricTemplates, HPA, PDB, policy, routes, alerts, release...)
+        cluster.apply(yaml.safe_dump_all([o for o in objects if o["kind"] != "Namespace"]), "--force-conflicts")
+        for key, canary in env.canaries.items():
+            cluster.apply(_workload(canary, env.images[key]))
+            proxy.set(key[0], f"{key[1]}-primary")  # the primary serves healthy traffic throughout
+        argv = [flagger, f"-kubeconfig={cluster.kubeconfig}", *_flagger_flags(rendered), f"-port={free_port()}",
+                "-log-level=info", "-enable-leader-election=false"]
+        started.append(cluster.start("flagger", argv, hosts=cluster.hosts_file(hosts, "hosts-flagger")))
+        watch.start()
+
+        def initialized() -> bool:
+            cluster.check_alive()
+            return all((watch.current(*key) or _NONE).phase == "Initialized" for key in env.canaries)
+
+        wait_for("every Canary Initialized", initialized, timeout=240, every=1)
+        yield env
+    finally:
+        watch.stop()
+        cluster.stop(*started)  # the rest of the session (the Flux suite) runs without them
+        loadtester.stop()
+        proxy.stop()
+        app.stop()
+
+
+class _None:
+    phase = ""
+
+
+_NONE = _None()
+
+
+# -- scenarios ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    label: str
+    namespace: str
+    name: str
+    tag: str
+    errors: float = 0.0
+    latency_ms: float = 20.0
+    queue_lag: float = 5.0
+    open_gate: bool = False  # an operator opens the loadtester gate when the Canary waits for promotion
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    canary: dict[str, Any]
+    trigger: float
+    samples: list[Sample]
+    notes: list[tuple[float, str]]
+    events: list[tuple[float, str, str]]  # (time, type, message) of the Canary's events since the trigger
+    gate_wait: float = 0.0
+
+    @property
+    def phase(self) -> str:
+        return self.samples[-1].state.phase if self.samples else ""
+
+    def first(self, predicate: Callable[[Sample], bool]) -> float | None:
+        return next((s.at for s in self.samples if predicate(s)), None)
+
+    @property
+    def progressing(self) -> float | None:
+        return self.first(lambda s: s.state.phase == "Progressing")
+
+    @property
+    def end(self) -> float | None:
+        return self.first(lambda s: s.state.phase in TERMINAL)
+
+    @property
+    def first_failed_check(self) -> float | None:
+        return self.first(lambda s: s.state.failed > 0)
+
+    def warnings(self) -> list[str]:
+        return [message for _, kind, message in self.events if kind == "Warning"]
+
+
+def _events(cluster: Cluster, namespace: str, name: str, since: float) -> list[tuple[float, str, str]]:
+    result = cluster.kubectl("get", "events", "-n", namespace, "-o", "json",
+                             "--field-selector", f"involvedObject.kind=Canary,involvedObject.name={name}", check=True)
+    out = []
+    for item in json.loads(result.stdout)["items"]:
+        stamp = item.get("lastTimestamp") or item.get("eventTime") or item["metadata"]["creationTimestamp"]
+        at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        if at >= since - 1:
+            out.append((at, str(item.get("type", "")), str(item.get("message", ""))))
+    return sorted(out)
+
+
+def run(env: Env, scenario: Scenario, timeout: float = 600) -> Outcome:
+    """Trigger a release of ``scenario.name`` whose pods behave as the scenario says; follow it to its end."""
+    cluster, key = env.cluster, (scenario.namespace, scenario.name)
+    canary = env.canaries[key]
+    repository, _ = env.images[key]
+    notes: list[tuple[float, str]] = []
+    env.proxy.set(scenario.namespace, scenario.name, errors=scenario.errors, latency_ms=scenario.latency_ms)
+    env.app.set("billing_queue_lag_seconds", scenario.namespace, scenario.name, scenario.queue_lag)  # its pods' gauge
+    trigger = time.time()
+    cluster.kubectl("set", "image", "-n", scenario.namespace, f"deployment/{scenario.name}",
+                    f"{scenario.name}={repository}:{scenario.tag}", check=True)
+    notes.append((trigger, f"image -> {scenario.tag} (errors {scenario.errors:.0%}, "
+                           f"latency {scenario.latency_ms:g} ms)"))
+    interval = seconds(canary["spec"]["analysis"]["interval"])
+    gate_wait, waiting_since = 0.0, None
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        cluster.check_alive()
+        history = env.watch.history(*key, since=trigger)
+        seen_progress = any(s.state.phase == "Progressing" for s in history)
+        state = history[-1].state if history else None
+        if state and state.phase == "WaitingPromotion" and scenario.open_gate and waiting_since is None:
+            waiting_since = history[-1].at
+            time.sleep(interval)  # the operator takes a moment
+            status = env.loadtester.open_gate(scenario.name, scenario.namespace)
+            # promotion comes at the first tick after the gate opens: whole intervals spent waiting
+            gate_wait = math.ceil((time.time() - waiting_since) / interval) * interval
+            notes.append((time.time(), f"operator: POST /gate/open -> {status}"))
+        if seen_progress and state and state.phase in TERMINAL:
+            break
+        time.sleep(1)
+    samples = env.watch.history(*key, since=trigger)
+    return Outcome(scenario, canary, trigger, samples, notes, _events(cluster, *key, trigger), gate_wait)
+
+
+def report(outcome: Outcome, lines: list[str]) -> None:
+    events = [(at, f"event {kind}: {message}") for at, kind, message in outcome.events]
+    block = render_timeline(f"{outcome.scenario.label}: {outcome.scenario.namespace}/{outcome.scenario.name}",
+                            outcome.trigger, outcome.samples, outcome.notes + events)
+    REPORT.append(block + "\n" + "\n".join(f"  {line}" for line in lines))
+
+
+# The scenarios, started together; each test waits for its own. checkout production runs two releases in a row.
+PLAN: dict[str, list[Scenario]] = {
+    "checkout-production": [Scenario("canary, healthy, zero errors", "shop", "checkout", "1.4.3"),
+                            Scenario("canary, p99 900 ms over a 500 ms budget", "shop", "checkout", "1.4.4",
+                                     latency_ms=900)],
+    "checkout-staging": [Scenario("canary, 30% errors", "shop-staging", "checkout", "1.4.3", errors=0.3)],
+    "frontend-production": [Scenario("A/B, healthy", "shop", "frontend", "3.12.1")],
+    "frontend-staging": [Scenario("A/B, 30% errors", "shop-staging", "frontend", "3.12.1", errors=0.3)],
+    "billing-staging": [Scenario("blue/green, healthy", "billing-staging", "billing-worker", "2.0.8")],
+    "billing-production": [Scenario("blue/green, healthy, manual approval", "billing", "billing-worker", "2.0.8",
+                                    open_gate=True)],
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(env: Env) -> Iterator[dict[str, list[concurrent.futures.Future[Outcome]]]]:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(PLAN))
+    futures: dict[str, list[concurrent.futures.Future[Outcome]]] = {}
+
+    def chain(scenarios: list[Scenario], slots: list[concurrent.futures.Future[Outcome]]) -> None:
+        for scenario, slot in zip(scenarios, slots, strict=True):
+            try:
+                slot.set_result(run(env, scenario))
+            except BaseException as exc:
+                slot.set_exception(exc)
+
+    for lane, scenarios in PLAN.items():
+        futures[lane] = [concurrent.futures.Future() for _ in scenarios]
+        pool.submit(chain, scenarios, futures[lane])
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def interval_of(canary: dict[str, Any]) -> float:
+    return seconds(canary["spec"]["analysis"]["interval"])
+
+
+def promotion_ticks(canary: dict[str, Any]) -> int:
+    analysis = canary["spec"]["analysis"]
+    if analysis.get("stepWeights"):
+        return len(analysis["stepWeights"]) + 3
+    if analysis.get("match"):
+        return int(analysis["iterations"]) + 3
+    return int(analysis["iterations"]) + 4
+
+
+def assert_promoted(outcome: Outcome) -> None:
+    interval = interval_of(outcome.canary)
+    lines = []
+    try:
+        assert outcome.phase == "Succeeded", (f"{outcome.scenario.label}: ended {outcome.phase!r}; warnings: "
+                                              f"{outcome.warnings()[-5:]}")
+        assert outcome.progressing is not None and outcome.end is not None
+        measured = outcome.end - outcome.progressing - outcome.gate_wait
+        ticks = promotion_ticks(outcome.canary)
+        formula = ticks * interval
+        lines.append(f"time to promotion (from Progressing{', less the gate wait' if outcome.gate_wait else ''}): "
+                     f"measured {measured:.1f} s, formula {ticks} x {interval:g} s = {formula:g} s")
+        assert abs(measured - formula) <= interval, lines[-1]
+    finally:
+        report(outcome, lines)
+
+
+def assert_rolled_back(outcome: Outcome, metric: str) -> None:
+    interval = interval_of(outcome.canary)
+    threshold = int(outcome.canary["spec"]["analysis"].get("threshold") or 1)
+    lines = []
+    try:
+        assert outcome.phase == "Failed", f"{outcome.scenario.label}: ended {outcome.phase!r}"
+        first, end = outcome.first_failed_check, outcome.end
+        assert first is not None and end is not None
+        measured = end - first
+        formula = threshold * interval
+        lines.append(f"first failed check {first - outcome.trigger:.1f} s after the release; rollback "
+                     f"{measured:.1f} s after it, formula threshold {threshold} x {interval:g} s = {formula:g} s")
+        halts = [w for w in outcome.warnings() if "Halt" in w]
+        assert any(metric in w for w in halts), f"no failed check of {metric}: {halts[-5:]}"
+        assert abs(measured - formula) <= interval, lines[-1]
+    finally:
+        report(outcome, lines)
+
+
+def test_canary_healthy_zero_errors_is_promoted(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]
+                                                ) -> None:
+    assert_promoted(outcomes["checkout-production"][0].result())
+
+
+def test_canary_p99_over_budget_rolls_back(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    assert_rolled_back(outcomes["checkout-production"][1].result(), "latency-p99")
+
+
+def test_canary_30_percent_errors_rolls_back(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]
+                                             ) -> None:
+    assert_rolled_back(outcomes["checkout-staging"][0].result(), "success-rate")
+
+
+def test_ab_healthy_is_promoted(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    assert_promoted(outcomes["frontend-production"][0].result())
+
+
+def test_ab_30_percent_errors_rolls_back(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    assert_rolled_back(outcomes["frontend-staging"][0].result(), "success-rate")
+
+
+def test_blue_green_healthy_is_promoted(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    assert_promoted(outcomes["billing-staging"][0].result())
+
+
+def test_blue_green_manual_approval_waits_and_closes(env: Env,
+                                                     outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]
+                                                     ) -> None:
+    outcome = outcomes["billing-production"][0].result()
+    assert_promoted(outcome)
+    assert any(s.state.phase == "WaitingPromotion" for s in outcome.samples), "never waited for the approval"
+    checks = [c for c in env.loadtester.calls("billing-worker", "billing") if c.path == "/gate/check"]
+    assert checks and checks[0].status == 403, "promotion was not gated by /gate/check"
+    # the gate must not stay open for the next release (the loadtester keeps gates open until closed)
+    assert not env.loadtester.is_open("billing-worker", "billing"), \
+        "the manual approval gate is still open after the rollout: the next release would be promoted unasked"
