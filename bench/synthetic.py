@@ -37,7 +37,7 @@ spec:
     - name: error-rate
       query: |
         sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}",
-          classification="failure"}}[{{{{ interval }}}}]))
+          classification="failure"}}[{{{{ interval }}}}])) or vector(0)
       max: 0.01
       interval: 2m
   gates:
@@ -52,9 +52,11 @@ spec:
   ingress:
     hosts: [{name}.acme.example]
     gateway: {{name: public, namespace: gateway-system}}
+    meshedGateway: true
   environments:
     staging:
       strategy: {{interval: 30s, threshold: 2}}
+      ingress: {{hosts: [{name}.staging.acme.example]}}
     production: {{}}
 """
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from generator.findings import Severity
 from generator.project import Project
+from generator.validate import kustomize
 from generator.validate.kustomize import directories, validate_builds
 from generator.validate.manifests import Locator
 
@@ -48,67 +50,130 @@ def test_the_broken_kustomization_is_named(project: Callable[..., Project], tool
     assert "already registered id" in findings[0].message
 
 
-def test_large_aggregates_are_built_in_groups(project: Callable[..., Project], tool: Callable[[str], str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_kustomizations_are_checked_in_process(project: Callable[..., Project], tool: Callable[[str], str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     tool("kustomize")
     from generator.validate import kustomize
 
-    monkeypatch.setattr(kustomize, "WHOLE", 3)  # as if apps/ were too large to build in one piece
-    monkeypatch.setattr(kustomize, "GROUP", 2)
-    files = {"apps/kustomization.yaml": "resources: [s0, s1, s2, s3, s4, extra.yaml]\n",
+    built: list[str] = []
+    real = kustomize._run
+
+    def counting(binary: str, directory: str) -> tuple[str, str]:  # the real build, counted
+        built.append(directory)
+        return real(binary, directory)
+
+    monkeypatch.setattr(kustomize, "_run", counting)
+    files = {"apps/kustomization.yaml": "resources: [s0, s1, s2, extra.yaml]\n",
              "apps/extra.yaml": CM.format(name="extra")}
-    for i in range(5):
+    for i in range(3):
         files[f"apps/s{i}/kustomization.yaml"] = "resources: [cm.yaml]\n"
         files[f"apps/s{i}/cm.yaml"] = CM.format(name=f"c{i}")
     proj = project(files)
-    tree = str(Path(proj.root) / "flux")
-    assert validate_builds(tree, Locator(proj.root)) == []
-    # a broken service is named, not the group it was built in
-    (Path(tree) / "apps/s3/kustomization.yaml").write_text("resources: [cm.yaml, gone.yaml]\n")
-    findings = validate_builds(tree, Locator(proj.root))
-    assert [f.file for f in findings] == ["flux/apps/s3/kustomization.yaml"]
-    assert "gone.yaml" in findings[0].message and "group-" not in findings[0].message
-    # a missing entry of the split aggregate itself
-    (Path(tree) / "apps/s3/kustomization.yaml").write_text("resources: [cm.yaml]\n")
-    (Path(tree) / "apps/extra.yaml").unlink()
-    findings = validate_builds(tree, Locator(proj.root))
-    assert [(f.file, f.message) for f in findings] == [
-        ("flux/apps/kustomization.yaml", "flux/apps/extra.yaml does not exist")]
-    # an id conflict between two entries of one group is the aggregate's
-    (Path(tree) / "apps/kustomization.yaml").write_text("resources: [s0, s1, s2, s3, s4]\n")
-    (Path(tree) / "apps/s1/cm.yaml").write_text(CM.format(name="c0"))
-    findings = validate_builds(tree, Locator(proj.root))
+    tree = Path(proj.root) / "flux"
+    assert validate_builds(str(tree), Locator(proj.root)) == []
+    assert built == []  # all plain: proven without a kustomize process
+    # a kustomization with a transformer is built for real, and what it builds joins its parent's check
+    (tree / "apps/s1/kustomization.yaml").write_text("resources: [cm.yaml]\nnameSuffix: '-x'\n")
+    assert validate_builds(str(tree), Locator(proj.root)) == []
+    assert built == [str(tree / "apps/s1")]
+    built.clear()
+    (tree / "apps/s2/cm.yaml").write_text(CM.format(name="c1-x"))  # the same id as s1 builds, after its suffix
+    findings = validate_builds(str(tree), Locator(proj.root))
     assert [f.file for f in findings] == ["flux/apps/kustomization.yaml"]
-    assert "already registered id" in findings[0].message
+    assert "already registered id" in findings[0].message and "c1-x" in findings[0].message
+    assert sorted(built) == [str(tree / "apps"), str(tree / "apps/s1")]
+    # a broken service is named, not the aggregate that includes it
+    (tree / "apps/s2/cm.yaml").write_text(CM.format(name="c2"))
+    (tree / "apps/s0/kustomization.yaml").write_text("resources: [cm.yaml, gone.yaml]\n")
+    findings = validate_builds(str(tree), Locator(proj.root))
+    assert [f.file for f in findings] == ["flux/apps/s0/kustomization.yaml"]
+    assert "gone.yaml" in findings[0].message
+    # a missing entry of the aggregate itself
+    (tree / "apps/s0/kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tree / "apps/extra.yaml").unlink()
+    findings = validate_builds(str(tree), Locator(proj.root))
+    assert [f.file for f in findings] == ["flux/apps/kustomization.yaml"]
+    assert "extra.yaml" in findings[0].message
 
 
-def test_successful_builds_are_remembered_by_content(project: Callable[..., Project], tool: Callable[[str], str],
-                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+PATCH = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [gotk-components.yaml, gotk-sync.yaml]
+patches:
+  - target: {group: source.toolkit.fluxcd.io, kind: GitRepository, name: flux-system}
+    patch: |
+      - op: add
+        path: /spec/verify
+        value: {mode: HEAD, secretRef: {name: signers}}
+"""
+
+
+def test_bootstrap_files_are_stood_in_and_said(project: Callable[..., Project], tool: Callable[[str], str]) -> None:
+    tool("kustomize")
+    proj = project({"bootstrap/kustomization.yaml": "resources: [flux-system, rollouts]\n",
+                    "bootstrap/flux-system/kustomization.yaml": PATCH,
+                    "bootstrap/rollouts/kustomization.yaml": "resources: [cm.yaml]\n",
+                    "bootstrap/rollouts/cm.yaml": CM.format(name="a")})
+    tree = Path(proj.root) / "flux"
+    findings = validate_builds(str(tree), Locator(proj.root))
+    assert [(f.rule, f.severity, f.file) for f in findings] == [
+        ("kustomize-bootstrap-files", Severity.INFO, "flux/bootstrap/flux-system/kustomization.yaml")]
+    assert "gotk-components.yaml and gotk-sync.yaml are written by `flux bootstrap`" in findings[0].message
+    assert not (tree / "bootstrap/flux-system/gotk-sync.yaml").exists()  # the tree is left alone
+    # the patch is applied to the GitRepository bootstrap writes: a patch that cannot apply fails
+    (tree / "bootstrap/flux-system/kustomization.yaml").write_text(PATCH.replace("op: add", "op: replace")
+                                                                    .replace("/spec/verify", "/spec/nothing/x"))
+    findings = validate_builds(str(tree), Locator(proj.root))
+    assert [(f.rule, f.file) for f in findings] == [
+        ("kustomize-bootstrap-files", "flux/bootstrap/flux-system/kustomization.yaml"),
+        ("kustomize-build", "flux/bootstrap/flux-system/kustomization.yaml")]
+    assert str(tree / "bootstrap/flux-system") in findings[1].message or "nothing" in findings[1].message
+    # after `flux bootstrap` wrote them, the real files are built and nothing is said
+    (tree / "bootstrap/flux-system/kustomization.yaml").write_text(PATCH)
+    (tree / "bootstrap/flux-system/gotk-components.yaml").write_text("")
+    (tree / "bootstrap/flux-system/gotk-sync.yaml").write_text(kustomize.GOTK_SYNC)
+    assert validate_builds(str(tree), Locator(proj.root)) == []
+    # an id conflict between the bootstrap objects and ours is found through the stand-ins' ids
+    (tree / "bootstrap/flux-system/gotk-sync.yaml").unlink()
+    (tree / "bootstrap/flux-system/gotk-components.yaml").unlink()
+    (tree / "bootstrap/rollouts/cm.yaml").write_text(kustomize.GOTK_SYNC.split("---")[0])
+    findings = validate_builds(str(tree), Locator(proj.root))
+    assert [(f.rule, f.file) for f in findings][-1] == ("kustomize-build", "flux/bootstrap/kustomization.yaml")
+
+
+def test_real_builds_are_remembered_by_content(project: Callable[..., Project], tool: Callable[[str], str],
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tool("kustomize")
     from generator.validate import kustomize
 
+    # an anchor: legal, outside what the in-process check proves, so built for real
+    two = CM.format(name="a") + "data: &d {x: y}\nbinaryData: *d\n"
     proj = project({"apps/kustomization.yaml": "resources: [a, b]\n",
-                    "apps/a/kustomization.yaml": "resources: [cm.yaml]\n", "apps/a/cm.yaml": CM.format(name="a"),
+                    "apps/a/kustomization.yaml": "resources: [cm.yaml]\n", "apps/a/cm.yaml": two,
                     "apps/b/kustomization.yaml": "resources: [cm.yaml]\n", "apps/b/cm.yaml": CM.format(name="b")})
     tree, cache = str(Path(proj.root) / "flux"), str(tmp_path / "cache")
     built: list[str] = []
     real = kustomize._run
 
-    def counting(binary: str, directory: str) -> str:  # the real build, counted
+    def counting(binary: str, directory: str) -> tuple[str, str]:  # the real build, counted
         built.append(directory)
         return real(binary, directory)
 
     monkeypatch.setattr(kustomize, "_run", counting)
     assert validate_builds(tree, Locator(proj.root), cache_dir=cache) == []
-    assert len(built) == 1 and len(list((tmp_path / "cache" / "kustomize").iterdir())) == 1
+    assert built == [f"{tree}/apps/a"] and len(list((tmp_path / "cache" / "kustomize").iterdir())) == 1
     built.clear()
     assert validate_builds(tree, Locator(proj.root), cache_dir=cache) == []
-    assert built == []  # nothing changed: nothing rebuilt
-    # any change to an input (here a file two levels down) rebuilds, and a failure is never remembered
-    (Path(tree) / "apps/b/kustomization.yaml").write_text("resources: [cm.yaml, gone.yaml]\n")
+    assert built == []  # nothing changed: nothing rebuilt, and its ids still feed the parent's check
+    (Path(tree) / "apps/b/cm.yaml").write_text(CM.format(name="a"))  # now a conflict with a's object
     findings = validate_builds(tree, Locator(proj.root), cache_dir=cache)
-    assert [f.file for f in findings] == ["flux/apps/b/kustomization.yaml"]
+    assert [f.file for f in findings] == ["flux/apps/kustomization.yaml"]
+    # any change to an input rebuilds, and a failure is never remembered
+    (Path(tree) / "apps/b/cm.yaml").write_text(CM.format(name="b"))
+    (Path(tree) / "apps/a/cm.yaml").write_text(two + "---\n" + CM.format(name="a"))
     built.clear()
-    assert [f.file for f in validate_builds(tree, Locator(proj.root), cache_dir=cache)] == [
-        "flux/apps/b/kustomization.yaml"]
-    assert built
+    for _ in range(2):
+        findings = validate_builds(tree, Locator(proj.root), cache_dir=cache)
+        assert [f.file for f in findings] == ["flux/apps/a/kustomization.yaml"]
+    assert built.count(f"{tree}/apps/a") == 2
