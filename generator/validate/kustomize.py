@@ -121,13 +121,14 @@ def _load(directory: str, file: str) -> Node:
     node = Node(directory, file)
     try:
         with open(file, encoding="utf-8") as fh:
-            data = _yaml(fh.read())
+            text = fh.read()
+        data = _yaml(text)
     except (OSError, UnicodeDecodeError, ValueError):
-        data = None
+        text, data = "", None
     if not isinstance(data, dict):
         node.plain = False  # kustomize reports it
         return node
-    node.plain = (set(data) <= _PLAIN_KEYS and data.get("apiVersion", API_VERSION) == API_VERSION
+    node.plain = (not _special(text) and set(data) <= _PLAIN_KEYS and data.get("apiVersion", API_VERSION) == API_VERSION
                   and data.get("kind", "Kustomization") == "Kustomization"
                   and isinstance(data.get("resources", []), list)
                   and sum(os.path.isfile(os.path.join(directory, n)) for n in KUSTOMIZATION_FILES) == 1)
