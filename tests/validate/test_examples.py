@@ -4,6 +4,7 @@ a custom metric is reported at its line of rollouts.yaml."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,3 +60,22 @@ def test_promql_error_in_a_custom_metric_is_reported_at_its_line(old: str, new: 
     assert {f.resource.split()[0] for f in findings} == {"MetricTemplate"}
     assert {f.path for f in findings} == {"/spec/query"}
     assert all(reason in f.message for f in findings)
+
+
+def test_the_rendered_tree_is_proven_in_process(tmp_path: Path, tool: Callable[[str], str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every kustomization render writes is plain and proven without a kustomize process, except flux-system (its
+    patch needs the real kustomize): what keeps validate's kustomize part a fraction of kubeconform's time."""
+    tool("kustomize")
+    from generator.validate import kustomize
+    from generator.validate.manifests import Locator
+
+    project, _ = render_examples(tmp_path)
+    built: list[str] = []
+    monkeypatch.setattr(kustomize, "_run", lambda binary, directory: (built.append(directory), ("", ""))[1])
+    tree = tmp_path / "flux"
+    findings = kustomize.validate_builds(str(tree), Locator(project.root))
+    assert [f.rule for f in findings] == ["kustomize-bootstrap-files"]
+    assert len(kustomize.directories(str(tree))) > 10
+    # one process: flux-system, in a scratch copy with the bootstrap stand-ins
+    assert [os.path.basename(d) for d in built] == ["flux-system"] and not built[0].startswith(str(tree))
