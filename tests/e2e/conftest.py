@@ -31,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: end-to-end on a real control plane (make e2e)")
 
 
+@pytest.hookimpl(tryfirst=True)  # mark before pytest's own -m filter runs
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test here is ``e2e``; they run only when the marker expression asks for them (``-m e2e``)."""
     mine = [item for item in items if HERE in Path(str(item.fspath)).parents]
