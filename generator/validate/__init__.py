@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from generator.findings import Finding, Severity
 from generator.project import Project
@@ -45,14 +46,15 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
         raise ToolMissing("kubeconform is not installed", kubeconform.INSTALL_HINT)
     run = kubeconform.start(tree, kubeconform_template(catalog), skips, binary) if binary else None
     try:
-        if promql:
-            from generator.validate.promql import validate_queries
-
-            findings += validate_queries(tree, locator)
+        documents: dict[str, list[Any]] = {}  # every file kustomize's check read, for PromQL not to read it again
         if kustomize:
             from generator.validate.kustomize import validate_builds
 
-            findings += validate_builds(tree, locator, cache_dir=cache_dir)
+            findings += validate_builds(tree, locator, cache_dir=cache_dir, documents=documents)
+        if promql:
+            from generator.validate.promql import validate_queries
+
+            findings += validate_queries(tree, locator, documents)
     except BaseException:
         if run:
             run.process.kill()

@@ -66,9 +66,10 @@ spec:
 """
 _PLAIN_KEYS = {"apiVersion", "kind", "resources"}
 _SEPARATOR = re.compile(r"\n---.*\n")  # kyaml splitDocuments
-# node properties and merge keys: where yaml.v3 (kustomize) and yaml-rs might read a document differently
-_SPECIAL = re.compile(r"(?:^[ \t]*|[:,\[{-][ \t]+|[\[{,])[&*!]\S|<<[ \t]*:", re.M)
-_BLOCK = re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?$")  # a line that opens a block scalar
+# node properties (anchor, alias, tag) and merge keys: where yaml.v3 (kustomize) and yaml-rs might read a document
+# differently; a candidate counts where a node can start (see _node_start)
+_MERGE = re.compile(r"<<[ \t]*:")
+_BLOCK = re.compile(r"(?:^|[:-][ \t])[ \t]*[|>][-+0-9]*[ \t]*(?:#.*)?$")  # a line that opens a block scalar
 
 Id = tuple[str, str]  # (kind, name): a resource id of kustomize is equal only if these are
 
@@ -151,11 +152,37 @@ def _load(directory: str, file: str) -> Node:
     return node
 
 
+def _node_start(text: str, i: int) -> bool:
+    """Whether a node property or merge key at ``i`` may be one: at the start of a line (after indentation), after
+    ``[``, ``{`` or ``,``, or after ``: `` or ``- ``."""
+    prev = text[i - 1] if i else "\n"
+    if prev in "[{,\n" or text.startswith("<<", i):
+        return True
+    if prev not in " \t":
+        return False
+    line = text[text.rfind("\n", 0, i) + 1:i]
+    before = line.rstrip(" \t")
+    return not before or before[-1] in "[{," or (len(before) < len(line) and before[-1] in ":-")
+
+
+def _properties(text: str) -> bool:
+    """Whether a node property (``&a``, ``*a``, ``!t``) or a merge key (``<<:``) may be in the text (str.find:
+    ten times a regular expression's speed)."""
+    for mark in "&*!<":
+        i = text.find(mark)
+        while i >= 0:
+            if (_MERGE.match(text, i) if mark == "<" else i + 1 < len(text) and not text[i + 1].isspace()) \
+                    and _node_start(text, i):
+                return True
+            i = text.find(mark, i + 1)
+    return False
+
+
 def _special(text: str) -> bool:
     """Whether a node property (anchor, alias, tag) or a merge key may occur outside a block scalar."""
-    if not _SPECIAL.search(text):
+    if not _properties(text):
         return False
-    block = -1  # the indentation of the key that opened a block scalar; -1 outside one
+    block = -1  # the indentation of the line that opened a block scalar; -1 outside one
     for line in text.split("\n"):
         stripped = line.lstrip(" ")
         indent = len(line) - len(stripped)
@@ -163,16 +190,16 @@ def _special(text: str) -> bool:
             if not stripped or indent > block:
                 continue
             block = -1
-        if _SPECIAL.search(line):
+        if _properties(line):
             return True
         if _BLOCK.search(line):
             block = indent
     return False
 
 
-def file_ids(path: str) -> list[Id] | None:
-    """The ids of the resources kustomize reads from a file, or None when it might not read them the same way
-    (or not at all: then the real kustomize decides, and reports)."""
+def file_documents(path: str) -> list[Any] | None:
+    """The documents kustomize reads from a file, empty ones dropped, or None when it might not read them the same
+    way (or not at all: then the real kustomize decides, and reports)."""
     try:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8")
@@ -190,19 +217,23 @@ def file_ids(path: str) -> list[Id] | None:
         pieces.append(text[start:m.start()])
         start = m.end()
     pieces.append(text[start:])
-    ids: list[Id] = []
+    docs = []
     for piece in pieces:
         try:
             doc = _yaml(piece)
         except (ValueError, RecursionError):
             return None
-        if doc is None:
-            continue  # an empty document
-        found = _doc_id(doc)
-        if found is None:
-            return None
-        ids.append(found)
-    return ids
+        if doc is not None:  # an empty document
+            docs.append(doc)
+    return docs
+
+
+def ids_of(docs: list[Any] | None) -> list[Id] | None:
+    """The resource ids of documents, or None when one is not a resource the in-process check proves."""
+    if docs is None:
+        return None
+    ids = [_doc_id(d) for d in docs]
+    return None if any(i is None for i in ids) else [i for i in ids if i is not None]
 
 
 def _doc_id(doc: Any) -> Id | None:
@@ -223,11 +254,9 @@ def output_ids(text: str) -> list[Id] | None:
     from generator.validate.promql import load_documents
 
     try:
-        docs = load_documents(text)
+        return ids_of([d for d in load_documents(text) if d is not None])
     except ValueError:
         return None
-    ids = [_doc_id(d) for d in docs if d is not None]
-    return None if any(i is None for i in ids) else [i for i in ids if i is not None]
 
 
 def _run(kustomize: str, directory: str) -> tuple[str, str]:
@@ -369,11 +398,12 @@ def verify_plain(node: Node, child_ids: Callable[[str], list[Id] | None],
     return ids if len(set(ids)) == len(ids) else None
 
 
-def validate_builds(tree: str, locator: Locator, workers: int | None = None,
-                    cache_dir: str | None = None) -> list[Finding]:
+def validate_builds(tree: str, locator: Locator, workers: int | None = None, cache_dir: str | None = None,
+                    documents: dict[str, list[Any]] | None = None) -> list[Finding]:
     """Findings for every kustomization that does not build. With ``cache_dir``, a real build of a plain
     kustomization whose inputs (every file, and the kustomize binary) match an earlier successful one is not run
-    again."""
+    again. ``documents`` receives the documents of every file read in-process (path -> documents), for the
+    PromQL check to reuse."""
     dirs = directories(tree)
     if not dirs:
         return []
@@ -388,10 +418,14 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None,
     failing: dict[str, str] = {}  # real builds that failed
     broken: set[str] = set()  # those, and every kustomization that includes one
     memo: dict[str, list[Id] | None] = {}
+    documents = {} if documents is None else documents
 
     def of_file(path: str) -> list[Id] | None:
         if path not in memo:
-            memo[path] = file_ids(path)
+            docs = file_documents(path)
+            if docs is not None:
+                documents[path] = docs
+            memo[path] = ids_of(docs)
         return memo[path]
 
     with tempfile.TemporaryDirectory(prefix="rollouts-kustomize-") as scratch, \

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,8 +91,10 @@ class _Template:
     used: bool = False
 
 
-def _load(tree: str) -> tuple[dict[tuple[str, str], _Template], list[tuple[str, dict[str, Any]]]]:
-    """MetricTemplates (by namespace, name) with a Prometheus provider, and Canaries, from the rendered files."""
+def _load(tree: str, documents: Mapping[str, list[Any]]) -> tuple[dict[tuple[str, str], _Template],
+                                                                  list[tuple[str, dict[str, Any]]]]:
+    """MetricTemplates (by namespace, name) with a Prometheus provider, and Canaries, from the rendered files
+    (``documents``: those already read, by path)."""
     templates: dict[tuple[str, str], _Template] = {}
     canaries: list[tuple[str, dict[str, Any]]] = []
     for dirpath, dirnames, filenames in os.walk(tree):
@@ -100,14 +103,16 @@ def _load(tree: str) -> tuple[dict[tuple[str, str], _Template], list[tuple[str, 
             if not name.endswith(MANIFEST_SUFFIXES):
                 continue
             path = os.path.join(dirpath, name)
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read()
-                if "MetricTemplate" not in text and "Canary" not in text:
-                    continue
-                docs = load_documents(text)
-            except (OSError, ValueError):
-                continue  # kubeconform reports unreadable files
+            docs = documents.get(os.path.abspath(path))
+            if docs is None:
+                try:
+                    with open(path, encoding="utf-8") as fh:
+                        text = fh.read()
+                    if "MetricTemplate" not in text and "Canary" not in text:
+                        continue
+                    docs = load_documents(text)
+                except (OSError, ValueError):
+                    continue  # kubeconform reports unreadable files
             for doc in docs:
                 if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("flagger.app/"):
                     continue
@@ -141,9 +146,11 @@ def load_documents(text: str) -> list[Any]:
     return loaded if isinstance(loaded, list) else [loaded]
 
 
-def collect(tree: str, locator: Locator) -> tuple[list[Query], list[Finding]]:
-    """Every query Flagger would send to Prometheus, filled in; template problems as findings."""
-    templates, canaries = _load(tree)
+def collect(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | None = None) -> tuple[
+        list[Query], list[Finding]]:
+    """Every query Flagger would send to Prometheus, filled in; template problems as findings. ``documents``: files
+    already read (path -> documents), not read again."""
+    templates, canaries = _load(tree, documents or {})
     queries: list[Query] = []
     findings: list[Finding] = []
     for file, canary in canaries:
@@ -237,8 +244,8 @@ def check_syntax(texts: list[str], promtool: str) -> dict[int, str]:
     return errors
 
 
-def validate_queries(tree: str, locator: Locator) -> list[Finding]:
-    queries, findings = collect(tree, locator)
+def validate_queries(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | None = None) -> list[Finding]:
+    queries, findings = collect(tree, locator, documents)
     if not queries:
         return findings
     promtool = find_promtool()

@@ -79,3 +79,21 @@ def test_the_rendered_tree_is_proven_in_process(tmp_path: Path, tool: Callable[[
     assert len(kustomize.directories(str(tree))) > 10
     # one process: flux-system, in a scratch copy with the bootstrap stand-ins
     assert [os.path.basename(d) for d in built] == ["flux-system"] and not built[0].startswith(str(tree))
+
+
+def test_promql_reads_the_documents_kustomize_read(tmp_path: Path, catalog: Path, tool: Callable[[str], str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With kustomize on, the PromQL check takes the documents the kustomize check read instead of reading the
+    files again, and finds the same error."""
+    for name in ("kustomize", "promtool"):
+        tool(name)
+    from generator.validate import promql
+
+    project, result = render_examples(tmp_path, {"checkout": (END, END.replace("]))", "])"))})
+    reads: list[str] = []
+    real = promql.load_documents
+    monkeypatch.setattr(promql, "load_documents", lambda text: (reads.append(text), real(text))[1])
+    findings = validate(project, origins=result.origins, schema_dir=str(catalog), skip_kinds=SKIP, engine="python")
+    assert [(f.rule, f.file) for f in findings if f.rule.startswith("promql")] == [
+        ("promql-syntax", "services/checkout/rollouts.yaml")] * 2
+    assert not [t for t in reads if "kind: MetricTemplate" in t]  # no rendered file parsed a second time

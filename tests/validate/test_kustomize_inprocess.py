@@ -44,6 +44,9 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
                                  + "extra:\n  ignore: |\n    /*\n    !/config/crd/\n    &x *y\n"}, "proves", "ok"),
     "null-list-item": ({"kustomization.yaml": kust("cm.yaml"),
                         "cm.yaml": CM.format(name="a") + "list: [a, null]\n"}, "proves", "ok"),
+    "marks-in-quotes-and-comments": ({"kustomization.yaml": kust("cm.yaml"), "cm.yaml": "# from services/*/x\n"
+                                      + CM.format(name="a") + "extra: {i: ['*'], q: 'a != b', c: x && y, m: a *b}\n"},
+                                     "proves", "ok"),
     # failures: never proven, so built for real
     "missing-file": ({"kustomization.yaml": kust("cm.yaml", "gone.yaml"), "cm.yaml": CM.format(name="a")},
                      "defers", "fails"),
@@ -75,6 +78,12 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
     "anchors": ({"kustomization.yaml": kust("cm.yaml"),
                  "cm.yaml": CM.format(name="a").replace("data: {a: b}", "data: &d {a: b}\nbinaryData: *d")},
                 "defers", "ok"),
+    "alias-in-a-sequence": ({"kustomization.yaml": kust("cm.yaml"),
+                             "cm.yaml": CM.format(name="a") + "x: [&v 1]\ny:\n  - *v\n"}, "defers", "ok"),
+    "merge-key": ({"kustomization.yaml": kust("cm.yaml"),
+                   "cm.yaml": CM.format(name="a") + "x: &m {a: 1}\ny:\n  <<: *m\n"}, "defers", "ok"),
+    "tag-in-flow": ({"kustomization.yaml": kust("cm.yaml"), "cm.yaml": CM.format(name="a") + "x: [!!str 1]\n"},
+                    "defers", "ok"),
     "list-kind": ({"kustomization.yaml": kust("list.yaml"),
                    "list.yaml": "apiVersion: v1\nkind: List\nitems:\n  - " + CM.format(name="a").replace(
                        "\n", "\n    ").rstrip() + "\n"}, "defers", "ok"),
@@ -101,7 +110,8 @@ def _inprocess(directory: str, seen: frozenset[str] = frozenset()) -> list[k.Id]
     node = k._load(directory, file)
     if not node.plain:
         return None
-    return k.verify_plain(node, lambda child: _inprocess(child, seen | {directory}), k.file_ids)
+    return k.verify_plain(node, lambda child: _inprocess(child, seen | {directory}),
+                          lambda path: k.ids_of(k.file_documents(path)))
 
 
 @pytest.mark.parametrize("case", sorted(CORPUS))
