@@ -56,6 +56,7 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     from generator.project import load_project
     from generator.render import RenderCache, check_tree, options_from_project, render, write_tree
+    from generator.render.model import user_secrets
 
     project = load_project(args.root)
     options = options_from_project(project)
@@ -85,4 +86,9 @@ def run(args: argparse.Namespace) -> int:
     code = report(result.findings, args.fmt, args.strict)
     if code == 0 and args.fmt == "text":
         print(f"rendered {len(result.files)} files into {args.out}/", file=sys.stderr)
+        secrets = user_secrets(result.files)
+        if secrets:
+            print("create these Secrets in the cluster (the tree never holds them):", file=sys.stderr)
+            for s in secrets:
+                print(f"  {s.namespace}/{s.name} (key {', '.join(s.keys)}) for {s.used_by}", file=sys.stderr)
     return code

@@ -7,6 +7,7 @@ gets origin hints: JSON pointers inside the object mapped to the spec path they 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -92,14 +93,23 @@ class UserSecret(NamedTuple):
     used_by: str  # Kind/name of the object that reads it
 
 
-def user_secrets(resolved: dict[str, Any]) -> list[UserSecret]:
-    """The Secrets one service in one environment needs and the tree never holds (no secret lands in Git): each
-    alert's webhook address, key ``address`` (Flagger skips an alert whose Secret or key is missing, and only logs
-    it: pkg/controller/events.go)."""
-    name = str(resolved["metadata"]["name"])
-    namespace = namespace_for(str(resolved["metadata"]["namespace"]), resolved["environment"])
-    return [UserSecret(namespace, str(a["secretRef"]), ("address",), f"AlertProvider/{name}-{a['name']}")
-            for a in resolved["spec"].get("alerts") or []]
+def user_secrets(files: Mapping[str, str]) -> list[UserSecret]:
+    """The Secrets the rendered objects read and the tree never holds (no secret lands in Git), from the rendered
+    texts by path: each AlertProvider's webhook address, key ``address`` (Flagger skips an alert whose Secret or
+    key is missing, and only logs it: pkg/controller/events.go). Sorted by namespace and name."""
+    import yaml
+
+    found = []
+    for path, text in files.items():
+        if not path.endswith("/alerts.yaml"):
+            continue
+        for doc in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(doc, dict) and doc.get("kind") == "AlertProvider":
+                meta, ref = doc["metadata"], doc["spec"].get("secretRef") or {}
+                if ref.get("name"):
+                    found.append(UserSecret(str(meta["namespace"]), str(ref["name"]), ("address",),
+                                            f"AlertProvider/{meta['name']}"))
+    return sorted(found)
 
 
 def _chart(name: str, chart: dict[str, Any]) -> dict[str, Any]:

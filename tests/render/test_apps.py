@@ -4,6 +4,9 @@ states one upstream fact, and fails on the tree rendered before it was fixed."""
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from generator.project import Project, load_project
 from generator.render import RenderResult, render
 from generator.render.engine import render_text
 from generator.render.model import UserSecret, namespace_doc, per_worker_rate, service_documents, user_secrets
-from generator.spec.load import Spec, load
+from generator.spec.load import Spec
 from generator.spec.resolve import resolve
 
 LOADTESTER = "http://flagger-loadtester.flagger-system/"
@@ -294,14 +297,25 @@ def test_one_policy_admits_the_meshed_clients(rendered: RenderResult) -> None:
 
 # 9. Alert webhooks live in Secrets that nothing in the tree creates: the render says which, where.
 
-def test_the_secrets_to_create_are_listed_per_namespace(root: Path) -> None:
-    spec, findings = load(str(root / "services" / "checkout" / "rollouts.yaml"))
-    assert spec is not None and not findings
-    found = {env: user_secrets(resolve(spec, env)) for env in ("staging", "production")}
-    assert found == {
-        "production": [UserSecret("shop", "slack-webhook", ("address",), "AlertProvider/checkout-payments-slack")],
-        "staging": [UserSecret("shop-staging", "slack-webhook", ("address",),
-                               "AlertProvider/checkout-payments-slack")]}
+def test_the_secrets_to_create_are_listed_per_namespace(root: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(root / "services", project / "services")
+    shutil.copy(root / "rollouts.project.yaml", project)
+    run = subprocess.run([str(Path(sys.executable).parent / "rollouts"), "render"], cwd=project,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    listed = run.stderr.split("(the tree never holds them):\n", 1)[1]
+    assert listed.splitlines() == [
+        "  billing/slack-webhook (key address) for AlertProvider/billing-worker-payments-slack",
+        "  billing-staging/slack-webhook (key address) for AlertProvider/billing-worker-payments-slack",
+        "  shop/slack-webhook (key address) for AlertProvider/checkout-payments-slack",
+        "  shop/teams-webhook (key address) for AlertProvider/frontend-storefront-teams",
+        "  shop-staging/slack-webhook (key address) for AlertProvider/checkout-payments-slack",
+        "  shop-staging/teams-webhook (key address) for AlertProvider/frontend-storefront-teams",
+    ]
+    assert user_secrets({"flux/apps/x/y/alerts.yaml": "kind: AlertProvider\nmetadata: {name: a, namespace: n}\n"
+                                                     "spec: {type: slack, secretRef: {name: s}}\n"}) == [
+        UserSecret("n", "s", ("address",), "AlertProvider/a")]
     assert "slack-webhook" in (root / "docs" / "spec.md").read_text()
 
 
