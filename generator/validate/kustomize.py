@@ -404,13 +404,15 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None, cac
     kustomization whose inputs (every file, and the kustomize binary) match an earlier successful one is not run
     again. ``documents`` receives the documents of every file read in-process (path -> documents), for the
     PromQL check to reuse."""
+    tree = os.path.abspath(tree)
     dirs = directories(tree)
-    if not dirs:
-        return []
+    documents = {} if documents is None else documents
     kustomize = find_kustomize()
-    if kustomize is None:
-        return [Finding("kustomize-unchecked", Severity.WARNING, locator.relative(tree), 0, 0,
-                        f"kustomize is not installed: {len(dirs)} kustomization(s) were not built", INSTALL_HINT)]
+    if not dirs or kustomize is None:
+        unchecked = [Finding("kustomize-unchecked", Severity.WARNING, locator.relative(tree), 0, 0,
+                             f"kustomize is not installed: {len(dirs)} kustomization(s) were not built",
+                             INSTALL_HINT)] if dirs else []
+        return unchecked + flux_paths(tree, locator, set(dirs), documents)
     nodes = {d: _load(d, f) for d, f in dirs.items()}
     height = _heights(nodes)
     findings = [_standin_finding(locator, n) for _, n in sorted(nodes.items()) if n.standins]
@@ -418,7 +420,6 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None, cac
     failing: dict[str, str] = {}  # real builds that failed
     broken: set[str] = set()  # those, and every kustomization that includes one
     memo: dict[str, list[Id] | None] = {}
-    documents = {} if documents is None else documents
 
     def of_file(path: str) -> list[Id] | None:
         if path not in memo:
@@ -458,7 +459,66 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None, cac
         if any(c in failing for c in _under(nodes, d) if c != d):
             continue  # a kustomization it includes is the broken one
         findings.append(_finding(locator, nodes[d].file, f"kustomize build {locator.relative(d)} fails: {message}"))
+    return findings + flux_paths(tree, locator, set(dirs), documents)
+
+
+def flux_paths(tree: str, locator: Locator, kustomizations: set[str],
+               documents: dict[str, list[Any]]) -> list[Finding]:
+    """Every Flux Kustomization of the tree whose ``spec.path`` (from the repository root, ``locator.root``) is
+    inside the tree applies a directory that exists and has a kustomization, so that the build above is the one
+    kustomize-controller runs. ``documents``: files already read, by path."""
+    from generator.validate.promql import load_documents
+
+    findings = []
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.abspath(os.path.join(dirpath, name))
+            docs = documents.get(path)
+            if docs is None:
+                try:
+                    with open(path, encoding="utf-8") as fh:
+                        text = fh.read()
+                    docs = load_documents(text) if "kustomize.toolkit.fluxcd.io/" in text else []
+                except (OSError, ValueError):
+                    continue  # kubeconform reports it
+            for doc in docs:
+                finding = _flux_path(tree, locator, kustomizations, path, doc)
+                if finding:
+                    findings.append(finding)
     return findings
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _flux_path(tree: str, locator: Locator, kustomizations: set[str], file: str, doc: Any) -> Finding | None:
+    if not (isinstance(doc, dict) and doc.get("kind") == "Kustomization"
+            and str(doc.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")):
+        return None
+    spec = _mapping(doc.get("spec"))
+    path = spec.get("path")
+    if _mapping(spec.get("sourceRef")).get("kind") != "GitRepository" or not isinstance(path, str):
+        return None
+    target = os.path.normpath(os.path.join(os.path.abspath(locator.root), path.lstrip("/")))
+    if target != tree and not target.startswith(tree + os.sep):
+        return None  # another part of the repository, or another repository
+    if os.path.isdir(target) and target in kustomizations:
+        return None
+    name = str(_mapping(doc.get("metadata")).get("name") or "")
+    located = locator.find(file, "Kustomization", name, str(doc.get("apiVersion")))
+    where = locator.relative(target)
+    if not os.path.isdir(target):
+        return locator.finding("flux-path-missing", file, located, "/spec/path",
+                               f"Flux Kustomization {name} applies {where}, which is not in the tree: "
+                               "kustomize-controller fails with 'kustomization path not found'",
+                               "Render the directory, or point spec.path at one that exists.")
+    return locator.finding("flux-path-unbuilt", file, located, "/spec/path",
+                           f"Flux Kustomization {name} applies {where}, which has no kustomization.yaml: "
+                           "kustomize-controller generates one from every manifest under it, which validate did not "
+                           "build", "Give the directory a kustomization.yaml that lists its files.",
+                           severity=Severity.WARNING)
 
 
 def _under(nodes: dict[str, Node], root: str) -> list[str]:

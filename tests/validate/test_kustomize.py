@@ -177,3 +177,36 @@ def test_real_builds_are_remembered_by_content(project: Callable[..., Project], 
         findings = validate_builds(tree, Locator(proj.root), cache_dir=cache)
         assert [f.file for f in findings] == ["flux/apps/a/kustomization.yaml"]
     assert built.count(f"{tree}/apps/a") == 2
+
+
+FLUX = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: {name}, namespace: flux-system}}
+spec:
+  interval: 10m
+  path: {path}
+  prune: true
+  sourceRef: {{kind: {source}, name: rollouts}}
+"""
+
+
+def test_every_flux_path_in_the_tree_is_a_built_kustomization(project: Callable[..., Project],
+                                                               tool: Callable[[str], str]) -> None:
+    tool("kustomize")
+    flux = "---\n".join([FLUX.format(name="a", path="./flux/apps/a", source="GitRepository"),
+                         FLUX.format(name="b", path="./flux/apps/b", source="GitRepository"),
+                         FLUX.format(name="c", path="./flux/apps/c", source="GitRepository"),
+                         FLUX.format(name="crds", path="./config/crd", source="GitRepository"),  # not in the tree
+                         FLUX.format(name="oci", path="./flux/apps/gone", source="OCIRepository")])  # another source
+    proj = project({"bootstrap/kustomization.yaml": "resources: [flux.yaml]\n", "bootstrap/flux.yaml": flux,
+                    "apps/a/kustomization.yaml": "resources: [cm.yaml]\n", "apps/a/cm.yaml": CM.format(name="a"),
+                    "apps/b/cm.yaml": CM.format(name="b")})
+    findings = validate_builds(str(Path(proj.root) / "flux"), Locator(proj.root))
+    assert [(f.rule, f.severity, f.file, f.resource, f.path) for f in findings] == [
+        ("flux-path-unbuilt", Severity.WARNING, "flux/bootstrap/flux.yaml", "Kustomization flux-system/b",
+         "/spec/path"),
+        ("flux-path-missing", Severity.ERROR, "flux/bootstrap/flux.yaml", "Kustomization flux-system/c",
+         "/spec/path")]
+    assert (findings[1].line, findings[1].column) == (24, 9)
+    assert "flux/apps/c, which is not in the tree" in findings[1].message
