@@ -81,7 +81,7 @@ def test_single_byte_changes_in_one_service(rendered: Path, key_pair: tuple[str,
                 checked += 1
         finally:
             path.write_bytes(original)
-    assert checked > 600
+    assert checked > 500  # about 20,000 bytes / 37
     assert check(rendered, policy) == []
 
 
