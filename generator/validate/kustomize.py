@@ -65,6 +65,10 @@ spec:
   sourceRef: {kind: GitRepository, name: flux-system}
 """
 _PLAIN_KEYS = {"apiVersion", "kind", "resources"}
+# kustomize reads kustomization.yaml as YAML 1.1 (sigs.k8s.io/yaml): an entry yaml-rs (1.2) reads as a string may
+# be a bool, null or number there (`resources: [y]` is a type error); such entries go to the real kustomize
+_YAML11 = re.compile(r"(?:[yYnN]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|null|Null"
+                     r"|NULL|~|\.(?:inf|Inf|INF|nan|NaN|NAN)|[-+]?[0-9_.:eE+-]*[0-9][0-9_.:eE+-]*)")
 _SEPARATOR = re.compile(r"\n---.*\n")  # kyaml splitDocuments
 # node properties (anchor, alias, tag) and merge keys: where yaml.v3 (kustomize) and yaml-rs might read a document
 # differently; a candidate counts where a node can start (see _node_start)
@@ -98,6 +102,9 @@ class Node:
     children: list[str] = field(default_factory=list)  # directories it lists
     files: list[str] = field(default_factory=list)  # files it lists (existing or not)
     plain: bool = True
+    # not plain, but what it builds has the ids its including kustomization sees: only files and inline patches
+    # (no generators, whose name hashes, vars and local-config drops kustomize applies at the top build only)
+    transparent: bool = False
     standins: list[str] = field(default_factory=list)  # bootstrap files it lists that are absent
 
 
@@ -129,15 +136,22 @@ def _load(directory: str, file: str) -> Node:
     if not isinstance(data, dict):
         node.plain = False  # kustomize reports it
         return node
-    node.plain = (not _special(text) and set(data) <= _PLAIN_KEYS and data.get("apiVersion", API_VERSION) == API_VERSION
-                  and data.get("kind", "Kustomization") == "Kustomization"
-                  and isinstance(data.get("resources", []), list)
-                  and sum(os.path.isfile(os.path.join(directory, n)) for n in KUSTOMIZATION_FILES) == 1)
+    header = (not _special(text) and data.get("apiVersion", API_VERSION) == API_VERSION
+              and data.get("kind", "Kustomization") == "Kustomization"
+              and isinstance(data.get("resources", []), list)
+              and sum(os.path.isfile(os.path.join(directory, n)) for n in KUSTOMIZATION_FILES) == 1)
+    node.plain = header and set(data) <= _PLAIN_KEYS
+    patches = data.get("patches", [])
+    node.transparent = (header and set(data) <= _PLAIN_KEYS | {"patches"} and "local-config" not in text
+                        and isinstance(patches, list)
+                        and all(isinstance(p, dict) and isinstance(p.get("patch"), str) and "path" not in p
+                                for p in patches))
     for key in ("resources", "bases", "components"):
         entries = data.get(key)
         for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, str) or not entry or "://" in entry or os.path.isabs(entry):
-                node.plain = False
+            if not isinstance(entry, str) or not entry or "://" in entry or os.path.isabs(entry) \
+                    or _YAML11.fullmatch(entry):
+                node.plain = node.transparent = False
                 continue
             path = os.path.normpath(os.path.join(directory, entry))
             if os.path.isdir(path):
@@ -149,6 +163,11 @@ def _load(directory: str, file: str) -> Node:
                     node.standins.append(entry)
     if node.standins:
         node.plain = False
+    if node.plain or node.children:
+        node.transparent = False
+    else:  # a file with a local-config object: kustomize drops it from this build, but not from the including one
+        node.transparent = node.transparent and all("local-config" not in (_read(f) or b"local-config").decode(
+            "utf-8", "replace") for f in node.files if f.rsplit("/", 1)[-1] not in node.standins)
     return node
 
 
@@ -445,7 +464,8 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None, cac
                     ids[d] = None  # a kustomization it includes fails: that one is reported
                     broken.add(d)
                 else:
-                    got = verify_plain(node, lambda c: ids.get(c) if c in nodes else None, of_file)
+                    got = verify_plain(node, lambda c: ids.get(c) if c in nodes and (
+                        nodes[c].plain or nodes[c].transparent) else None, of_file)
                     if got is None:
                         real[d] = builds.start(d)
                     ids[d] = got

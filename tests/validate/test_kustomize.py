@@ -72,10 +72,18 @@ def test_plain_kustomizations_are_checked_in_process(project: Callable[..., Proj
     tree = Path(proj.root) / "flux"
     assert validate_builds(str(tree), Locator(proj.root)) == []
     assert built == []  # all plain: proven without a kustomize process
-    # a kustomization with a transformer is built for real, and what it builds joins its parent's check
-    (tree / "apps/s1/kustomization.yaml").write_text("resources: [cm.yaml]\nnameSuffix: '-x'\n")
+    # a kustomization with inline patches is built for real, and what it builds joins its parent's check
+    (tree / "apps/s1/kustomization.yaml").write_text(
+        "resources: [cm.yaml]\npatches:\n  - target: {kind: ConfigMap}\n    patch: |\n      - op: add\n"
+        "        path: /data\n        value: {x: y}\n")
     assert validate_builds(str(tree), Locator(proj.root)) == []
     assert built == [str(tree / "apps/s1")]
+    built.clear()
+    # a transformer kustomize finishes only in the top build (generators' name hashes, vars, local-config drops)
+    # makes its parent a real build too
+    (tree / "apps/s1/kustomization.yaml").write_text("resources: [cm.yaml]\nnameSuffix: '-x'\n")
+    assert validate_builds(str(tree), Locator(proj.root)) == []
+    assert sorted(built) == [str(tree / "apps"), str(tree / "apps/s1")]
     built.clear()
     (tree / "apps/s2/cm.yaml").write_text(CM.format(name="c1-x"))  # the same id as s1 builds, after its suffix
     findings = validate_builds(str(tree), Locator(proj.root))

@@ -70,6 +70,12 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
                        "cm.yaml": CM.format(name="a") + "--- kind: x\n" + CM.format(name="b")}, "defers", "fails"),
     "directory-without-kustomization": ({"kustomization.yaml": kust("x"), "x/cm.yaml": CM.format(name="a")},
                                         "defers", "fails"),
+    "yaml-1.1-bool-entry": ({"kustomization.yaml": kust("y"), "y/kustomization.yaml": kust("cm.yaml"),
+                             "y/cm.yaml": CM.format(name="a")}, "defers", "fails"),
+    "generator-under-a-plain-parent": ({"kustomization.yaml": kust("x", "y.yaml"),
+                                        "x/kustomization.yaml": "configMapGenerator:\n  - name: a\n    literals: [k=v]\n",
+                                        "y.yaml": CM.format(name="a").replace("  namespace: shop\n", "")},
+                                       "defers", "fails"),
     "unknown-kustomization-field": ({"kustomization.yaml": kust("cm.yaml") + "resourcez: []\n",
                                      "cm.yaml": CM.format(name="a")}, "defers", "fails"),
     # legal, but outside what the in-process check proves: the real kustomize builds them
