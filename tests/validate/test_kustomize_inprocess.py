@@ -73,7 +73,7 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
     "yaml-1.1-bool-entry": ({"kustomization.yaml": kust("y"), "y/kustomization.yaml": kust("cm.yaml"),
                              "y/cm.yaml": CM.format(name="a")}, "defers", "fails"),
     "generator-under-a-plain-parent": ({"kustomization.yaml": kust("x", "y.yaml"),
-                                        "x/kustomization.yaml": "configMapGenerator:\n  - name: a\n    literals: [k=v]\n",
+                                        "x/kustomization.yaml": "configMapGenerator: [{name: a, literals: [k=v]}]\n",
                                         "y.yaml": CM.format(name="a").replace("  namespace: shop\n", "")},
                                        "defers", "fails"),
     "unknown-kustomization-field": ({"kustomization.yaml": kust("cm.yaml") + "resourcez: []\n",
