@@ -11,9 +11,10 @@ is one-sided: it only ever *proves* a build succeeds, from a conservative subset
 merge keys, no ``List`` kinds, no two resources of one kind and name anywhere in the build); anything outside it
 (a missing file, a document without a name, a possible duplicate, YAML yaml-rs refuses) is built by the real
 kustomize, whose own error is the finding. Kustomizations with anything else (patches, generators, components,
-remote resources) are always built by the real kustomize, in parallel, and the ids of what they produce feed the
-in-process check of the plain kustomizations that include them. A failure is reported at the deepest
-kustomization that fails.
+remote resources) are always built by the real kustomize, in parallel; when one has only files and inline patches,
+the ids of what it produces feed the in-process check of a plain kustomization that includes it (otherwise that
+one is built for real too: generator hashes, vars and local-config drops happen in the top build only). A failure
+is reported at the deepest kustomization that fails.
 
 ``flux/bootstrap/flux-system`` lists ``gotk-components.yaml`` and ``gotk-sync.yaml``, which only ``flux bootstrap``
 writes: while they are absent, that directory is built in a scratch copy with stand-ins (``gotk-components.yaml``
