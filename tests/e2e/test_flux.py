@@ -10,9 +10,10 @@ Then:
   (its dependsOn on the infrastructure dropped: no Flagger or helm-controller runs here) apply a signed commit;
   an unsigned push and a commit signed by another key are refused (``SourceVerified=False``,
   ``InvalidCommitSignature``) and nothing of theirs is applied; the next pipeline commit is applied again;
-* bootstrap layer: what ``flux bootstrap --path flux/bootstrap`` does (flux2 ``pkg/bootstrap``: gotk-sync.yaml
-  beside an existing kustomization.yaml, which it keeps and applies) gives a ``flux-system`` GitRepository that must
-  verify commits too: an unsigned push that drops every ``spec.verify`` is refused by it.
+* bootstrap layer: what ``flux bootstrap --path flux/bootstrap --ssh-signing-key-file`` does after the pipeline's
+  first commit (docs/render.md; flux2 ``pkg/bootstrap``: gotk-sync.yaml beside the rendered kustomization.yaml,
+  which it keeps and applies) gives a ``flux-system`` GitRepository that verifies commits too: it applies the
+  signed tree, and refuses an unsigned push that drops every verification.
 """
 
 from __future__ import annotations
@@ -370,12 +371,12 @@ def nothing_new_applied(flux: Flux, kustomizations: list[dict[str, Any]], watche
 
 # --- the bootstrap layer --------------------------------------------------------------------------------------------
 
-def bootstrap(checkout: Path, url: str) -> list[dict[str, Any]]:
-    """What ``flux bootstrap git --url URL --branch main --path flux/bootstrap`` writes and applies (flux2
-    pkg/bootstrap, pkg/manifestgen/sync): gotk-components.yaml (here only the namespace: the CRDs are installed and
-    the controllers run out of cluster) and gotk-sync.yaml in flux/bootstrap/flux-system/, and a kustomization.yaml
-    there only when none exists (an existing one is kept); one commit, pushed; then it applies `kustomize build` of
-    that folder: those objects are returned for the caller to apply."""
+def bootstrap(checkout: Path, url: str, signing_key: Path) -> list[dict[str, Any]]:
+    """What ``flux bootstrap git --url URL --branch main --path flux/bootstrap --ssh-signing-key-file KEY`` (as
+    docs/render.md says) writes and applies (flux2 pkg/bootstrap, pkg/manifestgen/sync): gotk-components.yaml (here
+    only the namespace: the CRDs are installed and the controllers run out of cluster) and gotk-sync.yaml in
+    flux/bootstrap/flux-system/, and a kustomization.yaml there only when none exists (an existing one is kept); one
+    commit, SSH-signed, pushed; then it applies `kustomize build` of that folder: those objects are returned."""
     folder = checkout / "flux" / "bootstrap" / "flux-system"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "gotk-components.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n",
@@ -392,7 +393,10 @@ def bootstrap(checkout: Path, url: str) -> list[dict[str, Any]]:
         (folder / "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
             "- gotk-components.yaml\n- gotk-sync.yaml\n", encoding="utf-8")
-    push_unsigned(checkout, url, "Add Flux sync manifests")
+    git(checkout, "add", "-A")
+    git(checkout, "-c", "gpg.format=ssh", "-c", f"user.signingkey={signing_key}", "commit", "-q", "-S",
+        "-m", "Add Flux sync manifests")
+    git(checkout, "push", "-q", url, "HEAD:main")
     built = _run([Cluster.bin("kubectl"), "kustomize", str(folder)])
     return [doc for doc in YAML(typ="safe").load_all(built) if isinstance(doc, dict)]
 
@@ -407,34 +411,32 @@ def test_bootstrap_layer_refuses_an_unsigned_commit(clean: Flux, tmp_path: Path)
     # `flux bootstrap git` with --username/--password: the source Secret (the server here ignores credentials)
     kube("-n", NAMESPACE, "create", "secret", "generic", "flux-system", "--from-literal=username=git",
          "--from-literal=password=unused")
-    objects = bootstrap(tree, url)
+    objects = bootstrap(tree, url, flux.keys.commit)
+    head = flux.server.head("bootstrap")
     names = [(o.get("kind"), o.get("metadata", {}).get("name")) for o in objects]
     assert ("GitRepository", "flux-system") in names and ("Kustomization", "flux-system") in names, (
         "kustomize build of flux/bootstrap/flux-system, as flux bootstrap applies it, lacks its sync manifests "
         f"(gotk-sync.yaml): it builds {names}")
-    # the pipeline commits after bootstrap (a bootstrap commit is not the pipeline's): HEAD is signed again
-    set_image_tag(project, "9.9.9")
-    head = rollouts_commit(flux, "bootstrap", project, flux.keys.commit)
-    clone(url, tree)
-    kube.apply(*objects)
     watched = [("gitrepository", NAMESPACE, "flux-system"), ("kustomization", NAMESPACE, "flux-system")]
 
     def get_repo() -> dict[str, Any] | None:
         return kube.get("-n", NAMESPACE, "gitrepository", "flux-system")
 
-    # the bootstrap layer applies itself from the pipeline's commit; the flux-system source must verify commits
-    wait_for(f"Kustomization flux-system to apply {head}",
-             lambda: (((kube.get("-n", NAMESPACE, "kustomization", "flux-system") or {}).get("status") or {})
-                      .get("lastAttemptedRevision", "")).endswith(head),
-             timeout=120, details=lambda: flux.details(*watched))
+    kube.apply(*objects)
     repo = get_repo()
-    assert repo is not None, "flux bootstrap's GitRepository flux-system was not created"
-    assert repo["spec"].get("verify"), ("the flux-system GitRepository that flux bootstrap creates does not verify "
-                                        "commits: the rendered tree adds no spec.verify to it")
-    repo = wait_for("GitRepository flux-system verified",
+    assert repo is not None and repo["spec"].get("verify"), (
+        "the flux-system GitRepository that flux bootstrap creates does not verify commits: the rendered "
+        "flux/bootstrap/flux-system/kustomization.yaml adds no spec.verify to it")
+    repo = wait_for("GitRepository flux-system verified at bootstrap's signed commit",
                     lambda: (r := get_repo()) and revision(r).endswith(head)
                     and condition(r, "SourceVerified").get("status") == "True" and r,
                     details=lambda: flux.details(*watched))
+    # the bootstrap layer applies itself (the rendered flux/bootstrap) from that commit
+    wait_for(f"Kustomization flux-system to apply {head}",
+             lambda: (((kube.get("-n", NAMESPACE, "kustomization", "flux-system") or {}).get("status") or {})
+                      .get("lastAppliedRevision", "")).endswith(head),
+             timeout=120, details=lambda: flux.details(*watched))
+    assert kube.get("-n", NAMESPACE, "gitrepository", "rollouts") is not None, "flux/bootstrap was not applied"
 
     # an unsigned push that drops every verification (spec.verify blocks, and kustomization patches, which add
     # it to flux-system) and adds an object: refused, nothing of it applied
@@ -452,7 +454,7 @@ def test_bootstrap_layer_refuses_an_unsigned_commit(clean: Flux, tmp_path: Path)
     assert kube.get("-n", NAMESPACE, "configmap", "e2e-unsigned-bootstrap") is None
     repo = get_repo()
     assert repo is not None and repo["spec"].get("verify"), "the unsigned commit removed the verification"
-    for other in kube.get("-n", NAMESPACE, "gitrepository")["items"]:  # type: ignore[index]
+    for other in (kube.get("-n", NAMESPACE, "gitrepository") or {}).get("items", []):
         if other["spec"]["url"] == url:
             assert other["spec"].get("verify"), f"GitRepository {other['metadata']['name']} lost its verification"
 
