@@ -145,8 +145,8 @@ def _load(directory: str, file: str) -> Node:
     patches = data.get("patches", [])
     node.transparent = (header and set(data) <= _PLAIN_KEYS | {"patches"} and "local-config" not in text
                         and isinstance(patches, list)
-                        and all(isinstance(p, dict) and isinstance(p.get("patch"), str) and "path" not in p
-                                for p in patches))
+                        and all(isinstance(p, dict) and isinstance(p.get("patch"), str)
+                                and set(p) <= {"patch", "target"} for p in patches))  # no files, no options
     for key in ("resources", "bases", "components"):
         entries = data.get(key)
         for entry in entries if isinstance(entries, list) else []:

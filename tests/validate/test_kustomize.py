@@ -79,12 +79,16 @@ def test_plain_kustomizations_are_checked_in_process(project: Callable[..., Proj
     assert validate_builds(str(tree), Locator(proj.root)) == []
     assert built == [str(tree / "apps/s1")]
     built.clear()
-    # a transformer kustomize finishes only in the top build (generators' name hashes, vars, local-config drops)
-    # makes its parent a real build too
+    # a transformer kustomize finishes only in the top build (generators' name hashes, vars, local-config drops),
+    # or a patch allowed to rename, makes its parent a real build too
+    for text in ("resources: [cm.yaml]\nnameSuffix: '-x'\n",
+                 "resources: [cm.yaml]\npatches:\n  - target: {kind: ConfigMap}\n    options: {allowNameChange: true}\n"
+                 "    patch: |\n      - op: add\n        path: /data\n        value: {x: y}\n"):
+        (tree / "apps/s1/kustomization.yaml").write_text(text)
+        assert validate_builds(str(tree), Locator(proj.root)) == []
+        assert sorted(built) == [str(tree / "apps"), str(tree / "apps/s1")]
+        built.clear()
     (tree / "apps/s1/kustomization.yaml").write_text("resources: [cm.yaml]\nnameSuffix: '-x'\n")
-    assert validate_builds(str(tree), Locator(proj.root)) == []
-    assert sorted(built) == [str(tree / "apps"), str(tree / "apps/s1")]
-    built.clear()
     (tree / "apps/s2/cm.yaml").write_text(CM.format(name="c1-x"))  # the same id as s1 builds, after its suffix
     findings = validate_builds(str(tree), Locator(proj.root))
     assert [f.file for f in findings] == ["flux/apps/kustomization.yaml"]
