@@ -435,6 +435,12 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None, cac
         return unchecked + flux_paths(tree, locator, set(dirs), documents)
     nodes = {d: _load(d, f) for d, f in dirs.items()}
     height = _heights(nodes)
+    # kustomizations whose own build does not show the ids an including one merges: one that is neither plain nor
+    # transparent, and every one that includes such a one (its name hashes, vars, local-config drops are undone)
+    opaque: set[str] = set()
+    for d in sorted(nodes, key=lambda d: height[d]):
+        if not (nodes[d].plain or nodes[d].transparent) or any(c in opaque for c in nodes[d].children):
+            opaque.add(d)
     findings = [_standin_finding(locator, n) for _, n in sorted(nodes.items()) if n.standins]
     ids: dict[str, list[Id] | None] = {}  # None: does not build, or not known to
     failing: dict[str, str] = {}  # real builds that failed
@@ -465,8 +471,8 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None, cac
                     ids[d] = None  # a kustomization it includes fails: that one is reported
                     broken.add(d)
                 else:
-                    got = verify_plain(node, lambda c: ids.get(c) if c in nodes and (
-                        nodes[c].plain or nodes[c].transparent) else None, of_file)
+                    got = verify_plain(node, lambda c: ids.get(c) if c in nodes and c not in opaque else None,
+                                       of_file)
                     if got is None:
                         real[d] = builds.start(d)
                     ids[d] = got

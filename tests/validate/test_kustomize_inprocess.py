@@ -76,6 +76,10 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
                                         "x/kustomization.yaml": "configMapGenerator: [{name: a, literals: [k=v]}]\n",
                                         "y.yaml": CM.format(name="a").replace("  namespace: shop\n", "")},
                                        "defers", "fails"),
+    "generator-two-levels-down": ({"kustomization.yaml": kust("m", "y.yaml"), "m/kustomization.yaml": kust("x"),
+                                   "m/x/kustomization.yaml": "configMapGenerator: [{name: a, literals: [k=v]}]\n",
+                                   "y.yaml": CM.format(name="a").replace("  namespace: shop\n", "")},
+                                  "defers", "fails"),
     "unknown-kustomization-field": ({"kustomization.yaml": kust("cm.yaml") + "resourcez: []\n",
                                      "cm.yaml": CM.format(name="a")}, "defers", "fails"),
     # legal, but outside what the in-process check proves: the real kustomize builds them
