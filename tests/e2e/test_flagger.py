@@ -178,6 +178,7 @@ def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str],
     watch = CanaryWatch(cluster)
     env = Env(cluster, rendered, proxy, app, loadtester, watch)
     started: list[Process] = []
+    applied: list[str] = []  # what the test applied, workloads first, the Canaries last
     try:
         started.append(_prometheus(cluster, "prometheus-linkerd-viz", MESH_PROMETHEUS, proxy.target))
         started.append(_prometheus(cluster, "prometheus-monitoring", APP_PROMETHEUS, app.target))
@@ -196,9 +197,13 @@ def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str],
         namespaces = [obj for obj in objects if obj["kind"] == "Namespace"]
         cluster.apply(yaml.safe_dump_all(namespaces))
         # every object of the services (Canary, MetricTemplates, HPA, PDB, policy, routes, alerts, release...)
-        cluster.apply(yaml.safe_dump_all([o for o in objects if o["kind"] != "Namespace"]), "--force-conflicts")
+        applied.append(yaml.safe_dump_all([o for o in objects if o["kind"] not in ("Namespace", "Canary")]))
+        applied.append(yaml.safe_dump_all(list(env.canaries.values())))
+        for stream in applied:
+            cluster.apply(stream, "--force-conflicts")
         for key, canary in env.canaries.items():
-            cluster.apply(_workload(canary, env.images[key]))
+            applied.insert(0, _workload(canary, env.images[key]))
+            cluster.apply(applied[0])
             proxy.set(key[0], f"{key[1]}-primary")  # the primary serves healthy traffic throughout
         argv = [flagger, f"-kubeconfig={cluster.kubeconfig}", *_flagger_flags(rendered), f"-port={free_port()}",
                 "-log-level=info", "-enable-leader-election=false"]
@@ -213,10 +218,34 @@ def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str],
         yield env
     finally:
         watch.stop()
+        _remove(cluster, applied)
         cluster.stop(*started)  # the rest of the session (the Flux suite) runs without them
         loadtester.stop()
         proxy.stop()
         app.stop()
+
+
+def _remove(cluster: Cluster, applied: list[str]) -> None:
+    """Leave the cluster as the next suite expects it: the Canaries deleted while Flagger still runs (their
+    revertOnDeletion finalizer is Flagger's to remove; its primaries and routes go with them), then the rest."""
+    if not applied:
+        return
+    cluster.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", input=applied[-1])
+
+    def gone() -> bool:
+        return not cluster.kubectl("get", "canaries.flagger.app", "-A", "-o", "name").stdout.strip()
+
+    try:
+        wait_for("the Canaries to be finalised by Flagger", gone, timeout=90, every=1)
+    except TimeoutError:  # Flagger is gone: drop the finalizers so the namespaces stay usable
+        for name in cluster.kubectl("get", "canaries.flagger.app", "-A", "-o",
+                                    "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}"
+                                    ).stdout.split():
+            namespace, canary = name.split("/")
+            cluster.kubectl("patch", "canaries.flagger.app", canary, "-n", namespace, "--type=merge", "-p",
+                            '{"metadata":{"finalizers":null}}')
+    for stream in reversed(applied[:-1]):
+        cluster.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", input=stream)
 
 
 class _None:
