@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,15 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tests.e2e.cluster import free_port
+
 NAMESPACE = "flux-system"
 # Every kind the rendered apps and bootstrap paths contain must have its CRD, or kustomize-controller's apply fails.
 CRD_DIRS = ("flux", "flagger", "gateway-api", "linkerd", "cert-manager")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def crd_files(shared: str) -> list[str]:

@@ -6,8 +6,9 @@ bundle from ``rollouts keys``), from a copy of the checkout service and a projec
 is the served URL (the only test-side setting). The cluster gets the verify Secret exactly as docs/signing.md says.
 Then:
 
-* apps path: the rendered ``rollouts`` GitRepository and the rendered Flux Kustomization of one service's apps path
-  (its dependsOn on the infrastructure dropped: no Flagger or helm-controller runs here) apply a signed commit;
+* apps path: the rendered ``rollouts`` GitRepository and the rendered Flux Kustomizations of one service's apps path
+  (their dependsOn on the infrastructure dropped, and the Canary's phase set as Flagger sets it: neither Flagger
+  nor helm-controller runs here) apply a signed commit;
   an unsigned push and a commit signed by another key are refused (``SourceVerified=False``,
   ``InvalidCommitSignature``) and nothing of theirs is applied; the next pipeline commit is applied again;
 * bootstrap layer: what ``flux bootstrap --path flux/bootstrap --ssh-signing-key-file`` does after the pipeline's
@@ -61,7 +62,6 @@ class Flux:
     server: GitServer
     controllers: FluxControllers
     keys: Keys
-    work: Path
 
     def details(self, *objects: tuple[str, str, str]) -> str:
         """The status of the given (kind, namespace, name) objects and the controllers' logs, for failures."""
@@ -84,11 +84,12 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def flux(cluster: Cluster, shared: Path, need_bin: Callable[[str], str],
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flux]:
+def flux(cluster: Cluster, shared: Path, need_bin: Callable[[str], str]) -> Iterator[Flux]:
+    """CRDs, the verify Secret, the keys, the git server and both controllers (logs in the run's scratch folder)."""
     for name in ("source-controller", "kustomize-controller"):
         need_bin(name)
-    work = tmp_path_factory.mktemp("flux")
+    work = cluster.workdir / "flux-e2e"
+    work.mkdir()
     kube = Kubectl(cluster.kubectl)
     crds = crd_files(str(shared))
     assert crds, f"no CRDs under {shared}/crds"
@@ -110,7 +111,7 @@ def flux(cluster: Cluster, shared: Path, need_bin: Callable[[str], str],
         controllers = FluxControllers(need_bin, str(cluster.kubeconfig), str(work))
         try:
             controllers.start()
-            yield Flux(kube, server, controllers, keys, work)
+            yield Flux(kube, server, controllers, keys)
         finally:
             controllers.stop()
 
