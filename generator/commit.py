@@ -374,7 +374,15 @@ def _commit_stage(opts: CommitOptions, git: Git, base: str, stage: str, index: s
     root = getattr(project, "root", ".")
     out.message = commit_message(out.changes, source_commit(root), out.signer)
     if not [c for c in out.changes if c[1] != BUNDLE]:
-        return ""
+        if not base or _signed(git, base):
+            return ""
+        # Flux verifies HEAD only: an unsigned HEAD (flux bootstrap's own commit, a hand-made push) keeps the
+        # cluster on its last verified artifact until a signed commit lands, even when the render is unchanged
+        out.message = (f"rollouts: sign the render of {base[:12]}, which carried no signature\n\n"
+                       "Flux verifies HEAD only; this commit holds the same flux/ tree, signed.\n\n"
+                       f"Source-commit: {source_commit(root) or '(not a git repository)'}\n"
+                       f"Bundle: {BUNDLE} ({out.signer})\n")
+        out.notes.append(f"HEAD {base[:12]} was not signed: committed the same render signed, so Flux applies it")
     if opts.dry_run:
         return ""
     tree = git.out("write-tree", index=index)
@@ -388,6 +396,12 @@ def _commit_stage(opts: CommitOptions, git: Git, base: str, stage: str, index: s
                             "Check the signing key: an SSH key without a passphrase or in ssh-agent, or a gpg key "
                             "usable without a prompt.")
     return commit.stdout.strip()
+
+
+def _signed(git: Git, commit: str) -> bool:
+    """The commit carries an SSH or OpenPGP signature (which key made it is Flux's check, not ours)."""
+    header = git.out("cat-file", "commit", commit).split("\n\n", 1)[0]
+    return any(line.startswith("gpgsig") for line in header.splitlines())
 
 
 def _identity_env(git: Git) -> dict[str, str]:

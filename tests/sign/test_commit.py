@@ -133,6 +133,30 @@ def test_commit_to_bare_remote_is_signed_and_verifiable(lab: Lab) -> None:
     assert lab.remote_git("rev-parse", "main") == head
 
 
+def test_an_unsigned_head_is_signed_again_with_the_same_render(lab: Lab) -> None:
+    """flux bootstrap (or anyone) pushes an unsigned commit on top: Flux verifies HEAD only and stays on the last
+    verified artifact, so a commit of the unchanged render must still land, signed."""
+    assert lab.run().returncode == 0
+    work = lab.tmp / "bootstrap-clone"
+    git("clone", "-q", str(lab.remote), str(work), cwd=lab.tmp, env=lab.env)
+    (work / "flux/bootstrap/flux-system/gotk-sync.yaml").write_text("# written by flux bootstrap\n")
+    git("add", "-A", cwd=work, env=lab.env)
+    git("-c", "commit.gpgsign=false", "commit", "-q", "-m", "Add Flux sync manifests", cwd=work, env=lab.env)
+    git("push", "-q", "origin", "main", cwd=work, env=lab.env)
+    unsigned = lab.remote_git("rev-parse", "main")
+    assert lab.verify_commit(unsigned).returncode != 0
+
+    again = lab.run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    head = lab.remote_git("rev-parse", "main")
+    assert head != unsigned and lab.remote_git("rev-parse", "main^") == unsigned
+    assert lab.verify_commit(head).returncode == 0
+    assert lab.remote_git("diff", "--stat", unsigned, head, "--", "flux") == ""  # the same tree, now signed
+    assert "which carried no signature" in lab.remote_git("log", "-1", "--format=%s", "main")
+    # signed now: the next run has nothing to do
+    assert "Nothing to commit" in lab.run().stdout
+
+
 def test_dry_run_and_failures_commit_nothing(lab: Lab) -> None:
     assert lab.run().returncode == 0
     head = lab.remote_git("rev-parse", "main")
