@@ -441,6 +441,20 @@ def assert_rolled_back(outcome: Outcome, metric: str) -> None:
         report(outcome, lines)
 
 
+def test_flagger_routes_at_the_rendered_parents(env: Env) -> None:
+    """Flagger's HTTPRoute of each Canary hangs on the parents and hostnames the render gave it (gatewayRefs,
+    service.hosts), where Gateway API splits the traffic."""
+    def parents(refs: list[dict[str, Any]], namespace: str) -> set[tuple[str, str, str]]:
+        return {(ref.get("kind", "Gateway"), ref.get("namespace", namespace), ref["name"]) for ref in refs}
+
+    for (namespace, name), canary in env.canaries.items():
+        route = json.loads(env.cluster.kubectl("get", "httproutes.gateway.networking.k8s.io", name, "-n",
+                                               namespace, "-o", "json", check=True).stdout)
+        wanted = parents(canary["spec"]["service"].get("gatewayRefs", []), namespace)
+        assert wanted and parents(route["spec"]["parentRefs"], namespace) == wanted, (namespace, name)
+        assert route["spec"].get("hostnames", []) == canary["spec"]["service"].get("hosts", []), (namespace, name)
+
+
 def test_canary_healthy_zero_errors_is_promoted(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]
                                                 ) -> None:
     assert_promoted(outcomes["checkout-production"][0].result())
