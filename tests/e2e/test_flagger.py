@@ -363,9 +363,15 @@ PLAN: dict[str, list[Scenario]] = {
                             Scenario("canary, p99 900 ms over a 500 ms budget", "shop", "checkout", "1.4.4",
                                      latency_ms=900)],
     "checkout-staging": [Scenario("canary, 30% errors", "shop-staging", "checkout", "1.4.3", errors=0.3)],
-    "frontend-production": [Scenario("A/B, healthy", "shop", "frontend", "3.12.1")],
+    "frontend-production": [Scenario("A/B, healthy", "shop", "frontend", "3.12.1"),
+                            Scenario("A/B, p95 900 ms over a 300 ms budget", "shop", "frontend", "3.12.2",
+                                     latency_ms=900)],
     "frontend-staging": [Scenario("A/B, 30% errors", "shop-staging", "frontend", "3.12.1", errors=0.3)],
-    "billing-staging": [Scenario("blue/green, healthy", "billing-staging", "billing-worker", "2.0.8")],
+    "billing-staging": [Scenario("blue/green, healthy", "billing-staging", "billing-worker", "2.0.8"),
+                        Scenario("blue/green, 30% errors", "billing-staging", "billing-worker", "2.0.9",
+                                 errors=0.3),
+                        Scenario("blue/green, p99 1.5 s over a 1 s budget", "billing-staging", "billing-worker",
+                                 "2.0.10", latency_ms=1500)],
     "billing-production": [Scenario("blue/green, healthy, manual approval", "billing", "billing-worker", "2.0.8",
                                     open_gate=True)],
 }
@@ -475,6 +481,20 @@ def test_ab_healthy_is_promoted(outcomes: dict[str, list[concurrent.futures.Futu
 
 def test_ab_30_percent_errors_rolls_back(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
     assert_rolled_back(outcomes["frontend-staging"][0].result(), "success-rate")
+
+
+def test_ab_latency_over_budget_rolls_back(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    assert_rolled_back(outcomes["frontend-production"][1].result(), "latency-p95")
+
+
+def test_blue_green_30_percent_errors_rolls_back(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]
+                                                 ) -> None:
+    assert_rolled_back(outcomes["billing-staging"][1].result(), "success-rate")
+
+
+def test_blue_green_p99_over_budget_rolls_back(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]
+                                               ) -> None:
+    assert_rolled_back(outcomes["billing-staging"][2].result(), "latency-p99")
 
 
 def test_blue_green_healthy_is_promoted(outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
