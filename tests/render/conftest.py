@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from generator.project import load_project
+from generator.render import RenderResult, render
+
 
 def copy_examples(root: Path, dest: Path) -> Path:
     shutil.copytree(root / "services", dest / "services")
@@ -29,3 +32,11 @@ def read_tree() -> Callable[[Path], dict[str, bytes]]:
                 for p in sorted(directory.rglob("*")) if p.is_file() or p.is_symlink()}
 
     return read
+
+
+@pytest.fixture(scope="session")
+def rendered(root: Path) -> RenderResult:
+    """The example repository rendered once, in memory."""
+    result = render(load_project(str(root)))
+    assert result.ok, result.findings
+    return result

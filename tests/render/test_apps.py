@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from rendered_docs import docs_of
 
 from generator.lint import lint
 from generator.project import Project, load_project
@@ -25,24 +26,12 @@ from generator.spec.resolve import resolve
 LOADTESTER = "http://flagger-loadtester.flagger-system/"
 
 
-@pytest.fixture(scope="module")
-def rendered(root: Path) -> RenderResult:
-    result = render(load_project(str(root)))
-    assert result.ok, result.findings
-    return result
-
-
-def docs_in(result: RenderResult, prefix: str) -> list[dict[str, Any]]:
-    return [d for path, text in result.files.items() if path.startswith(prefix) and path.endswith(".yaml")
-            for d in yaml.safe_load_all(text) if d]
-
-
 def kinds(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
 def canary_of(result: RenderResult, env: str, service: str) -> dict[str, Any]:
-    (canary,) = kinds(docs_in(result, f"flux/apps/{env}/{service}/"), "Canary").values()
+    (canary,) = kinds(docs_of(result, f"flux/apps/{env}/{service}/"), "Canary").values()
     return canary
 
 
@@ -92,7 +81,7 @@ def lint_text(tmp_path: Path, text: str) -> list[tuple[str, str]]:
 
 def test_error_budget_burn_is_zero_not_empty_for_a_perfect_canary(rendered: RenderResult) -> None:
     for env in ("staging", "production"):
-        templates = kinds(docs_in(rendered, f"flux/apps/{env}/checkout/"), "MetricTemplate")
+        templates = kinds(docs_of(rendered, f"flux/apps/{env}/checkout/"), "MetricTemplate")
         numerator, denominator = templates["checkout-error-budget-burn"]["spec"]["query"].split("\n/\n")
         assert 'classification="failure"' in numerator
         assert numerator.startswith("(sum(rate(response_total{") and numerator.endswith(") or vector(0))")
@@ -104,7 +93,7 @@ def test_error_budget_burn_is_zero_not_empty_for_a_perfect_canary(rendered: Rend
 
 def test_queue_lag_is_queried_on_the_application_prometheus(rendered: RenderResult) -> None:
     for env in ("staging", "production"):
-        templates = kinds(docs_in(rendered, f"flux/apps/{env}/billing-worker/"), "MetricTemplate")
+        templates = kinds(docs_of(rendered, f"flux/apps/{env}/billing-worker/"), "MetricTemplate")
         queue_lag = templates["billing-worker-queue-lag"]["spec"]
         assert queue_lag["provider"] == {"type": "prometheus", "address": "http://prometheus.monitoring:9090"}
         # linkerd-viz adds the deployment label at scrape time; on the application Prometheus: the pod name
@@ -128,7 +117,7 @@ HELM_TEST_RULES = [
 @pytest.mark.parametrize("env,namespace", [("production", "billing"), ("staging", "billing-staging")])
 def test_helm_test_gate_grants_the_loadtester_what_helm_test_needs(rendered: RenderResult, env: str,
                                                                     namespace: str) -> None:
-    docs = docs_in(rendered, f"flux/apps/{env}/billing-worker/rbac.yaml")
+    docs = docs_of(rendered, f"flux/apps/{env}/billing-worker/rbac.yaml")
     role = kinds(docs, "Role")["billing-worker-helm-test"]
     binding = kinds(docs, "RoleBinding")["billing-worker-helm-test"]
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == namespace
@@ -138,7 +127,7 @@ def test_helm_test_gate_grants_the_loadtester_what_helm_test_needs(rendered: Ren
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "flagger-loadtester",
                                     "namespace": "flagger-system"}]
     assert ("helm-test", "pre-rollout", LOADTESTER) in hooks(canary_of(rendered, env, "billing-worker"))
-    assert "rbac.yaml" in docs_in(rendered, f"flux/apps/{env}/billing-worker/kustomization.yaml")[0]["resources"]
+    assert "rbac.yaml" in docs_of(rendered, f"flux/apps/{env}/billing-worker/kustomization.yaml")[0]["resources"]
 
 
 def test_helm_test_rbac_can_be_left_to_the_user(tmp_path: Path) -> None:
@@ -170,7 +159,7 @@ def test_the_gateway_is_a_parent_of_flaggers_route_with_the_public_and_in_cluste
                                           "group": "gateway.networking.k8s.io", "kind": "Gateway",
                                           "sectionName": "https"}
     assert frontend["hosts"][:2] == ["shop.acme.example", "www.shop.acme.example"]
-    assert not [d for d in docs_in(rendered, "flux/apps/") if d["kind"] == "HTTPRoute"]
+    assert not [d for d in docs_of(rendered, "flux/apps/") if d["kind"] == "HTTPRoute"]
     assert "hosts" not in canary_of(rendered, "production", "billing-worker")["spec"]["service"]
 
 
@@ -225,7 +214,7 @@ def test_a_path_prefix_flagger_cannot_express_is_refused_not_dropped(tmp_path: P
 def test_no_two_environments_claim_a_host_on_the_same_gateway(rendered: RenderResult) -> None:
     claimed: dict[tuple[str, str, str], str] = {}
     for env in ("staging", "production"):
-        for canary in kinds(docs_in(rendered, f"flux/apps/{env}/"), "Canary").values():
+        for canary in kinds(docs_of(rendered, f"flux/apps/{env}/"), "Canary").values():
             service = canary["spec"]["service"]
             for ref in service["gatewayRefs"]:
                 if ref["kind"] != "Gateway":
@@ -289,7 +278,7 @@ def test_per_worker_rate_times_workers_is_the_rate(rps: int, concurrency: int) -
 def test_one_policy_admits_the_meshed_clients(rendered: RenderResult) -> None:
     for env in ("staging", "production"):
         for service in ("billing-worker", "checkout", "frontend"):
-            policy = docs_in(rendered, f"flux/apps/{env}/{service}/policy.yaml")
+            policy = docs_of(rendered, f"flux/apps/{env}/{service}/policy.yaml")
             assert {name: d["spec"] for name, d in kinds(policy, "MeshTLSAuthentication").items()} == {
                 f"{service}-meshed-clients": {"identities": ["*"]}}
             assert set(kinds(policy, "AuthorizationPolicy")) == {f"{service}-meshed-clients"}
@@ -322,7 +311,7 @@ def test_the_secrets_to_create_are_listed_per_namespace(root: Path, tmp_path: Pa
 # 10. linkerd-init needs NET_ADMIN and NET_RAW, which the baseline and restricted Pod Security Standards refuse.
 
 def test_meshed_namespaces_admit_linkerd_init(rendered: RenderResult) -> None:
-    namespaces = [d for d in docs_in(rendered, "flux/apps/") if d["kind"] == "Namespace"]
+    namespaces = [d for d in docs_of(rendered, "flux/apps/") if d["kind"] == "Namespace"]
     assert namespaces
     for ns in namespaces:
         assert ns["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"}

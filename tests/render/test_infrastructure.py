@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from rendered_docs import docs_of, one
 
 from generator.project import Project, load_project
 from generator.render import RenderOptions, RenderResult, options_from_project, render
@@ -18,31 +19,10 @@ PD = "flux/infrastructure/progressive-delivery"
 
 
 @pytest.fixture(scope="module")
-def rendered(root: Path) -> RenderResult:
-    result = render(load_project(str(root)))
-    assert result.ok, result.findings
-    return result
-
-
-@pytest.fixture(scope="module")
 def with_develop(root: Path) -> RenderResult:
     result = render(load_project(str(root)), options=RenderOptions(develop=True))
     assert result.ok, result.findings
     return result
-
-
-def docs_of(result: RenderResult, prefix: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for path, text in result.files.items():
-        if path.startswith(prefix) and path.endswith(".yaml"):
-            out += [d for d in yaml.safe_load_all(text) if d]
-    return out
-
-
-def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-    assert len(found) == 1, (kind, name, [d["metadata"]["name"] for d in docs if d["kind"] == kind])
-    return found[0]
 
 
 def flux_kustomizations(result: RenderResult) -> dict[str, dict[str, Any]]:

@@ -5,36 +5,14 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from rendered_docs import docs_of, one
 
 from generator.project import load_project
 from generator.render import RenderResult, render
 
 EXAMPLES = ["billing-worker", "checkout", "frontend"]
-
-
-@pytest.fixture(scope="module")
-def rendered(root: Path) -> RenderResult:
-    result = render(load_project(str(root)))
-    assert result.ok, result.findings
-    return result
-
-
-def docs_of(result: RenderResult, prefix: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for path, text in result.files.items():
-        if path.startswith(prefix) and path.endswith(".yaml"):
-            out += [d for d in yaml.safe_load_all(text) if d]
-    return out
-
-
-def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-    assert len(found) == 1, (kind, name, [d["metadata"]["name"] for d in docs if d["kind"] == kind])
-    return found[0]
 
 
 def test_every_example_renders_in_every_environment(rendered: RenderResult, root: Path) -> None:
