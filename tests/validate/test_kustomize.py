@@ -16,6 +16,20 @@ from generator.validate.manifests import Locator
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\n"
 
 
+@pytest.fixture
+def real_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The directories validate hands to the real kustomize, in order (the builds still run)."""
+    built: list[str] = []
+    real = kustomize._run
+
+    def counting(binary: str, directory: str) -> tuple[str, str]:
+        built.append(directory)
+        return real(binary, directory)
+
+    monkeypatch.setattr(kustomize, "_run", counting)
+    return built
+
+
 def test_clean_tree_builds(project: Callable[..., Project], tool: Callable[[str], str]) -> None:
     tool("kustomize")
     proj = project({
@@ -51,18 +65,10 @@ def test_the_broken_kustomization_is_named(project: Callable[..., Project], tool
 
 
 def test_plain_kustomizations_are_checked_in_process(project: Callable[..., Project], tool: Callable[[str], str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     real_builds: list[str]) -> None:
     tool("kustomize")
-    from generator.validate import kustomize
 
-    built: list[str] = []
-    real = kustomize._run
-
-    def counting(binary: str, directory: str) -> tuple[str, str]:  # the real build, counted
-        built.append(directory)
-        return real(binary, directory)
-
-    monkeypatch.setattr(kustomize, "_run", counting)
+    built = real_builds
     files = {"apps/kustomization.yaml": "resources: [s0, s1, s2, extra.yaml]\n",
              "apps/extra.yaml": CM.format(name="extra")}
     for i in range(3):
@@ -155,9 +161,8 @@ def test_bootstrap_files_are_stood_in_and_said(project: Callable[..., Project], 
 
 
 def test_real_builds_are_remembered_by_content(project: Callable[..., Project], tool: Callable[[str], str],
-                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                               tmp_path: Path, real_builds: list[str]) -> None:
     tool("kustomize")
-    from generator.validate import kustomize
 
     # an anchor: legal, outside what the in-process check proves, so built for real
     two = CM.format(name="a") + "data: &d {x: y}\nbinaryData: *d\n"
@@ -165,14 +170,7 @@ def test_real_builds_are_remembered_by_content(project: Callable[..., Project], 
                     "apps/a/kustomization.yaml": "resources: [cm.yaml]\n", "apps/a/cm.yaml": two,
                     "apps/b/kustomization.yaml": "resources: [cm.yaml]\n", "apps/b/cm.yaml": CM.format(name="b")})
     tree, cache = str(Path(proj.root) / "flux"), str(tmp_path / "cache")
-    built: list[str] = []
-    real = kustomize._run
-
-    def counting(binary: str, directory: str) -> tuple[str, str]:  # the real build, counted
-        built.append(directory)
-        return real(binary, directory)
-
-    monkeypatch.setattr(kustomize, "_run", counting)
+    built = real_builds
     assert validate_builds(tree, Locator(proj.root), cache_dir=cache) == []
     assert built == [f"{tree}/apps/a"] and len(list((tmp_path / "cache" / "kustomize").iterdir())) == 1
     built.clear()
