@@ -32,9 +32,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    from generator.keys import load_public_key, write_key_pair
-    from generator.sign import digest_tree, sign_tree
-    from generator.verify import Policy, verify_tree
+    from rollouts.keys import load_public_key, write_key_pair
+    from rollouts.sign import digest_tree, sign_tree
+    from rollouts.verify import Policy, verify_tree
 
     work = tempfile.mkdtemp(prefix="rollouts-bench-sign-")
     try:
@@ -59,7 +59,7 @@ def main() -> int:
             verify_times.append(t2 - t1)
             both.append(t2 - t0)
 
-        from generator.keys import load_private_key
+        from rollouts.keys import load_private_key
 
         loaded = load_private_key(key, b"bench-only")
         warm = []

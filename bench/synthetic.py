@@ -78,8 +78,8 @@ def make_repo(directory: str, count: int) -> None:
 
 def render_repo(directory: str, count: int) -> str:
     """make_repo, then the real render written to ``directory``/flux; returns the tree's path."""
-    from generator.project import load_project
-    from generator.render import render, write_tree
+    from rollouts.project import load_project
+    from rollouts.render import render, write_tree
 
     make_repo(directory, count)
     project = load_project(directory)

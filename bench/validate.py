@@ -1,10 +1,10 @@
 """Benchmark ``rollouts validate`` on a 1,000-service render against bare kubeconform on the same files and schemas.
 
-Generates N synthetic services (2 environments each) in a temporary repository, renders them with generator.render,
+Generates N synthetic services (2 environments each) in a temporary repository, renders them with rollouts.render,
 builds the acceptance catalog with ``schemas build`` (the shared flux-schema catalog plus the Linkerd policy CRDs,
 from $ROLLOUTS_SHARED or ../shared), then times, in one run and alternating:
 
-* bare kubeconform: the exact command line the wrapper runs (``generator.validate.kubeconform.command``);
+* bare kubeconform: the exact command line the wrapper runs (``rollouts.validate.kubeconform.command``);
 * ``rollouts validate --no-promql --no-kustomize``: a fresh process, so Python start-up, imports, the catalog
   lookup, the JSON parsing and the findings are all inside the figure (the like-for-like kubeconform part);
 * the PromQL and kustomize parts on their own, and the full ``rollouts validate`` (kubeconform runs while PromQL
@@ -72,14 +72,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    from generator.catalog import kubeconform_template
-    from generator.catalog.build import build
-    from generator.project import load_project
-    from generator.render import render, write_tree
-    from generator.validate import kubeconform
-    from generator.validate.kustomize import validate_builds
-    from generator.validate.manifests import Locator
-    from generator.validate.promql import validate_queries
+    from rollouts.catalog import kubeconform_template
+    from rollouts.catalog.build import build
+    from rollouts.project import load_project
+    from rollouts.render import render, write_tree
+    from rollouts.validate import kubeconform
+    from rollouts.validate.kustomize import validate_builds
+    from rollouts.validate.manifests import Locator
+    from rollouts.validate.promql import validate_queries
 
     binary = kubeconform.find_kubeconform()
     if binary is None:

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from generator import __version__
+from . import __version__
 
 # command name -> one-line summary; the module is generator.commands.<name with - as _>
 COMMANDS = {
@@ -50,7 +50,7 @@ def build_parser(wanted: str | None) -> argparse.ArgumentParser:
             continue
         command = sub.add_parser(name, help=summary, description=summary)
         if name == wanted:
-            module = importlib.import_module("generator.commands." + name.replace("-", "_"))
+            module = importlib.import_module(".commands." + name.replace("-", "_"), __package__)
             module.add_arguments(command)
             command.set_defaults(run=module.run)
     return parser
@@ -66,8 +66,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def report(findings: list[Any], fmt: str, strict: bool, rules: dict[str, str] | None = None) -> int:
     """Print findings in the chosen format; return the documented exit code (0, 1, or 2 under --strict)."""
-    from generator.findings import exit_code
-    from generator.report import format_findings, summary
+    from .findings import exit_code
+    from .report import format_findings, summary
 
     colour = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     out = format_findings(findings, fmt, colour=colour, rules=rules)
@@ -80,7 +80,7 @@ def report(findings: list[Any], fmt: str, strict: bool, rules: dict[str, str] | 
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    from generator.errors import RolloutsError
+    from .errors import RolloutsError
 
     argv = sys.argv[1:] if argv is None else argv
     wanted = next((a for a in argv if not a.startswith("-")), None)

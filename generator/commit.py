@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.errors import RolloutsError, ToolMissing
-from generator.findings import Finding, Severity
+from .errors import RolloutsError, ToolMissing
+from .findings import Finding, Severity
 
 BUNDLE = "flux.sigstore.json"
 TREE = "flux"
@@ -251,8 +251,8 @@ def _check_render(opts: CommitOptions) -> tuple[object, object, list[Finding]]:
     """(project, render result, findings): lint + render through the render API."""
     import dataclasses
 
-    from generator.project import load_project
-    from generator.render import options_from_project, render
+    from .project import load_project
+    from .render import options_from_project, render
 
     project = load_project(opts.root)
     configured = options_from_project(project)
@@ -280,10 +280,10 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
              sign_config: list[str], out: CommitResult) -> str:
     """Build (and sign) the commit on ``base``; returns its id, or "" when there is nothing to commit or a step
     failed (then ``out.findings`` says why)."""
-    from generator.project import Project
-    from generator.render import write_tree
-    from generator.sign import sign_tree
-    from generator.verify import Policy, verify_tree
+    from .project import Project
+    from .render import write_tree
+    from .sign import sign_tree
+    from .verify import Policy, verify_tree
 
     assert isinstance(project, Project)
     stage = os.path.join(work, "stage")
@@ -296,7 +296,7 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
     write_tree(Project(stage, project.environments), result, TREE)  # type: ignore[arg-type]
     tree = os.path.join(stage, TREE)
     if opts.validate:
-        from generator.validate import validate
+        from .validate import validate
 
         origins = getattr(result, "origins", None)
         out.findings += validate(project, tree_dir=tree, origins=origins, schema_dir=opts.schema_dir,
@@ -314,7 +314,7 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
         policy = Policy(public_key=_loaded_key(opts).public_key())  # the public half of the key that signed
         out.signer = f"key {signed.identity}"
     else:
-        from generator.verify import bundle_signer
+        from .verify import bundle_signer
 
         identity, issuer = bundle_signer(signed.bundle_path)  # re-check our own bundle: chain, signature, digests
         policy = Policy(identity=identity, issuer=issuer, issuer_regexp=".*" if issuer is None else None)
@@ -334,7 +334,7 @@ def _loaded_key(opts: CommitOptions) -> Any:
     if opts.key is None:
         return None
     if opts.key not in _KEYS:
-        from generator.keys import load_private_key
+        from .keys import load_private_key
 
         _KEYS[opts.key] = load_private_key(opts.key)
     return _KEYS[opts.key]
@@ -358,7 +358,7 @@ def _add(git: Git, stage: str, index: str) -> None:
 def _changes_only(git: Git, base: str, stage: str, index: str, project: object, out: CommitResult) -> str:
     _add(git, stage, index)
     out.changes = _diff(git, base, index)
-    from generator.sign import source_commit
+    from .sign import source_commit
 
     root = getattr(project, "root", ".")
     out.message = commit_message(out.changes, source_commit(root), "not signed")
@@ -367,7 +367,7 @@ def _changes_only(git: Git, base: str, stage: str, index: str, project: object, 
 
 def _commit_stage(opts: CommitOptions, git: Git, base: str, stage: str, index: str, project: object,
                   sign_config: list[str], out: CommitResult) -> str:
-    from generator.sign import source_commit
+    from .sign import source_commit
 
     _add(git, stage, index)
     out.changes = _diff(git, base, index)

@@ -15,7 +15,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from generator.errors import RolloutsError
+from .errors import RolloutsError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from generator.findings import Finding, error
+from .findings import Finding, error
 
 PROJECT_FILE = "rollouts.project.yaml"
 DEFAULT_ENVIRONMENTS = ("staging", "production")
@@ -38,7 +38,7 @@ def load_project(root: str = ".") -> Project:
     path = os.path.join(root, PROJECT_FILE)
     if not os.path.exists(path):
         return Project(root)
-    from generator.spec.load import parse
+    from .spec.load import parse
 
     with open(path, "rb") as fh:
         doc, findings = parse(fh.read(1024 * 1024), PROJECT_FILE)

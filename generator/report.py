@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from generator import __version__
-from generator.findings import Finding, Severity
+from . import __version__
+from .findings import Finding, Severity
 
 FORMATS = ("text", "json", "github", "sarif")
 

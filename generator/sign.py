@@ -22,8 +22,8 @@ import os
 import subprocess
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from generator import __version__
-from generator.errors import RolloutsError
+from . import __version__
+from .errors import RolloutsError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
@@ -178,7 +178,7 @@ def keyed_bundle(statement: bytes, key: EllipticCurvePrivateKey) -> dict[str, An
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from generator.keys import public_key_hint
+    from .keys import public_key_hint
 
     sig = key.sign(pae(PAYLOAD_TYPE, statement), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     return {
@@ -259,7 +259,7 @@ def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None
     except service_errors as e:
         raise RolloutsError(f"keyless signing failed ({fulcio}): {_short(e)}",
                             "Check the identity token and the Sigstore instance; sign with --key offline.") from None
-    from generator.verify import certificate_identity
+    from .verify import certificate_identity
 
     san, _ = certificate_identity(bundle.signing_certificate)
     return bundle.to_json(), san or identity.identity
@@ -298,7 +298,7 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
     elif key_path:
         from concurrent.futures import ThreadPoolExecutor
 
-        from generator.keys import load_private_key, password_from_env
+        from .keys import load_private_key, password_from_env
 
         if password_from_env() is None:
             load_private_key(key_path)  # raises the "COSIGN_PASSWORD is not set" error
@@ -322,7 +322,7 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
     statement = build_statement(tree, root, digests, source)
     payload = statement_bytes(statement)
     if key is not None:
-        from generator.keys import public_key_hint
+        from .keys import public_key_hint
 
         text = json.dumps(keyed_bundle(payload, key), indent=2) + "\n"
         mode, identity = "key", public_key_hint(key.public_key())

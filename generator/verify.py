@@ -30,9 +30,9 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from generator.errors import RolloutsError
-from generator.findings import Finding, error
-from generator.sign import (
+from .errors import RolloutsError
+from .findings import Finding, error
+from .sign import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
     STATEMENT_TYPE,
@@ -71,7 +71,7 @@ class Policy(NamedTuple):
 
     def describe(self) -> str:
         if self.public_key is not None:
-            from generator.keys import public_key_hint
+            from .keys import public_key_hint
 
             return f"key {public_key_hint(self.public_key)}"
         who = self.identity or f"~{self.identity_regexp}"
@@ -87,7 +87,7 @@ def make_policy(*, key: str | None = None, identity: str | None = None, identity
     if key and keyless:
         raise RolloutsError("--key cannot be combined with --certificate-identity/--certificate-oidc-issuer")
     if key:
-        from generator.keys import load_public_key
+        from .keys import load_public_key
 
         return Policy(public_key=load_public_key(key))
     if not keyless:
@@ -219,7 +219,7 @@ def _verify_keyed(doc: dict[str, Any], key: EllipticCurvePublicKey, where: str,
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from generator.keys import public_key_hint
+    from .keys import public_key_hint
 
     material = doc.get("verificationMaterial") or {}
     if "publicKey" not in material:

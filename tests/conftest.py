@@ -40,7 +40,7 @@ def shared() -> Path:
 def catalog(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
     """The acceptance schema catalog: the shared flux-schema catalog plus the Linkerd policy CRDs, built once per
     session by `schemas build`."""
-    from generator.catalog.build import build
+    from rollouts.catalog.build import build
 
     out = tmp_path_factory.mktemp("full") / "schemas"
     report = build(str(out), None, [str(shared / "crds" / "linkerd")],

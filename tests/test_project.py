@@ -46,8 +46,8 @@ def test_a_malformed_skip_list_is_a_finding_at_its_line(tmp_path, run_cli):
 
 
 def test_flux_verifies_commits_unless_the_project_turns_it_off(tmp_path):
-    from generator.project import load_project
-    from generator.render import options_from_project
+    from rollouts.project import load_project
+    from rollouts.render import options_from_project
 
     assert options_from_project(load_project(str(tmp_path))).verify_secret == "rollouts-commit-signers"
     (tmp_path / "rollouts.project.yaml").write_text("render:\n  verifySecret: flux-git-keys\n")
@@ -70,7 +70,7 @@ def test_an_ssh_repository_without_credentials_is_an_error_at_its_line(tmp_path,
 
 
 def test_render_section_values_are_checked(tmp_path):
-    from generator.project import load_project
+    from rollouts.project import load_project
 
     cases = {
         "render: {repository: 'git@github.com:org/ops.git', secretRef: key}\n": (1, 22, "not an http(s)"),

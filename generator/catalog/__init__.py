@@ -40,7 +40,7 @@ def catalog_dir(root: str, explicit: str | None = None) -> str:
 
 def find_catalog(root: str, explicit: str | None = None) -> str:
     """The catalog directory to use, or a RolloutsError that says how to make one."""
-    from generator.errors import RolloutsError
+    from ..errors import RolloutsError
 
     path = catalog_dir(root, explicit)
     if not os.path.isdir(path):
@@ -73,7 +73,7 @@ def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: s
     """
     if explicit or os.environ.get(SCHEMAS_ENV) or os.path.isdir(catalog_dir(root)):
         return find_catalog(root, explicit)
-    from generator.catalog.build import build
+    from .build import build
 
     fetched = os.path.join(root, FETCHED_DIR)
     crds = os.path.join(fetched, "crds")

@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.catalog import INDEX_FILE
-from generator.errors import RolloutsError
-from generator.findings import Finding
+from ..errors import RolloutsError
+from ..findings import Finding
+from . import INDEX_FILE
 
 _NAME = re.compile(r"[a-z0-9.-]+_[a-z0-9]+\.json")
 
@@ -60,7 +60,7 @@ def _dump(schema: dict[str, Any]) -> bytes:
 def build(out: str, kubernetes_version: str | None = "1.34", crds: list[str] | None = None,
           catalogs: list[str] | None = None) -> BuildReport:
     """Write the catalog to ``out``; user problems are findings (CRD files) or RolloutsError (bad arguments)."""
-    from generator.catalog import crd, kubernetes
+    from . import crd, kubernetes
 
     out = os.path.abspath(out)
     if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, INDEX_FILE)):

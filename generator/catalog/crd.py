@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from generator.findings import Finding
+from ..findings import Finding
 
 SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
 
@@ -163,7 +163,7 @@ def load_crd_files(paths: list[str]) -> tuple[dict[str, dict[str, Any]], list[st
     """CRD files or directories (recursively: *.yaml, *.yml, *.json, *.tpl) -> (schemas, notes, findings)."""
     import yaml
 
-    from generator.findings import error
+    from ..findings import error
 
     files: list[str] = []
     notes: list[str] = []

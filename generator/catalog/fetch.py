@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.errors import RolloutsError
+from ..errors import RolloutsError
 
 DEFAULT_PINS = os.path.join(os.path.dirname(__file__), "pins.json")
 MAX_BYTES = 64 * 1024 * 1024

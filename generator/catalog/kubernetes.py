@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any
 
-from generator.errors import RolloutsError
+from ..errors import RolloutsError
 
 _PREFIX = "/api/_definitions.json#/$defs/"
 _LOCAL = "#/$defs/"

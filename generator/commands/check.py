@@ -4,8 +4,8 @@ import argparse
 import os
 import sys
 
-from generator.cli import add_output_options, report
-from generator.commands.validate import add_schema_options, cache_dir, skip_kinds
+from ..cli import add_output_options, report
+from .validate import add_schema_options, cache_dir, skip_kinds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.project import load_project
-    from generator.validate.check import check
+    from ..project import load_project
+    from ..validate.check import check
 
     tree = os.path.abspath(args.tree) if args.tree else "flux"
     project = load_project(args.root)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from generator.cli import add_output_options, report
+from ..cli import add_output_options, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.commit import CommitOptions, commit
+    from ..commit import CommitOptions, commit
 
     opts = CommitOptions(root=args.root, repo=args.repo, branch=args.branch, services=args.service, key=args.key,
                          identity_token=args.identity_token, trust_config=args.trust_config,

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _password() -> bytes:
-    from generator.errors import RolloutsError
-    from generator.keys import PASSWORD_ENV, password_from_env
+    from ..errors import RolloutsError
+    from ..keys import PASSWORD_ENV, password_from_env
 
     password = password_from_env()
     if password is not None:
@@ -33,7 +33,7 @@ def _password() -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.keys import write_key_pair
+    from ..keys import write_key_pair
 
     key_path, pub_path = write_key_pair(args.output_prefix, _password())
     print(f"Private key written to {key_path}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from generator.cli import add_output_options, report
+from ..cli import add_output_options, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,18 +17,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.explain or args.list_rules:
-        from generator.lint.explain import explain_rule, list_all
+        from ..lint.explain import explain_rule, list_all
 
         text, ok = explain_rule(args.explain) if args.explain else (list_all(), True)
         (sys.stdout if ok else sys.stderr).write(text)
         return 0 if ok else 1
-    from generator.lint import lint
-    from generator.project import load_project
+    from ..lint import lint
+    from ..project import load_project
 
     result = lint(load_project(args.root), args.paths)
     rules = None
     if args.fmt == "sarif":
-        from generator.lint.rules import rule_summaries
+        from ..lint.rules import rule_summaries
 
         rules = rule_summaries()
     return report(result.findings, args.fmt, args.strict, rules=rules)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from generator.cli import add_output_options, report
+from ..cli import add_output_options, report
 
 SYMBOL = {"ok": "ok", "skipped": "SKIPPED", "failed": "FAILED", "unchanged": "unchanged"}
 
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.pipeline import pipeline
+    from ..pipeline import pipeline
 
     result = pipeline(args.root, cache=args.cache_dir, gitops_repo=args.gitops_repo, branch=args.branch,
                       schema_dir=args.schemas, skip_kinds=tuple(args.skip))

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from generator.cli import add_output_options, report
+from ..cli import add_output_options, report
 
 PROGRESS_AFTER = 0.5  # seconds: short renders never show a bar (ROLLOUTS_PROGRESS_AFTER overrides)
 
@@ -54,9 +54,9 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.project import load_project
-    from generator.render import RenderCache, check_tree, options_from_project, render, write_tree
-    from generator.render.model import user_secrets
+    from ..project import load_project
+    from ..render import RenderCache, check_tree, options_from_project, render, write_tree
+    from ..render.model import user_secrets
 
     project = load_project(args.root)
     options = options_from_project(project)

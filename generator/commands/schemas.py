@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from generator.cli import add_output_options, report
+from ..cli import add_output_options, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,15 +41,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.catalog import DEFAULT_KUBERNETES_VERSION, FETCHED_DIR, catalog_dir
-    from generator.catalog.build import build
+    from ..catalog import DEFAULT_KUBERNETES_VERSION, FETCHED_DIR, catalog_dir
+    from ..catalog.build import build
 
     out = catalog_dir(os.path.abspath(args.root), args.out)
     version = args.kubernetes_version or DEFAULT_KUBERNETES_VERSION
     crds = list(getattr(args, "crds", []))
     catalogs = list(getattr(args, "catalog", []))
     if args.action == "fetch":
-        from generator.catalog.fetch import fetch
+        from ..catalog.fetch import fetch
 
         cache = os.path.abspath(args.cache or os.path.join(args.root, FETCHED_DIR))
         fetched = fetch(cache, args.pins, args.timeout)

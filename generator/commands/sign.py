@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.sign import sign_tree
+    from ..sign import sign_tree
 
     tree = os.path.normpath(args.tree or os.path.join(args.root, "flux"))
     result = sign_tree(tree, args.root, key_path=args.key, identity_token=args.identity_token,

@@ -4,10 +4,10 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
-from generator.cli import add_output_options, report
+from ..cli import add_output_options, report
 
 if TYPE_CHECKING:
-    from generator.project import Project
+    from ..project import Project
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +44,8 @@ def skip_kinds(values: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.project import load_project
-    from generator.validate import validate
+    from ..project import load_project
+    from ..validate import validate
 
     project = load_project(args.root)
     tree = os.path.abspath(args.tree) if args.tree else "flux"
@@ -60,7 +60,7 @@ def _origins(project: Project) -> dict[str, dict[str, tuple[str, int, int]]]:
     import importlib
 
     try:
-        render = importlib.import_module("generator.render").render
+        render = importlib.import_module("..render", __package__).render
         result = render(project)
     except Exception:  # no renderer, or a spec that does not render: findings stay on the rendered files
         return {}

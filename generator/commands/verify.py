@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from generator.cli import add_output_options, report
+from ..cli import add_output_options, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.verify import make_policy, verify_tree
+    from ..verify import make_policy, verify_tree
 
     policy = make_policy(key=args.key, identity=args.certificate_identity,
                          identity_regexp=args.certificate_identity_regexp, issuer=args.certificate_oidc_issuer,

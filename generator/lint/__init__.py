@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import re
 
-from generator.findings import Finding, error
-from generator.project import Project, discover, outside_repository
-from generator.spec.load import Spec, load
+from ..findings import Finding, error
+from ..project import Project, discover, outside_repository
+from ..spec.load import Spec, load
 
 UNSUPPRESSIBLE = ("schema-", "yaml-", "file-", "suppression-")
 SUPPRESS = re.compile(r"#\s*rollouts:\s*ignore\[([a-z0-9,\s-]+)\](.*)$")
@@ -54,8 +54,8 @@ def _inside(project: Project, path: str) -> bool:
 
 
 def lint_spec(spec: Spec, project: Project) -> list[Finding]:
-    from generator.lint.rules import run_rules
-    from generator.spec.schema import check
+    from ..spec.schema import check
+    from .rules import run_rules
 
     findings = check(spec)
     if not any(f.rule == "schema-type" and f.path in ("", "spec", "metadata") for f in findings):

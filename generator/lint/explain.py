@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator.lint.rules import all_rules
+from .rules import all_rules
 
 BUILT_IN = {
     "yaml-syntax": "The file is not valid YAML.",

@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.findings import Finding, Severity, error
-from generator.project import Project
-from generator.render.cache import RenderCache
-from generator.render.infra import RenderOptions
-from generator.render.origins import Origins, Position
-from generator.spec.load import Spec
+from ..findings import Finding, Severity, error
+from ..project import Project
+from ..spec.load import Spec
+from .cache import RenderCache
+from .infra import RenderOptions
+from .origins import Origins, Position
 
 __all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "render", "write_tree"]
 
@@ -73,9 +73,9 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
     With ``compare_dir`` (``render --check``), each spec's files are compared with that tree where they are
     rendered, in the worker processes; identical files count as read from it, so the check reads only the rest.
     """
-    from generator.render.engine import parse_back as check_file
-    from generator.render.engine import render_text
-    from generator.render.infra import infrastructure
+    from .engine import parse_back as check_file
+    from .engine import render_text
+    from .infra import infrastructure
 
     options = options or options_from_project(project)
     result = RenderResult(complete=environments is None and services is None)
@@ -157,11 +157,11 @@ class _Unit:
 
 def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = True,
                  default_envs: tuple[str, ...] = ()) -> _Unit:
-    from generator.render.engine import RenderCheckError, parse_back, render_text
-    from generator.render.model import service_documents
-    from generator.render.safe import RenderValueError
-    from generator.spec.resolve import environments as spec_environments
-    from generator.spec.resolve import resolve
+    from ..spec.resolve import environments as spec_environments
+    from ..spec.resolve import resolve
+    from .engine import RenderCheckError, parse_back, render_text
+    from .model import service_documents
+    from .safe import RenderValueError
 
     unit = _Unit(path, spec.file, spec.name)
     for env in spec_environments(spec, default_envs or None):
@@ -195,7 +195,7 @@ PARALLEL_FROM = 64  # specs; fewer render in-process (pre-commit stays fast)
 
 
 def _work(path: str) -> _Unit:
-    from generator.render.fastload import load_and_lint
+    from .fastload import load_and_lint
 
     assert _WORKER is not None
     project, envs, check, compare = _WORKER
@@ -228,7 +228,7 @@ def _units(project: Project, specs: list[Spec] | None, services: list[str] | Non
         chosen = [s for s in specs if services is None or s.name in services]
         return [_render_spec(s, os.path.join(project.root, s.file), envs, check, project.environments)
                 for s in chosen]
-    from generator.project import discover
+    from ..project import discover
 
     paths, found = discover(project)
     result.findings += found
@@ -291,7 +291,7 @@ def _can_fork() -> bool:
 
 
 def _peek_name(path: str) -> str:
-    from generator.render.fastload import fast_spec
+    from .fastload import fast_spec
 
     spec = fast_spec(path, path)
     return spec.name if spec is not None else ""
@@ -301,9 +301,9 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...]) -> di
     """Files that depend on the whole set of services: each environment's namespaces, and its Flux
     Kustomizations (flux/bootstrap/rollouts/apps-<env>.yaml: the namespaces, then one per service). No file
     aggregates the services of an environment: each service is applied, and built, on its own."""
-    from generator.render.engine import parse_back, render_text
-    from generator.render.infra import LAYER, apps_kustomizations
-    from generator.render.model import kustomization, namespace_doc
+    from .engine import parse_back, render_text
+    from .infra import LAYER, apps_kustomizations
+    from .model import kustomization, namespace_doc
 
     out: dict[str, Any] = {}
     for env in environments:
@@ -323,13 +323,13 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...]) -> di
 
 def write_tree(project: Project, result: RenderResult, out_dir: str = "flux") -> None:
     """Write the result into ``out_dir`` atomically; delete only files a previous render owned."""
-    from generator.render.tree import write
+    from .tree import write
 
     write(project, result, out_dir)
 
 
 def check_tree(project: Project, result: RenderResult, out_dir: str = "flux") -> tuple[list[Finding], str]:
     """Compare the result with ``out_dir``: findings for each drifted file and the unified diff."""
-    from generator.render.tree import check
+    from .tree import check
 
     return check(project, result, out_dir)

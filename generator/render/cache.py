@@ -16,8 +16,8 @@ import os
 from functools import cache
 from typing import Any
 
-from generator.project import Project
-from generator.render.infra import RenderOptions
+from ..project import Project
+from .infra import RenderOptions
 
 CACHE_FILE = os.path.join(".rollouts", "cache", "render.json")
 VERSION = 1
@@ -31,7 +31,7 @@ def code_digest() -> str:
     import jinja2
     import yaml_rs
 
-    from generator.render.engine import templates_dir
+    from .engine import templates_dir
 
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.sha256(f"{VERSION} {jinja2.__version__} {yaml_rs.__version__}".encode())

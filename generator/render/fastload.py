@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from generator.findings import Finding
-from generator.project import Project
-from generator.spec.load import MAX_BYTES, Spec, load
+from ..findings import Finding
+from ..project import Project
+from ..spec.load import MAX_BYTES, Spec, load
 
 # constructs where parsers may differ or that only the positional loader guards (alias bombs): take the slow path
 _RISKY = re.compile(rb"&|<<|(?:^|[\s,\[{:-])!|\b[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\b|^%", re.MULTILINE)
@@ -51,7 +51,7 @@ def fast_spec(path: str, display: str) -> Spec | None:
 
 def load_and_lint(project: Project, path: str) -> tuple[Spec | None, list[Finding]]:
     """One spec and its lint findings; exact positions whenever there is a finding."""
-    from generator.lint import lint_spec
+    from ..lint import lint_spec
 
     display = project.relative(path)
     spec = fast_spec(path, display)

@@ -10,8 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from generator.render.engine import Doc, Expected
-from generator.render.model import PROMETHEUS, kustomization, namespace_for, service_documents
+from .engine import Doc, Expected
+from .model import PROMETHEUS, kustomization, namespace_for, service_documents
 
 PINS = {
     "gateway-api": "v1.2.1",  # Linkerd 2.20 supports Gateway API 1.2.1-1.5.1 and recommends 1.2.1

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from generator.render.engine import Doc, Expected
-from generator.spec.resolve import deep_merge
+from ..spec.resolve import deep_merge
+from .engine import Doc, Expected
 
 PROMETHEUS = "http://prometheus.linkerd-viz:9090"
 LOADTESTER = "http://flagger-loadtester.flagger-system/"

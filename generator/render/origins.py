@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from generator.spec.load import Spec, load
+from ..spec.load import Spec, load
 
 Position = tuple[str, int, int]
 Hint = tuple[str, str, str, dict[str, tuple[str | int, ...]]]  # path on disk, display, environment, pointers
@@ -27,7 +27,7 @@ class ObjectOrigins(Mapping[str, Position]):
         return self._specs[path]
 
     def __getitem__(self, pointer: str) -> Position:
-        from generator.spec.resolve import origin
+        from ..spec.resolve import origin
 
         _, display, env, pointers = self._hint
         where = pointers[pointer]

@@ -17,12 +17,12 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from generator.errors import RolloutsError
-from generator.findings import Finding, error
+from ..errors import RolloutsError
+from ..findings import Finding, error
 
 if TYPE_CHECKING:
-    from generator.project import Project
-    from generator.render import RenderResult
+    from ..project import Project
+    from . import RenderResult
 
 MANIFEST = ".rollouts-owned"
 TMP_MARK = ".rollouts-tmp-"
@@ -57,7 +57,7 @@ def manifest_text(files: list[str], services: dict[str, str]) -> str:
 
 
 def plan(project: Project, result: RenderResult, out: str) -> Plan:
-    from generator.render import derived_files
+    from . import derived_files
 
     new = {_rel(p): t for p, t in result.files.items()}
     if result.complete:

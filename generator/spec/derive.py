@@ -15,7 +15,7 @@ import copy
 import json
 from typing import Any
 
-from generator.spec.schema import SCHEMA_FILE
+from .schema import SCHEMA_FILE
 
 SECTIONS = ("workload", "strategy", "slo", "gates", "ingress", "probes", "policy")
 SUFFIX = " (environment override: every key optional)"

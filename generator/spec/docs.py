@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from generator.spec.schema import resolve_ref, schema
+from .schema import resolve_ref, schema
 
 BEGIN = "<!-- BEGIN GENERATED FIELD REFERENCE: python -m generator.spec.docs -->"
 END = "<!-- END GENERATED FIELD REFERENCE -->"
@@ -117,8 +117,8 @@ def _find(doc: Any, parts: list[str]) -> Any:
 
 
 def _services() -> list[Any]:
-    from generator.spec.load import load
-    from generator.spec.resolve import to_plain
+    from .load import load
+    from .resolve import to_plain
 
     docs = []
     for name in SERVICES:

@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from generator.findings import Finding, error
+from ..findings import Finding, error
 
 MAX_BYTES = 128 * 1024  # a real spec is a few KiB; ruamel parses about 0.25 MiB/s, so this bounds the time too
 MAX_NODES = 100_000

@@ -6,8 +6,8 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from generator.spec.load import Path, Spec
-from generator.spec.schema import resolve_ref, schema
+from .load import Path, Spec
+from .schema import resolve_ref, schema
 
 
 def to_plain(node: Any) -> Any:

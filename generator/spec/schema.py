@@ -15,8 +15,8 @@ import re
 from functools import cache
 from typing import Any
 
-from generator.findings import Finding, error
-from generator.spec.load import Path, Spec, path_text
+from ..findings import Finding, error
+from .load import Path, Spec, path_text
 
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "rollouts.schema.json")
 

@@ -11,9 +11,9 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from generator.findings import Finding, Severity
-from generator.project import Project
-from generator.validate.manifests import OriginsArg
+from ..findings import Finding, Severity
+from ..project import Project
+from .manifests import OriginsArg
 
 ENGINES = ("auto", "kubeconform", "python")
 
@@ -25,10 +25,10 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
     (kubeconform when installed, else the fallback with a warning that says so). ``cache_dir``: where successful
     kustomize builds are remembered by the content of their inputs (none by default). The project's
     ``validate.skip`` kinds are skipped as well as ``skip_kinds``."""
-    from generator.catalog import find_catalog, kubeconform_template
-    from generator.errors import RolloutsError
-    from generator.validate import kubeconform
-    from generator.validate.manifests import Locator
+    from ..catalog import find_catalog, kubeconform_template
+    from ..errors import RolloutsError
+    from . import kubeconform
+    from .manifests import Locator
 
     tree = tree_dir if os.path.isabs(tree_dir) else os.path.join(project.root, tree_dir)
     if not os.path.isdir(tree):
@@ -41,18 +41,18 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
 
     binary = kubeconform.find_kubeconform() if engine != "python" else None
     if engine == "kubeconform" and binary is None:
-        from generator.errors import ToolMissing
+        from ..errors import ToolMissing
 
         raise ToolMissing("kubeconform is not installed", kubeconform.INSTALL_HINT)
     run = kubeconform.start(tree, kubeconform_template(catalog), skips, binary) if binary else None
     try:
         documents: dict[str, list[Any]] = {}  # every file kustomize's check read, for PromQL not to read it again
         if kustomize:
-            from generator.validate.kustomize import validate_builds
+            from .kustomize import validate_builds
 
             findings += validate_builds(tree, locator, cache_dir=cache_dir, documents=documents)
         if promql:
-            from generator.validate.promql import validate_queries
+            from .promql import validate_queries
 
             findings += validate_queries(tree, locator, documents)
     except BaseException:
@@ -63,7 +63,7 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
     if run:
         findings += kubeconform.finish(run, locator, catalog)
     else:
-        from generator.validate.inprocess import validate_tree
+        from .inprocess import validate_tree
 
         if engine == "auto":
             findings.append(Finding(

@@ -6,8 +6,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from generator.findings import Finding, Severity
-from generator.project import Project
+from ..findings import Finding, Severity
+from ..project import Project
 
 
 @dataclass
@@ -19,8 +19,8 @@ class CheckResult:
 def check(project: Project, tree_dir: str = "flux", schema_dir: str | None = None, skip_kinds: Iterable[str] = (),
           *, promql: bool = True, kustomize: bool = True, engine: str = "auto",
           cache_dir: str | None = None) -> CheckResult:
-    from generator.lint import lint
-    from generator.validate import validate
+    from ..lint import lint
+    from . import validate
 
     result = CheckResult()
     linted = lint(project, [])
@@ -29,7 +29,7 @@ def check(project: Project, tree_dir: str = "flux", schema_dir: str | None = Non
     try:
         import importlib
 
-        renderer = importlib.import_module("generator.render")
+        renderer = importlib.import_module("..render", __package__)
         render, check_tree = renderer.render, renderer.check_tree
     except (ImportError, AttributeError):
         result.findings.append(Finding("render-unavailable", Severity.ERROR, "flux", 0, 0,

@@ -11,9 +11,9 @@ import os
 import re
 from typing import Any
 
-from generator.catalog import schema_path
-from generator.findings import Finding
-from generator.validate.manifests import KUSTOMIZATION_FILES, MANIFEST_SUFFIXES, Locator, pointer_escape
+from ..catalog import schema_path
+from ..findings import Finding
+from .manifests import KUSTOMIZATION_FILES, MANIFEST_SUFFIXES, Locator, pointer_escape
 
 _UNEXPECTED = re.compile(r"\(((?:'[^']*'(?:, )?)+) (?:was|were) unexpected\)")
 
@@ -68,7 +68,7 @@ def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[s
     import jsonschema_rs
     import yaml
 
-    from generator.validate.kubeconform import error_finding
+    from .kubeconform import error_finding
 
     loader = _UniqueKeyLoader.make()
     validators: dict[str, Any] = {}

@@ -18,9 +18,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from generator.errors import ToolMissing
-from generator.findings import Finding, Severity
-from generator.validate.manifests import Locator, additional_keys
+from ..errors import ToolMissing
+from ..findings import Finding, Severity
+from .manifests import Locator, additional_keys
 
 INSTALL_HINT = ("Install it with `go install github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0` "
                 "(bash .ci/setup puts it in .venv/bin), or put it on PATH.")
@@ -160,7 +160,7 @@ def finish(run: Run, locator: Locator, catalog: str) -> list[Finding]:
     except ValueError:
         report = None
     if not isinstance(report, dict) or (run.process.returncode not in (0, 1)):
-        from generator.errors import RolloutsError
+        from ..errors import RolloutsError
 
         detail = (err.decode("utf-8", "replace") or out.decode("utf-8", "replace")).strip()
         raise RolloutsError(f"kubeconform failed (exit {run.process.returncode}): {detail[:2000]}",

@@ -37,8 +37,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.findings import Finding, Severity
-from generator.validate.manifests import KUSTOMIZATION_FILES, Locator
+from ..findings import Finding, Severity
+from .manifests import KUSTOMIZATION_FILES, Locator
 
 INSTALL_HINT = ("Install it with `go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.1` (bash .ci/setup puts it in "
                 ".venv/bin), or put it on PATH.")
@@ -271,7 +271,7 @@ def _doc_id(doc: Any) -> Id | None:
 
 def output_ids(text: str) -> list[Id] | None:
     """The ids of what ``kustomize build`` printed (None if that cannot be read)."""
-    from generator.validate.promql import load_documents
+    from .promql import load_documents
 
     try:
         return ids_of([d for d in load_documents(text) if d is not None])
@@ -494,7 +494,7 @@ def flux_paths(tree: str, locator: Locator, kustomizations: set[str],
     """Every Flux Kustomization of the tree whose ``spec.path`` (from the repository root, ``locator.root``) is
     inside the tree applies a directory that exists and has a kustomization, so that the build above is the one
     kustomize-controller runs. ``documents``: files already read, by path."""
-    from generator.validate.promql import load_documents
+    from .promql import load_documents
 
     findings = []
     for dirpath, dirnames, filenames in os.walk(tree):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from generator.findings import Finding, Severity
+from ..findings import Finding, Severity
 
 Origin = tuple[str, int, int]
 Origins = Mapping[str, Mapping[str, Origin]]

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.findings import Finding, Severity
-from generator.validate.manifests import MANIFEST_SUFFIXES, Document, Locator
+from ..findings import Finding, Severity
+from .manifests import MANIFEST_SUFFIXES, Document, Locator
 
 FUNCTIONS = ("name", "namespace", "target", "service", "ingress", "route", "interval")
 INSTALL_HINT = "Install promtool: `apt-get install --no-install-recommends prometheus` (Debian/Ubuntu)."
@@ -237,7 +237,7 @@ def check_syntax(texts: list[str], promtool: str) -> dict[int, str]:
         if m:
             errors[int(m.group(1))] = m.group(2)
     if proc.returncode != 0 and not errors:
-        from generator.errors import RolloutsError
+        from ..errors import RolloutsError
 
         raise RolloutsError(f"promtool check rules failed: {(proc.stderr or proc.stdout).strip()[:2000]}",
                             "Check promtool works: promtool --version.")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from rollouts.validate.manifests import Document
 
-from generator.validate.manifests import Document
 from tests.e2e.cluster import Cluster
 from tests.e2e.tree import Rendered, copy_project, render
 

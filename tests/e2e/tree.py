@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from generator.findings import Finding
-from generator.validate.manifests import Document, Locator
+from rollouts.findings import Finding
+from rollouts.validate.manifests import Document, Locator
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL_ENV = "ROLLOUTS_E2E_INTERVAL"
@@ -109,9 +108,9 @@ def _is_kustomize_config(doc: Document) -> bool:
 
 def render(root: Path) -> Rendered:
     """``rollouts render`` of the project at ``root`` (in process, so the origins of every object are known)."""
-    from generator.project import load_project
-    from generator.render import render as render_project
-    from generator.render import write_tree
+    from rollouts.project import load_project
+    from rollouts.render import render as render_project
+    from rollouts.render import write_tree
 
     project = load_project(str(root))
     result = render_project(project)

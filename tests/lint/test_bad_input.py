@@ -11,10 +11,9 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from generator.lint import lint_spec
-from generator.project import Project
-from generator.spec.load import parse
+from rollouts.lint import lint_spec
+from rollouts.project import Project
+from rollouts.spec.load import parse
 
 HEADER = "apiVersion: rollouts/v1alpha1\nkind: ServiceRollout\n"
 GOOD = (HEADER + "metadata: {name: web, namespace: shop, owner: team-web}\n"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from generator.lint.explain import rules_markdown
-from generator.lint.rules import all_rules
-from generator.spec.docs import fields, render_into
+from rollouts.lint.explain import rules_markdown
+from rollouts.lint.rules import all_rules
+from rollouts.spec.docs import fields, render_into
 
 
 def test_rules_md_is_generated_from_the_rules(root):
-    """Regenerate with: .venv/bin/python -m generator.lint.explain"""
+    """Regenerate with: .venv/bin/python -m rollouts.lint.explain"""
     assert (root / "docs" / "rules.md").read_text() == rules_markdown()
 
 
@@ -20,7 +20,7 @@ def test_rules_md_gives_every_rule_its_reason(root):
 
 
 def test_spec_md_field_reference_is_current(root):
-    """Regenerate with: .venv/bin/python -m generator.spec.docs"""
+    """Regenerate with: .venv/bin/python -m rollouts.spec.docs"""
     text = (root / "docs" / "spec.md").read_text()
     assert render_into(text) == text
 

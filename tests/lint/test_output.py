@@ -11,8 +11,7 @@ import sys
 
 import jsonschema
 import pytest
-
-from generator.lint.rules import all_rules
+from rollouts.lint.rules import all_rules
 
 SPEC = """\
 apiVersion: rollouts/v1alpha1

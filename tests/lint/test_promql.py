@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from generator.lint.promql import MAX_DEPTH, Binary, Call, Matcher, PromQLError, Selector, parse, selectors
-from generator.lint.rules.metric_not_in_linkerd_viz import mesh_metric
-from generator.lint.rules.metric_ratio_empty_numerator import empty_ratio, empty_until_failure
+from rollouts.lint.promql import MAX_DEPTH, Binary, Call, Matcher, PromQLError, Selector, parse, selectors
+from rollouts.lint.rules.metric_not_in_linkerd_viz import mesh_metric
+from rollouts.lint.rules.metric_ratio_empty_numerator import empty_ratio, empty_until_failure
 
 SEL = 'namespace="{{ namespace }}", deployment=~"{{ target }}", direction="inbound"'
 FAIL = f'sum(rate(response_total{{{SEL}, classification="failure"}}[{{{{ interval }}}}]))'

@@ -8,10 +8,9 @@ import re
 from typing import NamedTuple
 
 import pytest
-
-from generator.lint import lint
-from generator.lint.rules import RULES, all_rules
-from generator.project import load_project
+from rollouts.lint import lint
+from rollouts.lint.rules import RULES, all_rules
+from rollouts.project import load_project
 
 HEADER = """\
 apiVersion: rollouts/v1alpha1

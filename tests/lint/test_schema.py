@@ -11,13 +11,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from generator.lint import lint_spec
-from generator.project import Project
-from generator.spec import schema as walker
-from generator.spec.derive import derive, dump
-from generator.spec.load import Spec, load
-from generator.spec.resolve import to_plain
+from rollouts.lint import lint_spec
+from rollouts.project import Project
+from rollouts.spec import schema as walker
+from rollouts.spec.derive import derive, dump
+from rollouts.spec.load import Spec, load
+from rollouts.spec.resolve import to_plain
 
 SCHEMA = walker.schema()
 NAMED_SCHEMAS = ("properties", "definitions")  # keywords whose value maps names to schemas
@@ -61,7 +60,7 @@ def test_walker_supports_every_keyword_the_schema_uses():
 
 
 def test_override_definitions_are_derived_from_their_sections():
-    """Edit the base section, then run `python -m generator.spec.derive`."""
+    """Edit the base section, then run `python -m rollouts.spec.derive`."""
     with open(walker.SCHEMA_FILE, encoding="utf-8") as fh:
         text = fh.read()
     assert dump(derive(json.loads(text))) == text

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.project import load_project
-from generator.render import RenderResult, render
+from rollouts.project import load_project
+from rollouts.render import RenderResult, render
 
 
 def copy_examples(root: Path, dest: Path) -> Path:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-
-from generator.render import RenderResult
+from rollouts.render import RenderResult
 
 
 def docs_of(result: RenderResult, prefix: str) -> list[dict[str, Any]]:

@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 import yaml
 from rendered_docs import docs_of
-
-from generator.lint import lint
-from generator.project import Project, load_project
-from generator.render import RenderResult, render
-from generator.render.engine import render_text
-from generator.render.model import UserSecret, namespace_doc, per_worker_rate, service_documents, user_secrets
-from generator.spec.load import Spec
-from generator.spec.resolve import resolve
+from rollouts.lint import lint
+from rollouts.project import Project, load_project
+from rollouts.render import RenderResult, render
+from rollouts.render.engine import render_text
+from rollouts.render.model import UserSecret, namespace_doc, per_worker_rate, service_documents, user_secrets
+from rollouts.spec.load import Spec
+from rollouts.spec.resolve import resolve
 
 LOADTESTER = "http://flagger-loadtester.flagger-system/"
 

@@ -7,8 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from generator.project import load_project
-from generator.render import RenderCache, RenderOptions, check_tree, render, write_tree
+from rollouts.project import load_project
+from rollouts.render import RenderCache, RenderOptions, check_tree, render, write_tree
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from generator.project import load_project
-from generator.render.fastload import fast_spec, load_and_lint
-from generator.spec.load import load
-from generator.spec.resolve import to_plain
+from rollouts.project import load_project
+from rollouts.render.fastload import fast_spec, load_and_lint
+from rollouts.spec.load import load
+from rollouts.spec.resolve import to_plain
 
 
 @pytest.mark.parametrize("service", ["billing-worker", "checkout", "frontend"])

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 import yaml
 from rendered_docs import docs_of, one
-
-from generator.project import Project, load_project
-from generator.render import RenderOptions, RenderResult, options_from_project, render
+from rollouts.project import Project, load_project
+from rollouts.render import RenderOptions, RenderResult, options_from_project, render
 
 LAYER = "flux/bootstrap/rollouts"
 PD = "flux/infrastructure/progressive-delivery"
@@ -217,7 +216,7 @@ def test_the_canary_health_check_covers_every_flagger_phase(rendered: RenderResu
 
 def test_long_names_are_shortened_to_a_label_value() -> None:
     """kustomize-controller labels every applied object kustomize.toolkit.fluxcd.io/name=<Kustomization>: 63 max."""
-    from generator.render.infra import apps_kustomizations
+    from rollouts.render.infra import apps_kustomizations
 
     name = "s" * 55
     docs = apps_kustomizations("production", {name: "team"})

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from generator.project import load_project
-from generator.render import RenderOptions, render, write_tree
+from rollouts.project import load_project
+from rollouts.render import RenderOptions, render, write_tree
 
 GOTK = ("gotk-components.yaml", "gotk-sync.yaml")  # written by flux bootstrap, absent before it
 

@@ -16,11 +16,10 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from generator.project import Project
-from generator.render import render
-from generator.render.model import substitute_canary_url
-from generator.spec.load import Spec
+from rollouts.project import Project
+from rollouts.render import render
+from rollouts.render.model import substitute_canary_url
+from rollouts.spec.load import Spec
 
 N = 18
 P = [f"zqp{i:02d}zq" for i in range(N)]  # placeholders: what a plain value looks like

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from rendered_docs import docs_of, one
-
-from generator.project import load_project
-from generator.render import RenderResult, render
+from rollouts.project import load_project
+from rollouts.render import RenderResult, render
 
 EXAMPLES = ["billing-worker", "checkout", "frontend"]
 
@@ -177,8 +176,8 @@ def test_the_committed_tree_is_up_to_date(run_cli: Callable[..., subprocess.Comp
 
 
 def test_an_https_chart_gets_a_helm_repository(tmp_path: Path) -> None:
-    from generator.project import Project
-    from generator.spec.load import Spec
+    from rollouts.project import Project
+    from rollouts.spec.load import Spec
 
     data = {"apiVersion": "rollouts/v1alpha1", "kind": "ServiceRollout",
             "metadata": {"name": "api", "namespace": "team", "owner": "team"},
@@ -200,8 +199,8 @@ def test_an_https_chart_gets_a_helm_repository(tmp_path: Path) -> None:
 
 
 def test_a_spec_without_environments_goes_to_the_projects(tmp_path: Path) -> None:
-    from generator.project import Project
-    from generator.spec.load import Spec
+    from rollouts.project import Project
+    from rollouts.spec.load import Spec
 
     data = {"apiVersion": "rollouts/v1alpha1", "kind": "ServiceRollout",
             "metadata": {"name": "api", "namespace": "team", "owner": "team"},

@@ -8,9 +8,8 @@ import pytest
 import yaml
 import yaml_rs
 from jinja2.exceptions import TemplateAssertionError, UndefinedError
-
-from generator.render.engine import environment
-from generator.render.safe import RenderValueError, to_yaml
+from rollouts.render.engine import environment
+from rollouts.render.safe import RenderValueError, to_yaml
 
 TRICKY = [
     "plain", "", " leading", "trailing ", "a: b", "- item", "---", "...", "{{ target }}", "{% raw %}", "#comment",
@@ -71,7 +70,7 @@ def test_flagger_template_syntax_in_a_value_is_printed_literally() -> None:
 
 
 def test_render_text_is_strict_too() -> None:
-    from generator.render.engine import Doc, Expected, render_text
+    from rollouts.render.engine import Doc, Expected, render_text
 
     doc = Doc("apps/pdb.yaml.j2", {"name": "x", "namespace": "y", "labels": {}},
               Expected("policy/v1", "PodDisruptionBudget", "x", "y"))
@@ -80,7 +79,7 @@ def test_render_text_is_strict_too() -> None:
 
 
 def test_parse_back_refuses_a_document_that_is_not_what_was_meant() -> None:
-    from generator.render.engine import Doc, Expected, RenderCheckError, parse_back
+    from rollouts.render.engine import Doc, Expected, RenderCheckError, parse_back
 
     want = Doc("apps/kustomization.yaml.j2", {}, Expected("v1", "ConfigMap", "x", "y"))
     with pytest.raises(RenderCheckError, match="expected"):

@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rollouts.project import load_project
+from rollouts.render import RenderOptions, RenderResult, render
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
-
-from generator.project import load_project
-from generator.render import RenderOptions, RenderResult, render
 
 EXAMPLES = ["billing-worker", "checkout", "frontend"]  # blueGreen, canary, abTest
 

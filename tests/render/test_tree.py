@@ -14,10 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.errors import RolloutsError
-from generator.project import load_project
-from generator.render import render, write_tree
+from rollouts.errors import RolloutsError
+from rollouts.project import load_project
+from rollouts.render import render, write_tree
 
 Tree = dict[str, bytes]
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -202,7 +201,7 @@ def test_progress_bar_on_a_terminal_only(example_repo: Path, run_cli: RunCli) ->
 @pytest.mark.slow
 def test_parallel_and_serial_renders_are_identical(root: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import generator.render as renderer
+    import rollouts.render as renderer
 
     _big_repo(tmp_path, root, renderer.PARALLEL_FROM + 6, "3.0.0")
     spec = tmp_path / "services" / "svc-005" / "rollouts.yaml"
@@ -235,7 +234,7 @@ def test_a_tree_moved_aside_by_a_killed_fallback_swap_is_restored(example_repo: 
 def test_check_in_worker_processes_finds_every_kind_of_drift(root: Path, tmp_path: Path, run_cli: RunCli) -> None:
     """Above PARALLEL_FROM specs, render --check compares in the workers: a changed, a missing and an extra
     generated file are each still reported, and an unchanged tree passes."""
-    import generator.render as renderer
+    import rollouts.render as renderer
 
     _big_repo(tmp_path, root, renderer.PARALLEL_FROM + 6, "3.0.0")
     render_into(tmp_path)

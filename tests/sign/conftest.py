@@ -22,7 +22,7 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """(cosign.key, cosign.pub) generated once per session with PASSWORD."""
-    from generator.keys import write_key_pair
+    from rollouts.keys import write_key_pair
 
     prefix = str(tmp_path_factory.mktemp("keys") / "cosign")
     return write_key_pair(prefix, PASSWORD.encode())
@@ -30,7 +30,7 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def other_key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    from generator.keys import write_key_pair
+    from rollouts.keys import write_key_pair
 
     prefix = str(tmp_path_factory.mktemp("keys") / "other")
     return write_key_pair(prefix, PASSWORD.encode())

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from generator.sign import PREDICATE_TYPE, sign_tree
+from rollouts.sign import PREDICATE_TYPE, sign_tree
 
 from .conftest import files_under
 

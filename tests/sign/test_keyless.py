@@ -14,9 +14,8 @@ from pathlib import Path
 
 import jwt
 import pytest
-
-from generator.errors import RolloutsError
-from generator.sign import ambient_identity_token, sign_tree
+from rollouts.errors import RolloutsError
+from rollouts.sign import ambient_identity_token, sign_tree
 
 SUBJECT = "repo:acme/gitops:ref:refs/heads/main"
 
@@ -75,7 +74,7 @@ def fake_http() -> Iterator[Callable[[int, bytes], tuple[str, list[str]]]]:
 def trust_config(tmp_path: Path, fulcio: str) -> str:
     """A ClientTrustConfig: the production trusted root (from the sigstore package) with every service URL on a
     loopback fake."""
-    from generator.verify import pinned_trusted_root
+    from rollouts.verify import pinned_trusted_root
 
     def service(url: str) -> list[dict[str, object]]:
         return [{"url": url, "majorApiVersion": 1, "operator": "fake", "validFor": {"start": "2020-01-01T00:00:00Z"}}]

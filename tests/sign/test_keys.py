@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.errors import RolloutsError
-from generator.keys import decrypt_private_key, encrypt_private_key, generate, load_private_key, public_pem
+from rollouts.errors import RolloutsError
+from rollouts.keys import decrypt_private_key, encrypt_private_key, generate, load_private_key, public_pem
 
 from .conftest import PASSWORD
 
@@ -113,7 +112,7 @@ def test_scrypt_matches_hashlib() -> None:
     """The key derivation (libsodium when available) gives exactly hashlib's (OpenSSL's) bytes."""
     import hashlib
 
-    from generator.keys import _scrypt
+    from rollouts.keys import _scrypt
 
     salt = bytes(range(32))
     for password in (b"", b"hello"):

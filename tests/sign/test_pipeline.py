@@ -78,7 +78,7 @@ def test_pipeline_without_catalog_says_what_it_skipped(tmp_path: Path) -> None:
 
 
 def test_pipeline_stops_on_validation_errors(tmp_path: Path) -> None:
-    from generator.catalog.build import build
+    from rollouts.catalog.build import build
 
     core = tmp_path / "core-only"
     build(str(core), "1.34")  # Kubernetes core kinds only: every Flux/Flagger kind is a schema-missing error

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from generator.keys import load_public_key
-from generator.sign import sign_tree
-from generator.verify import Policy, verify_tree
+from rollouts.keys import load_public_key
+from rollouts.sign import sign_tree
+from rollouts.verify import Policy, verify_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "checkout"
@@ -23,8 +22,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory, key_pair: tuple[str, str]
     """A copy of the examples rendered with the real renderer and signed with the test key."""
     import os
 
-    from generator.project import load_project
-    from generator.render import render, write_tree
+    from rollouts.project import load_project
+    from rollouts.render import render, write_tree
 
     repo = tmp_path_factory.mktemp("example")
     shutil.copytree(ROOT / "services", repo / "services")

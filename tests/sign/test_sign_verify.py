@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from generator.errors import RolloutsError
-from generator.keys import load_public_key
-from generator.sign import PREDICATE_TYPE, default_bundle_path, sign_tree
-from generator.verify import Policy, verify_tree
+from rollouts.errors import RolloutsError
+from rollouts.keys import load_public_key
+from rollouts.sign import PREDICATE_TYPE, default_bundle_path, sign_tree
+from rollouts.verify import Policy, verify_tree
 
 from .conftest import PASSWORD, files_under
 
@@ -157,7 +156,7 @@ def test_other_key_and_missing_bundle(small_tree: Path, key_pair: tuple[str, str
 def test_signature_by_other_key_with_forged_hint(small_tree: Path, key_pair: tuple[str, str],
                                                  other_key_pair: tuple[str, str]) -> None:
     """The hint is only a hint: a bundle signed by another key but claiming our hint still fails."""
-    from generator.keys import public_key_hint
+    from rollouts.keys import public_key_hint
 
     sign_tree(str(small_tree), str(small_tree.parent), key_path=other_key_pair[0])
     ours = public_key_hint(load_public_key(key_pair[1]))

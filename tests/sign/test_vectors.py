@@ -8,9 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from generator.keys import load_public_key
-from generator.verify import Policy, make_policy, verify_bundle, verify_tree
+from rollouts.keys import load_public_key
+from rollouts.verify import Policy, make_policy, verify_bundle, verify_tree
 
 from .conftest import BEACON, GHA
 
@@ -113,7 +112,7 @@ def test_managed_key_bundle(vectors: Path, other_key_pair: tuple[str, str]) -> N
 
 
 def test_malformed_public_key_is_a_clear_error(vectors: Path) -> None:
-    from generator.errors import RolloutsError
+    from rollouts.errors import RolloutsError
 
     with pytest.raises(RolloutsError, match="not a PEM public key"):
         make_policy(key=str(vectors / "keyed/conformance-managed-key/wrong-key.pub"))

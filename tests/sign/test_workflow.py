@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rollouts.cli import build_parser
 from ruamel.yaml import YAML
-
-from generator.cli import build_parser
 
 WORKFLOW = Path(__file__).resolve().parents[2] / ".github/workflows/render-and-sign.yaml"
 

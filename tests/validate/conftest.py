@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.catalog.build import build
-from generator.project import Project
+from rollouts.catalog.build import build
+from rollouts.project import Project
 
 
 @pytest.fixture(scope="session")

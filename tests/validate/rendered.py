@@ -1,4 +1,4 @@
-"""The repository's example specs rendered by generator.render (RENDER's contract), for tests that need real output."""
+"""The repository's example specs rendered by rollouts.render (RENDER's contract), for tests that need real output."""
 
 from __future__ import annotations
 
@@ -8,19 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from generator.project import Project, load_project
+from rollouts.project import Project, load_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def render_examples(tmp: Path, edit: dict[str, tuple[str, str]] | None = None) -> tuple[Project, Any]:
     """Copy services/ (and rollouts.project.yaml) to ``tmp``, apply ``edit`` {service: (old, new)} to the specs,
-    render with generator.render and write the tree to tmp/flux. Returns (project, RenderResult)."""
+    render with rollouts.render and write the tree to tmp/flux. Returns (project, RenderResult)."""
     try:
-        from generator.render import render, write_tree
+        from rollouts.render import render, write_tree
     except ImportError as e:  # RENDER's package not present in this checkout
-        pytest.skip(f"generator.render is not available: {e}")
+        pytest.skip(f"rollouts.render is not available: {e}")
     shutil.copytree(ROOT / "services", tmp / "services")
     if (ROOT / "rollouts.project.yaml").exists():
         shutil.copy(ROOT / "rollouts.project.yaml", tmp / "rollouts.project.yaml")

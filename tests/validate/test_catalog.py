@@ -10,12 +10,11 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-
-from generator.catalog import crd, schema_path
-from generator.catalog.build import build
-from generator.errors import RolloutsError
-from generator.project import Project
-from generator.validate import validate
+from rollouts.catalog import crd, schema_path
+from rollouts.catalog.build import build
+from rollouts.errors import RolloutsError
+from rollouts.project import Project
+from rollouts.validate import validate
 
 CORE = """
 apiVersion: v1
@@ -278,7 +277,7 @@ def test_schema_path_layout(tmp_path: Path) -> None:
 
 
 def test_ensure_catalog_builds_offline_once(tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator.catalog import ensure_catalog
+    from rollouts.catalog import ensure_catalog
 
     monkeypatch.delenv("ROLLOUTS_SCHEMAS", raising=False)
     crds = tmp_path / ".rollouts" / "crds" / "flagger"

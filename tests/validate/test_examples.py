@@ -1,4 +1,4 @@
-"""Acceptance: the repository's examples, rendered by generator.render, validate clean with kubeconform -strict
+"""Acceptance: the repository's examples, rendered by rollouts.render, validate clean with kubeconform -strict
 against the shared flux-schema catalog plus the Linkerd policy CRDs converted by `schemas build`; a PromQL error in
 a custom metric is reported at its line of rollouts.yaml."""
 
@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rollouts.project import Project
+from rollouts.validate import validate
 
-from generator.project import Project
-from generator.validate import validate
 from tests.validate.rendered import render_examples
 
 # cert-manager and trust-manager kinds (the Linkerd identity issuer): neither the shared catalog nor shared CRDs
@@ -67,8 +67,8 @@ def test_the_rendered_tree_is_proven_in_process(tmp_path: Path, tool: Callable[[
     """Every kustomization render writes is plain and proven without a kustomize process, except flux-system (its
     patch needs the real kustomize): what keeps validate's kustomize part a fraction of kubeconform's time."""
     tool("kustomize")
-    from generator.validate import kustomize
-    from generator.validate.manifests import Locator
+    from rollouts.validate import kustomize
+    from rollouts.validate.manifests import Locator
 
     project, _ = render_examples(tmp_path)
     built: list[str] = []
@@ -87,7 +87,7 @@ def test_promql_reads_the_documents_kustomize_read(tmp_path: Path, catalog: Path
     files again, and finds the same error."""
     for name in ("kustomize", "promtool"):
         tool(name)
-    from generator.validate import promql
+    from rollouts.validate import promql
 
     project, result = render_examples(tmp_path, {"checkout": (END, END.replace("]))", "])"))})
     reads: list[str] = []

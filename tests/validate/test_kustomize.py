@@ -6,12 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.findings import Severity
-from generator.project import Project
-from generator.validate import kustomize
-from generator.validate.kustomize import directories, validate_builds
-from generator.validate.manifests import Locator
+from rollouts.findings import Severity
+from rollouts.project import Project
+from rollouts.validate import kustomize
+from rollouts.validate.kustomize import directories, validate_builds
+from rollouts.validate.manifests import Locator
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\n"
 

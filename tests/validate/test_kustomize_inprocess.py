@@ -10,9 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.validate import kustomize as k
-from generator.validate.manifests import Locator
+from rollouts.validate import kustomize as k
+from rollouts.validate.manifests import Locator
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: shop\ndata: {{a: b}}\n"
 KUST = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{}"

@@ -6,11 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.findings import Severity
-from generator.project import Project
-from generator.validate.manifests import Locator
-from generator.validate.promql import Model, check_syntax, fill, validate_queries
+from rollouts.findings import Severity
+from rollouts.project import Project
+from rollouts.validate.manifests import Locator
+from rollouts.validate.promql import Model, check_syntax, fill, validate_queries
 
 TEMPLATE = """
 apiVersion: flagger.app/v1beta1
@@ -145,7 +144,7 @@ def test_unused_and_non_prometheus_templates(project: Callable[..., Project], to
 
 
 def test_without_promtool_it_says_so(project: Callable[..., Project], monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator.validate import promql
+    from rollouts.validate import promql
 
     monkeypatch.setattr(promql, "find_promtool", lambda: None)  # promtool "not installed"
     proj, tree = _tree(project, {"apps/shop/m.yaml": TEMPLATE.format(name="m", provider="prometheus", query=GOOD)})

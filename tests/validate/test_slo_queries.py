@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rollouts.validate.manifests import Locator
+from rollouts.validate.promql import collect
 
-from generator.validate.manifests import Locator
-from generator.validate.promql import collect
 from tests.validate.rendered import render_examples
 
 # checkout with both latency SLOs, so every built-in template is rendered

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rollouts.catalog.fetch import fetch
+from rollouts.errors import RolloutsError
 
-from generator.catalog.fetch import fetch
-from generator.errors import RolloutsError
 from tests.validate.rendered import render_examples
 from tests.validate.test_examples import SKIP
 
@@ -171,7 +171,7 @@ def test_fetch_from_a_file_url_and_unreachable(tmp_path: Path) -> None:
 
 
 def test_builtin_pins_are_well_formed() -> None:
-    from generator.catalog.fetch import load_pins
+    from rollouts.catalog.fetch import load_pins
 
     pins = load_pins()
     assert len(pins) == 21

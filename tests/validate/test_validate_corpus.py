@@ -7,10 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from generator.findings import Finding, Severity
-from generator.project import Project
-from generator.validate import validate
+from rollouts.findings import Finding, Severity
+from rollouts.project import Project
+from rollouts.validate import validate
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -232,7 +231,7 @@ def test_origins_place_the_finding_in_rollouts_yaml(project: Callable[..., Proje
 
 def test_fallback_says_it_is_one(project: Callable[..., Project], catalog: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator.validate import kubeconform
+    from rollouts.validate import kubeconform
 
     monkeypatch.setattr(kubeconform, "find_kubeconform", lambda: None)  # kubeconform "not installed"
     findings = validate(project({"apps/d.yaml": deployment()}), schema_dir=str(catalog), promql=False,
@@ -243,8 +242,8 @@ def test_fallback_says_it_is_one(project: Callable[..., Project], catalog: Path,
 
 def test_required_kubeconform_missing_says_how_to_install(project: Callable[..., Project], catalog: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator.errors import ToolMissing
-    from generator.validate import kubeconform
+    from rollouts.errors import ToolMissing
+    from rollouts.validate import kubeconform
 
     monkeypatch.setattr(kubeconform, "find_kubeconform", lambda: None)  # kubeconform "not installed"
     with pytest.raises(ToolMissing, match="kubeconform is not installed") as e:

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any, Protocol
 
-from generator.findings import Finding, Severity
-from generator.project import Project
-from generator.spec.load import Path, Spec, path_text
-from generator.spec.resolve import environments, origin, resolve
+from ...findings import Finding, Severity
+from ...project import Project
+from ...spec.load import Path, Spec, path_text
+from ...spec.resolve import environments, origin, resolve
 
 RULES = (
     "ab_test_without_match",
@@ -97,7 +97,7 @@ _LOADED: list[ModuleType] = []
 
 def all_rules() -> list[ModuleType]:
     if not _LOADED:
-        _LOADED.extend(importlib.import_module(f"generator.lint.rules.{name}") for name in RULES)
+        _LOADED.extend(importlib.import_module(f".{name}", __package__) for name in RULES)
     return _LOADED
 
 

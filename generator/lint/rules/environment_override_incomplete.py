@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from generator.findings import Finding, Severity
-from generator.spec.load import Path, path_text
-from generator.spec.schema import resolve_ref, schema
+from ...findings import Finding, Severity
+from ...spec.load import Path, path_text
+from ...spec.schema import resolve_ref, schema
 
 if TYPE_CHECKING:
-    from generator.lint.rules import Context
+    from . import Context
 
 ID = "environment-override-incomplete"
 SEVERITY = Severity.ERROR

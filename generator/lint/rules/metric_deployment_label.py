@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from generator.findings import Finding, Severity
-from generator.lint.promql import PromQLError, parse, selectors
-from generator.lint.rules.metric_not_in_linkerd_viz import on_linkerd_viz
+from ...findings import Finding, Severity
+from ..promql import PromQLError, parse, selectors
+from .metric_not_in_linkerd_viz import on_linkerd_viz
 
 if TYPE_CHECKING:
-    from generator.lint.rules import Context
+    from . import Context
 
 ID = "metric-deployment-label"
 SEVERITY = Severity.WARNING

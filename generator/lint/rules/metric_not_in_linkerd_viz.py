@@ -6,11 +6,11 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from generator.findings import Finding, Severity
-from generator.lint.promql import PromQLError, parse, selectors
+from ...findings import Finding, Severity
+from ..promql import PromQLError, parse, selectors
 
 if TYPE_CHECKING:
-    from generator.lint.rules import Context
+    from . import Context
 
 ID = "metric-not-in-linkerd-viz"
 SEVERITY = Severity.ERROR

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from generator.findings import Finding, Severity
-from generator.lint.promql import Binary, Call, Literal, Matcher, Node, PromQLError, Selector, Unary, children, parse
+from ...findings import Finding, Severity
+from ..promql import Binary, Call, Literal, Matcher, Node, PromQLError, Selector, Unary, children, parse
 
 if TYPE_CHECKING:
-    from generator.lint.rules import Context
+    from . import Context
 
 ID = "metric-ratio-empty-numerator"
 SEVERITY = Severity.ERROR

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from generator.findings import Finding, Severity
-from generator.lint.rules import seconds
+from ...findings import Finding, Severity
+from . import seconds
 
 if TYPE_CHECKING:
-    from generator.lint.rules import Context
+    from . import Context
 
 ID = "metric-window-short"
 SEVERITY = Severity.WARNING

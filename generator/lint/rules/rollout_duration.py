@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from generator.findings import Finding, Severity
-from generator.lint.rules import duration, seconds
+from ...findings import Finding, Severity
+from . import duration, seconds
 
 if TYPE_CHECKING:
-    from generator.lint.rules import Context
+    from . import Context
 
 ID = "rollout-duration"
 SEVERITY = Severity.ERROR

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from generator.findings import Finding, Severity
+from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
-    from generator.lint.rules import Context
+    from . import Context
 
 ID = "strategy-field-ignored"
 SEVERITY = Severity.WARNING
