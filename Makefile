@@ -9,7 +9,7 @@ setup:
 
 # The test command (README): lint the project's own code, then the whole test suite.
 test: setup
-	$(BIN)/ruff check generator tests bench
+	$(BIN)/ruff check generator tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rollouts.lint.explain import rules_markdown
 from rollouts.lint.rules import all_rules
-from rollouts.spec.docs import fields, render_into
+from spec_docs import fields, render_into
 
 
 def test_rules_md_is_generated_from_the_rules(root):
@@ -20,7 +20,7 @@ def test_rules_md_gives_every_rule_its_reason(root):
 
 
 def test_spec_md_field_reference_is_current(root):
-    """Regenerate with: .venv/bin/python -m rollouts.spec.docs"""
+    """Regenerate with: .venv/bin/python scripts/spec_docs.py"""
     text = (root / "docs" / "spec.md").read_text()
     assert render_into(text) == text
 

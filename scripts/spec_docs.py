@@ -1,6 +1,6 @@
 """The field reference of docs/spec.md, generated from the schema (a test keeps the two in step).
 
-    .venv/bin/python -m generator.spec.docs   # rewrites the generated part of docs/spec.md
+    .venv/bin/python scripts/spec_docs.py   # rewrites the generated part of docs/spec.md
 
 Each field's example comes from the example services under services/ when one of them sets it, else from the
 schema's ``examples`` or ``default``, else from ``EXAMPLES`` below. Not on the ``rollouts lint`` path.
@@ -13,11 +13,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from .schema import resolve_ref, schema
+from rollouts.spec.load import load
+from rollouts.spec.resolve import to_plain
+from rollouts.spec.schema import resolve_ref, schema
 
-BEGIN = "<!-- BEGIN GENERATED FIELD REFERENCE: python -m generator.spec.docs -->"
+BEGIN = "<!-- BEGIN GENERATED FIELD REFERENCE: python scripts/spec_docs.py -->"
 END = "<!-- END GENERATED FIELD REFERENCE -->"
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = ("checkout", "frontend", "billing-worker")
 
 # Examples for fields that no example service sets and the schema gives no value for.
@@ -117,9 +119,6 @@ def _find(doc: Any, parts: list[str]) -> Any:
 
 
 def _services() -> list[Any]:
-    from .load import load
-    from .resolve import to_plain
-
     docs = []
     for name in SERVICES:
         spec, _ = load(os.path.join(ROOT, "services", name, "rollouts.yaml"))

@@ -4,7 +4,7 @@ An environment override may set any key of a section, so its definition is the b
 ``required`` removed (except inside list items: a list in an override replaces the base list whole, so its
 items must be complete). Run after editing a base section:
 
-    .venv/bin/python -m generator.spec.derive
+    .venv/bin/python scripts/spec_derive.py
 
 Not on the ``rollouts lint`` path; a test keeps the published schema equal to what this derives.
 """
@@ -15,7 +15,7 @@ import copy
 import json
 from typing import Any
 
-from .schema import SCHEMA_FILE
+from rollouts.spec.schema import SCHEMA_FILE
 
 SECTIONS = ("workload", "strategy", "slo", "gates", "ingress", "probes", "policy")
 SUFFIX = " (environment override: every key optional)"
