@@ -15,8 +15,6 @@ from ..findings import Finding, Severity
 from ..project import Project
 from .manifests import OriginsArg
 
-ENGINES = ("auto", "kubeconform", "python")
-
 
 def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = None, schema_dir: str | None = None,
              skip_kinds: Iterable[str] = (), *, promql: bool = True, kustomize: bool = True,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
-from ...findings import Finding, Severity
+from ...findings import Finding
 from ...project import Project
 from ...spec.load import Path, Spec, path_text
 from ...spec.resolve import environments, origin, resolve
@@ -61,15 +61,6 @@ RULES = (
     "unknown_environment",
     "unknown_time_zone",
 )
-
-
-class Rule(Protocol):
-    ID: str
-    SEVERITY: Severity
-    SUMMARY: str
-    REASON: str
-
-    def check(self, ctx: Context) -> Iterable[Finding]: ...
 
 
 _DURATION = re.compile(r"([0-9]+)(ms|s|m|h)")
