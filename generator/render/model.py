@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from ..durations import milliseconds
 from ..spec.resolve import deep_merge
 from .engine import Doc, Expected
 
@@ -44,15 +45,7 @@ LATENCY = (
     'deployment=~"{{{{ target }}}}", direction="{{{{ variables.direction }}}}"}}[{{{{ interval }}}}])) by (le))'
 )
 
-_DURATION = re.compile(r"([0-9]+)(ms|s|m|h)")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
-
 Origin = dict[str, tuple[str | int, ...]]
-
-
-def duration_ms(text: str) -> int:
-    """``1h30m`` -> 5400000; the schema's duration pattern guarantees the shape."""
-    return sum(int(n) * _UNIT_MS[u] for n, u in _DURATION.findall(text))
 
 
 def namespace_for(namespace: str, environment: str) -> str:
@@ -187,7 +180,7 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
         if key in slo:
             metric = "latency-" + key[-3:].lower()
             metrics.append({"name": metric, "template": f"{name}-{metric}",
-                            "thresholdRange": {"max": duration_ms(str(slo[key]))}, "interval": slo_interval,
+                            "thresholdRange": {"max": milliseconds(str(slo[key]))}, "interval": slo_interval,
                             "variables": {"direction": "inbound"}, "origin": ("spec", "slo", key)})
             templates.append({"template": f"{name}-{metric}", "address": PROMETHEUS,
                               "query": LATENCY.format(quantile=quantile), "origin": ("spec", "slo", key)})
@@ -247,7 +240,7 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
     affinity = strategy.get("sessionAffinity")
     canary = {
         "type": strategy["type"], "provider": strategy.get("provider", "gatewayapi:v1beta1"),
-        "progressDeadlineSeconds": duration_ms(str(strategy.get("progressDeadline", "10m"))) // 1000,
+        "progressDeadlineSeconds": milliseconds(str(strategy.get("progressDeadline", "10m"))) // 1000,
         "skipAnalysis": bool(strategy.get("skipAnalysis")), "timeout": strategy.get("timeout"),
         "interval": strategy.get("interval", "1m"), "threshold": strategy.get("threshold", 5),
         "steps": strategy.get("steps") or [], "iterations": strategy.get("iterations"),

@@ -4,7 +4,6 @@ the upstream issue it comes from) and ``check(ctx)`` yielding findings. Listed i
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -61,27 +60,6 @@ RULES = (
     "unknown_environment",
     "unknown_time_zone",
 )
-
-
-_DURATION = re.compile(r"([0-9]+)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def seconds(text: str) -> float:
-    """A duration such as 30s, 1m30s or 500ms in seconds (the schema has already checked the format)."""
-    return sum(int(n) * _UNIT[unit] for n, unit in _DURATION.findall(text))
-
-
-def duration(value: float) -> str:
-    """Seconds as a short duration: 90 -> 1m30s, 0.5 -> 500ms."""
-    if value < 1:
-        return f"{round(value * 1000)}ms"
-    whole = round(value)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return out or "0s"
-
 
 _LOADED: list[ModuleType] = []
 

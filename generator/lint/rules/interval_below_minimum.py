@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ...durations import duration, seconds
 from ...findings import Finding, Severity
-from . import duration, seconds
 
 if TYPE_CHECKING:
     from . import Context
