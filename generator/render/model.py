@@ -169,10 +169,9 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
 
     metrics: list[dict[str, Any]] = []
     templates: list[dict[str, Any]] = []
-    slo_interval = str(slo.get("interval", "1m"))
     if "successRate" in slo:
         metrics.append({"name": "success-rate", "template": f"{name}-success-rate",
-                        "thresholdRange": {"min": slo["successRate"]}, "interval": slo_interval,
+                        "thresholdRange": {"min": slo["successRate"]}, "interval": str(slo["interval"]),
                         "variables": {"direction": "inbound"}, "origin": ("spec", "slo", "successRate")})
         templates.append({"template": f"{name}-success-rate", "address": PROMETHEUS, "query": SUCCESS_RATE,
                           "origin": ("spec", "slo", "successRate")})
@@ -180,14 +179,14 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
         if key in slo:
             metric = "latency-" + key[-3:].lower()
             metrics.append({"name": metric, "template": f"{name}-{metric}",
-                            "thresholdRange": {"max": milliseconds(str(slo[key]))}, "interval": slo_interval,
+                            "thresholdRange": {"max": milliseconds(str(slo[key]))}, "interval": str(slo["interval"]),
                             "variables": {"direction": "inbound"}, "origin": ("spec", "slo", key)})
             templates.append({"template": f"{name}-{metric}", "address": PROMETHEUS,
                               "query": LATENCY.format(quantile=quantile), "origin": ("spec", "slo", key)})
     for i, custom in enumerate(spec.get("metrics") or []):
         bounds = {k: custom[k] for k in ("min", "max") if k in custom}
         metrics.append({"name": custom["name"], "template": f"{name}-{custom['name']}", "thresholdRange": bounds,
-                        "interval": custom.get("interval", "1m"), "variables": custom.get("variables") or {},
+                        "interval": custom["interval"], "variables": custom.get("variables") or {},
                         "origin": ("spec", "metrics", i)})
         templates.append({"template": f"{name}-{custom['name']}", "address": custom.get("address", PROMETHEUS),
                           "query": custom["query"], "origin": ("spec", "metrics", i)})
@@ -197,8 +196,8 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
     runbook = {"runbook": approval["runbook"]} if approval.get("runbook") else {}
     # The loadtester keeps a gate open until it is closed (pkg/loadtester/gate.go, keyed <name>.<namespace> from
     # the webhook payload): close it after every rollout, and between the two approvals when both are asked for.
-    closing = bool(approval.get("closeAfterRollout", True)) and bool(
-        approval.get("beforeRollout") or approval.get("beforePromotion"))
+    closing = bool(approval.get("beforeRollout") or approval.get("beforePromotion")) and bool(
+        approval["closeAfterRollout"])
     close_origin = ("gates", "manualApproval", "closeAfterRollout")
     if approval.get("beforeRollout"):
         webhooks.append({"name": "approve-rollout", "type": "confirm-rollout", "url": LOADTESTER + "gate/check",
@@ -209,22 +208,22 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
     helm_test = gates.get("helmTest")
     if helm_test is not None:
         webhooks.append({"name": "helm-test", "type": "pre-rollout", "url": LOADTESTER,
-                         "timeout": helm_test.get("timeout", "3m"),
+                         "timeout": helm_test["timeout"],
                          "metadata": {"type": "helmv3", "cmd": f"test {name} -n {namespace}"},
                          "origin": ("gates", "helmTest")})
     if "acceptanceTest" in gates:
         test = gates["acceptanceTest"]
         webhooks.append({"name": "acceptance-test", "type": "pre-rollout", "url": LOADTESTER,
-                         "timeout": test.get("timeout", "30s"),
+                         "timeout": test["timeout"],
                          "metadata": {"type": "bash", "cmd": substitute_canary_url(str(test["cmd"]), canary_url)},
                          "origin": ("gates", "acceptanceTest")})
     if "loadTest" in gates:
         load = gates["loadTest"] or {}
-        rps, concurrency = int(load.get("rps", 10)), int(load.get("concurrency", 2))
+        rps, concurrency = int(load["rps"]), int(load["concurrency"])
         cmd = (f"hey -z {strategy['interval']} -q {per_worker_rate(rps, concurrency)} -c {concurrency} "
                f"{canary_url}{load.get('path', '/')}")
         webhooks.append({"name": "load-test", "type": "rollout", "url": LOADTESTER,
-                         "timeout": load.get("timeout", "15s"), "metadata": {"cmd": cmd},
+                         "timeout": load["timeout"], "metadata": {"cmd": cmd},
                          "origin": ("gates", "loadTest")})
     if approval.get("beforePromotion"):
         webhooks.append({"name": "approve-promotion", "type": "confirm-promotion", "url": LOADTESTER + "gate/check",
@@ -233,16 +232,16 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
         webhooks.append({"name": "close-gate", "type": "post-rollout", "url": LOADTESTER + "gate/close",
                          "timeout": None, "metadata": {}, "origin": close_origin})
 
-    alerts = [{"name": a["name"], "severity": a.get("severity", "info"), "provider": f"{name}-{a['name']}",
+    alerts = [{"name": a["name"], "severity": a["severity"], "provider": f"{name}-{a['name']}",
                "type": a["type"], "channel": a.get("channel"), "secretRef": a["secretRef"], "index": i}
               for i, a in enumerate(spec.get("alerts") or [])]
 
     affinity = strategy.get("sessionAffinity")
     canary = {
-        "type": strategy["type"], "provider": strategy.get("provider", "gatewayapi:v1beta1"),
-        "progressDeadlineSeconds": milliseconds(str(strategy.get("progressDeadline", "10m"))) // 1000,
+        "type": strategy["type"], "provider": strategy["provider"],
+        "progressDeadlineSeconds": milliseconds(str(strategy["progressDeadline"])) // 1000,
         "skipAnalysis": bool(strategy.get("skipAnalysis")), "timeout": strategy.get("timeout"),
-        "interval": strategy.get("interval", "1m"), "threshold": strategy.get("threshold", 5),
+        "interval": strategy["interval"], "threshold": strategy["threshold"],
         "steps": strategy.get("steps") or [], "iterations": strategy.get("iterations"),
         "match": [_match(m) for m in strategy.get("match") or []],
         "mirror": bool(strategy.get("mirror")), "sessionAffinity": dict(affinity) if affinity else None,
@@ -272,7 +271,7 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
 
     ctx: dict[str, Any] = {
         "name": name, "namespace": namespace, "labels": labels, "selector": pod_selector(selector_label, name),
-        "port": port, "port_name": workload.get("portName", "http"), "autoscaling": autoscaling,
+        "port": port, "port_name": workload["portName"], "autoscaling": autoscaling,
         "max_unavailable": (workload.get("disruptionBudget") or {}).get("maxUnavailable", 1),
         "chart": chart, "values": values, "canary": canary, "metrics": metrics, "webhooks": webhooks,
         "alerts": alerts, "parents": parents, "hosts": hosts,
@@ -328,7 +327,7 @@ def service_documents(resolved: dict[str, Any], selector_label: str = SELECTOR_L
     for a in alerts:
         add("alerts.yaml", "apps/alertprovider.yaml.j2", {**ctx, "alert": a},
             ident("flagger.app/v1beta1", "AlertProvider", a["provider"]), {"": ("spec", "alerts", a["index"])})
-    if helm_test is not None and helm_test.get("grantRBAC", True):
+    if helm_test is not None and helm_test["grantRBAC"]:
         rbac_origin: Origin = {"": ("spec", "gates", "helmTest", "grantRBAC")}
         rbac = {**ctx, "role": f"{name}-helm-test", "rules": list(HELM_TEST_RULES),
                 "subject": {"name": LOADTESTER_SA[0], "namespace": LOADTESTER_SA[1]}}
