@@ -77,6 +77,9 @@ def environment() -> Any:
             return source, filename, uptodate
 
     class Environment(jinja2.Environment):
+        """Every template it compiles (files and strings alike) is checked first: each interpolation ends in
+        ``| yaml``. Jinja has no public hook between parsing and compiling, so this one overrides ``_parse``."""
+
         def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
             ast = super()._parse(source, name, filename)
             check_filtered(ast, name)
@@ -105,9 +108,7 @@ def render_text(docs: list[Doc]) -> str:
     """The text of one file: the header, then each document, separated by ``---``."""
     parts = []
     for d in docs:
-        compiled = template(d.template)
-        # Template.render minus the copy of the environment's globals, which the templates do not use
-        parts.append("".join(compiled.root_render_func(compiled.new_context(d.context, shared=True))))
+        parts.append(template(d.template).render(d.context))
     return HEADER + "---\n".join(parts)
 
 
