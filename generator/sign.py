@@ -23,6 +23,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__
+from .certificates import certificate_identity
 from .errors import RolloutsError
 
 if TYPE_CHECKING:
@@ -259,8 +260,6 @@ def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None
     except service_errors as e:
         raise RolloutsError(f"keyless signing failed ({fulcio}): {_short(e)}",
                             "Check the identity token and the Sigstore instance; sign with --key offline.") from None
-    from .verify import certificate_identity
-
     san, _ = certificate_identity(bundle.signing_certificate)
     return bundle.to_json(), san or identity.identity
 

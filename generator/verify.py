@@ -30,6 +30,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .certificates import certificate_identity, identities_of, issuer_of
 from .errors import RolloutsError
 from .findings import Finding, error
 from .sign import (
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
     from cryptography.x509 import Certificate
 
-_SIGSTORE_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
-_SIGSTORE_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
-_OTHERNAME_OID = "1.3.6.1.4.1.57264.1.7"
 BUNDLE_MEDIA_TYPES = (
     "application/vnd.dev.sigstore.bundle.v0.3+json",
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
@@ -128,62 +126,20 @@ class _CertificatePolicy:
         self.policy = policy
         self.mismatch = _sigstore_identity_mismatch()
 
-    @staticmethod
-    def issuer_of(cert: Certificate) -> str | None:
-        from cryptography.x509 import ExtensionNotFound, ObjectIdentifier
-
-        for oid, der in ((_SIGSTORE_ISSUER_V2, True), (_SIGSTORE_ISSUER_V1, False)):
-            try:
-                raw: bytes = cert.extensions.get_extension_for_oid(ObjectIdentifier(oid)).value.value  # type: ignore[attr-defined]
-            except ExtensionNotFound:
-                continue
-            if der and len(raw) >= 2 and raw[0] == 0x0C:
-                start = 2 if raw[1] < 0x80 else 2 + (raw[1] & 0x7F)
-                return raw[start:].decode("utf-8", errors="replace")
-            return raw.decode("utf-8", errors="replace")
-        return None
-
-    @staticmethod
-    def identities_of(cert: Certificate) -> list[str]:
-        from cryptography.x509 import (
-            ExtensionNotFound,
-            ObjectIdentifier,
-            OtherName,
-            RFC822Name,
-            SubjectAlternativeName,
-            UniformResourceIdentifier,
-        )
-
-        try:
-            san = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
-        except ExtensionNotFound:
-            return []
-        values: list[str] = list(san.get_values_for_type(RFC822Name))
-        values += san.get_values_for_type(UniformResourceIdentifier)
-        values += [o.value.decode("utf-8", errors="replace") for o in san.get_values_for_type(OtherName)
-                   if o.type_id == ObjectIdentifier(_OTHERNAME_OID)]
-        return values
-
     def verify(self, cert: Certificate) -> None:
         p = self.policy
-        issuer = self.issuer_of(cert)
+        issuer = issuer_of(cert)
         if p.issuer is not None and issuer != p.issuer:
             raise self.mismatch(f"the certificate's OIDC issuer is {issuer!r}, expected {p.issuer!r}")
         if p.issuer_regexp is not None and (issuer is None or not re.search(p.issuer_regexp, issuer)):
             raise self.mismatch(f"the certificate's OIDC issuer {issuer!r} does not match {p.issuer_regexp!r}")
-        sans = self.identities_of(cert)
+        sans = identities_of(cert)
         if p.identity is not None and p.identity not in sans:
             raise self.mismatch(f"the certificate's identity is {', '.join(sans) or '(none)'}, "
                                 f"expected {p.identity}")
         if p.identity_regexp is not None and not any(re.search(p.identity_regexp, s) for s in sans):
             raise self.mismatch(f"the certificate's identity {', '.join(sans) or '(none)'} does not match "
                                 f"{p.identity_regexp!r}")
-
-
-def certificate_identity(cert: Certificate) -> tuple[str, str | None]:
-    """(first SAN, OIDC issuer) of a Fulcio certificate: who signed a keyless bundle."""
-    sans = _CertificatePolicy.identities_of(cert)
-    return (sans[0] if sans else ""), _CertificatePolicy.issuer_of(cert)
 
 
 def bundle_signer(path: str) -> tuple[str, str | None]:
