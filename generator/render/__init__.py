@@ -6,7 +6,7 @@ Public API (returns results, never prints): :func:`render`, :func:`write_tree`, 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,36 +14,13 @@ from ..findings import Finding, Severity, error
 from ..project import Project
 from ..spec.load import Spec
 from .cache import RenderCache
+from .derived import APPS, derived_files
 from .infra import RenderOptions
-from .origins import Origins, Position
+from .origins import Origins
+from .result import RenderResult
+from .tree import check, write
 
 __all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "render", "write_tree"]
-
-APPS = "flux/apps"
-
-
-@dataclass
-class RenderResult:
-    """What a render produced: file texts by POSIX path from the repository root, findings, and origins.
-
-    ``services`` maps "<environment>/<service>" to the service's namespace in that environment; ``scope`` lists
-    the path prefixes this render is responsible for (everything under flux/ for a full render), so a partial
-    render (``--env``/``--service``) replaces only what it rendered.
-    """
-
-    files: dict[str, str] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    origins: Mapping[str, Mapping[str, Position]] = field(default_factory=Origins)
-    services: dict[str, str] = field(default_factory=dict)
-    scope: list[str] = field(default_factory=list)
-    complete: bool = True
-    from_tree: set[str] = field(default_factory=set)  # files whose text was read from the tree (cache hits)
-    tree_dir: str = "flux"  # the tree those were read from
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.severity is Severity.ERROR for f in self.findings)
-
 
 def options_from_project(project: Project) -> RenderOptions:
     """Render options from the ``render:`` section of rollouts.project.yaml, when there is one:
@@ -297,39 +274,11 @@ def _peek_name(path: str) -> str:
     return spec.name if spec is not None else ""
 
 
-def derived_files(services: dict[str, str], environments: tuple[str, ...]) -> dict[str, str]:
-    """Files that depend on the whole set of services: each environment's namespaces, and its Flux
-    Kustomizations (flux/bootstrap/rollouts/apps-<env>.yaml: the namespaces, then one per service). No file
-    aggregates the services of an environment: each service is applied, and built, on its own."""
-    from .engine import parse_back, render_text
-    from .infra import LAYER, apps_kustomizations
-    from .model import kustomization, namespace_doc
-
-    out: dict[str, Any] = {}
-    for env in environments:
-        names = {k.split("/", 1)[1]: ns for k, ns in services.items() if k.split("/", 1)[0] == env}
-        namespaces = sorted(set(names.values()))
-        for ns in namespaces:
-            out[f"{APPS}/{env}/namespaces/{ns}.yaml"] = [namespace_doc(ns, env)]
-        out[f"{APPS}/{env}/namespaces/kustomization.yaml"] = [kustomization([f"{ns}.yaml" for ns in namespaces])]
-        out[f"{LAYER}/apps-{env}.yaml"] = apps_kustomizations(env, names)
-    texts = {}
-    for file, docs in out.items():
-        text = render_text(docs)
-        parse_back(file, text, docs)
-        texts[file] = text
-    return texts
-
-
 def write_tree(project: Project, result: RenderResult, out_dir: str = "flux") -> None:
     """Write the result into ``out_dir`` atomically; delete only files a previous render owned."""
-    from .tree import write
-
     write(project, result, out_dir)
 
 
 def check_tree(project: Project, result: RenderResult, out_dir: str = "flux") -> tuple[list[Finding], str]:
     """Compare the result with ``out_dir``: findings for each drifted file and the unified diff."""
-    from .tree import check
-
     return check(project, result, out_dir)

@@ -165,7 +165,7 @@ def infrastructure(environments: tuple[str, ...], options: RenderOptions) -> dic
         chain.append(flux_kustomization("develop", f"./{PD}/develop", ("flagger",), src, wait=False, timeout="5m",
                                         canary=(str(DEMO["metadata"]["name"]), demo_ns)))
     files[f"{LAYER}/infrastructure.yaml"] = chain
-    # apps-<env>.yaml (the per-service Kustomizations) depend on the services: generator.render.derived_files
+    # apps-<env>.yaml (the per-service Kustomizations) depend on the services: render.derived.derived_files
     files[f"{LAYER}/kustomization.yaml"] = [kustomization(
         [f"apps-{env}.yaml" for env in environments] + ["infrastructure.yaml", "repository.yaml"])]
 

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import RolloutsError
 from ..findings import Finding, error
+from .derived import derived_files
 
 if TYPE_CHECKING:
     from ..project import Project
-    from . import RenderResult
+    from .result import RenderResult
 
 MANIFEST = ".rollouts-owned"
 TMP_MARK = ".rollouts-tmp-"
@@ -57,8 +58,6 @@ def manifest_text(files: list[str], services: dict[str, str]) -> str:
 
 
 def plan(project: Project, result: RenderResult, out: str) -> Plan:
-    from . import derived_files
-
     new = {_rel(p): t for p, t in result.files.items()}
     if result.complete:
         files = dict(new)
