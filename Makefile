@@ -12,6 +12,7 @@ test:
 	bash .ci/setup --tests
 	$(BIN)/ruff check generator tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # The end-to-end suite on a real control plane (README, "End-to-end suite"): builds etcd, Kubernetes, kwok, Flagger
