@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
+from .. import tools
 from ..errors import ToolMissing
 from ..findings import Finding, Severity
 from .manifests import Locator, additional_keys
@@ -30,11 +29,7 @@ _ENTRY = re.compile(r"( +)- at '((?:[^']|'')*)': ")
 
 
 def find_kubeconform() -> str | None:
-    """The venv's kubeconform (next to the interpreter), else the one on PATH."""
-    candidate = os.path.join(os.path.dirname(sys.executable), "kubeconform")
-    if os.access(candidate, os.X_OK):
-        return candidate
-    return shutil.which("kubeconform")
+    return tools.find("kubeconform")
 
 
 def command(binary: str, tree: str, schema_location: str, skip_kinds: tuple[str, ...] = (),

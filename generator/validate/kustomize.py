@@ -29,14 +29,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import tools
 from ..findings import Finding, Severity
 from .manifests import KUSTOMIZATION_FILES, Locator
 
@@ -80,10 +79,7 @@ Id = tuple[str, str]  # (kind, name): a resource id of kustomize is equal only i
 
 
 def find_kustomize() -> str | None:
-    candidate = os.path.join(os.path.dirname(sys.executable), "kustomize")
-    if os.access(candidate, os.X_OK):
-        return candidate
-    return shutil.which("kustomize")
+    return tools.find("kustomize")
 
 
 def kustomization_file(directory: str) -> str | None:
@@ -281,8 +277,7 @@ def output_ids(text: str) -> list[Id] | None:
 
 def _run(kustomize: str, directory: str) -> tuple[str, str]:
     """(stdout, '') when ``kustomize build`` succeeds, else ('', its error text)."""
-    proc = subprocess.run([kustomize, "build", "--load-restrictor", "LoadRestrictionsNone", directory],
-                          capture_output=True, text=True, check=False, timeout=900)
+    proc = tools.run([kustomize, "build", "--load-restrictor", "LoadRestrictionsNone", directory])
     if proc.returncode == 0:
         return proc.stdout, ""
     return "", " ".join(proc.stderr.split()).removeprefix("Error: ") or f"kustomize exited {proc.returncode}"

@@ -13,13 +13,12 @@ import functools
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import tools
 from ..findings import Finding, Severity
 from .manifests import MANIFEST_SUFFIXES, Document, Locator
 
@@ -210,7 +209,7 @@ def _find(locator: Locator, file: str, data: dict[str, Any]) -> Document | None:
 
 
 def find_promtool() -> str | None:
-    return shutil.which("promtool")
+    return tools.find("promtool")
 
 
 def check_syntax(texts: list[str], promtool: str) -> dict[int, str]:
@@ -222,8 +221,7 @@ def check_syntax(texts: list[str], promtool: str) -> dict[int, str]:
         path = os.path.join(tmp, "queries.rules.yml")
         with open(path, "w", encoding="utf-8") as fh:
             json.dump({"groups": [{"name": "rollouts", "rules": rules}]}, fh)  # JSON is YAML
-        proc = subprocess.run([promtool, "check", "rules", "--lint=none", path], capture_output=True, text=True,
-                              check=False, timeout=300)
+        proc = tools.run([promtool, "check", "rules", "--lint=none", path])
     errors: dict[int, str] = {}
     for line in (proc.stderr + proc.stdout).splitlines():
         m = _ERROR.match(line)
