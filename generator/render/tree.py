@@ -150,9 +150,25 @@ def _recover(out: str, parent: str, base: str) -> None:
 
 
 def write(project: Project, result: RenderResult, out_dir: str = "flux") -> None:
+    """Write the tree atomically; a file system error (no space, read-only, a file where a directory goes) is a
+    user error naming the path, and leaves the previous tree as it was."""
     if not result.ok:
         raise RolloutsError("the render has errors; nothing was written")
     out = os.path.abspath(os.path.join(project.root, out_dir))
+    try:
+        _write(project, result, out_dir, out)
+    except OSError as e:
+        paths = [f for f in (e.filename2, e.filename) if isinstance(f, str) and TMP_MARK not in f]
+        where = project.relative(paths[0]) if paths else out_dir
+        tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}{TMP_MARK}{os.getpid()}")
+        if os.path.lexists(out):  # the previous tree is in place: drop the half-written new one
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise RolloutsError(f"cannot write {where}: {e.strerror or e}; nothing was changed",
+                            f"Check that {out_dir} is a directory you can write to and that the disk has space, "
+                            "then render again.") from None
+
+
+def _write(project: Project, result: RenderResult, out_dir: str, out: str) -> None:
     parent, base = os.path.dirname(out), os.path.basename(out)
     os.makedirs(parent, exist_ok=True)
     with _locked(parent):

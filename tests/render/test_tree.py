@@ -59,6 +59,16 @@ def test_a_hand_written_file_is_never_overwritten(example_repo: Path) -> None:
     assert mine.read_text() == "# mine\n"
 
 
+def test_a_file_system_error_is_a_user_error_and_leaves_nothing_behind(example_repo: Path) -> None:
+    """A file where the tree goes (or a read-only disk, no space): the error names the path, not OSError."""
+    (example_repo / "flux").write_text("not a directory\n")
+    project = load_project(str(example_repo))
+    with pytest.raises(RolloutsError, match=r"^cannot write flux: Not a directory; nothing was changed$"):
+        write_tree(project, render(project))
+    assert (example_repo / "flux").read_text() == "not a directory\n"
+    assert sorted(p.name for p in example_repo.iterdir() if ".rollouts-tmp-" in p.name) == []
+
+
 def test_rendering_twice_changes_nothing(example_repo: Path, read_tree: Callable[[Path], Tree]) -> None:
     render_into(example_repo)
     before = read_tree(example_repo / "flux")
