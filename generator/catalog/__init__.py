@@ -32,10 +32,37 @@ def schema_path(catalog: str, api_version: str, kind: str) -> str:
     return os.path.join(catalog, group or "core", f"{kind.lower()}_{version}.json")
 
 
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
+
+
+def shipped_catalog(kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
+    """The catalog of the schemas this package ships (generator/catalog/shipped, made by scripts/build-schemas)
+    plus the Kubernetes core kinds from kubernetes-validate, built once into a content-named temporary directory."""
+    import hashlib
+    import tempfile
+
+    from . import kubernetes
+    from .build import build
+
+    version = kubernetes.pick_version(kubernetes_version)
+    with open(os.path.join(SHIPPED_DIR, "manifest.json"), "rb") as fh:
+        key = hashlib.sha256(fh.read() + version.encode() + kubernetes.source_root().encode()).hexdigest()[:16]
+    out = os.path.join(tempfile.gettempdir(), f"rollouts-schemas-{os.getuid() if hasattr(os, 'getuid') else 0}-{key}")
+    if not os.path.exists(os.path.join(out, INDEX_FILE)):
+        build(out, version, None, [SHIPPED_DIR])
+    return out
+
+
 def catalog_dir(root: str, explicit: str | None = None) -> str:
-    """Where validate looks for schemas: ``--schemas``, else ``$ROLLOUTS_SCHEMAS``, else ``.rollouts/schemas``."""
-    chosen = explicit or os.environ.get(SCHEMAS_ENV) or os.path.join(root, DEFAULT_DIR)
-    return os.path.abspath(chosen)
+    """Where validate looks for schemas: ``--schemas``, else ``$ROLLOUTS_SCHEMAS``, else ``.rollouts/schemas`` when
+    it exists (or ``rollouts schemas fetch`` left something to build it from), else the shipped schemas."""
+    chosen = explicit or os.environ.get(SCHEMAS_ENV)
+    if chosen:
+        return os.path.abspath(chosen)
+    default = os.path.abspath(os.path.join(root, DEFAULT_DIR))
+    if os.path.isdir(default) or has_fetched(root):
+        return default
+    return shipped_catalog()
 
 
 def find_catalog(root: str, explicit: str | None = None) -> str:
@@ -43,6 +70,8 @@ def find_catalog(root: str, explicit: str | None = None) -> str:
     from ..errors import RolloutsError
 
     path = catalog_dir(root, explicit)
+    if not os.path.isdir(path) and not explicit and not os.environ.get(SCHEMAS_ENV) and has_fetched(root):
+        return ensure_catalog(root)
     if not os.path.isdir(path):
         where = "--schemas" if explicit else (f"${SCHEMAS_ENV}" if os.environ.get(SCHEMAS_ENV) else "the default")
         raise RolloutsError(
@@ -71,7 +100,8 @@ def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: s
     no schema still fail validation unless skipped by name. An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that
     does not exist is an error, not something to build.
     """
-    if explicit or os.environ.get(SCHEMAS_ENV) or os.path.isdir(catalog_dir(root)):
+    if explicit or os.environ.get(SCHEMAS_ENV) or os.path.isdir(os.path.join(root, DEFAULT_DIR)) \
+            or not has_fetched(root):
         return find_catalog(root, explicit)
     from .build import build
 
@@ -83,5 +113,5 @@ def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: s
         for name in sorted(filenames):
             if name.endswith(".tar.gz") and os.path.isdir(os.path.join(dirpath, name[: -len(".tar.gz")])):
                 catalogs.append(os.path.join(dirpath, name[: -len(".tar.gz")]))
-    build(catalog_dir(root), kubernetes_version, [crds] if os.path.isdir(crds) else None, catalogs)
+    build(os.path.join(root, DEFAULT_DIR), kubernetes_version, [crds] if os.path.isdir(crds) else None, catalogs)
     return find_catalog(root)
