@@ -35,34 +35,57 @@ def schema_path(catalog: str, api_version: str, kind: str) -> str:
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
 
 
-def shipped_catalog(kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
-    """The catalog of the schemas this package ships (generator/catalog/shipped, made by scripts/build-schemas)
-    plus the Kubernetes core kinds from kubernetes-validate, built once into a content-named temporary directory."""
+def shipped_key(kubernetes_version: str) -> str:
+    """Names the shipped schemas (generator/catalog/shipped, made by scripts/build-schemas) and the Kubernetes core
+    kinds of kubernetes-validate they are combined with: a catalog built from other ones is rebuilt."""
     import hashlib
-    import tempfile
 
+    from . import kubernetes
+
+    with open(os.path.join(SHIPPED_DIR, "manifest.json"), "rb") as fh:
+        manifest = fh.read()
+    return hashlib.sha256(manifest + kubernetes_version.encode() + kubernetes.source_root().encode()).hexdigest()[:16]
+
+
+def _shipped_mark(catalog: str) -> str | None:
+    """The shipped key a catalog was built with, None for a catalog the user built (or none at all)."""
+    import json
+
+    try:
+        with open(os.path.join(catalog, INDEX_FILE), encoding="utf-8") as fh:
+            index = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    mark = index.get("shipped") if isinstance(index, dict) else None
+    return mark if isinstance(mark, str) else None
+
+
+def shipped_catalog(out: str, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
+    """``out`` holding the shipped schemas plus the Kubernetes core kinds (built unless already current)."""
     from . import kubernetes
     from .build import build
 
     version = kubernetes.pick_version(kubernetes_version)
-    with open(os.path.join(SHIPPED_DIR, "manifest.json"), "rb") as fh:
-        key = hashlib.sha256(fh.read() + version.encode() + kubernetes.source_root().encode()).hexdigest()[:16]
-    out = os.path.join(tempfile.gettempdir(), f"rollouts-schemas-{os.getuid() if hasattr(os, 'getuid') else 0}-{key}")
-    if not os.path.exists(os.path.join(out, INDEX_FILE)):
-        build(out, version, None, [SHIPPED_DIR])
+    key = shipped_key(version)
+    if _shipped_mark(out) != key:
+        build(out, version, None, [SHIPPED_DIR], shipped=key)
     return out
 
 
 def catalog_dir(root: str, explicit: str | None = None) -> str:
-    """Where validate looks for schemas: ``--schemas``, else ``$ROLLOUTS_SCHEMAS``, else ``.rollouts/schemas`` when
-    it exists (or ``rollouts schemas fetch`` left something to build it from), else the shipped schemas."""
+    """Where validate looks for schemas: ``--schemas``, else ``$ROLLOUTS_SCHEMAS``, else ``.rollouts/schemas``.
+
+    With none of them and nothing that ``rollouts schemas fetch`` left to build one from, ``.rollouts/schemas`` is
+    made from the schemas this package ships (no network, no setup); `rollouts schemas build`/`fetch` replace it,
+    and it is rebuilt when the package ships other schemas. A catalog the user built is never touched.
+    """
     chosen = explicit or os.environ.get(SCHEMAS_ENV)
     if chosen:
         return os.path.abspath(chosen)
     default = os.path.abspath(os.path.join(root, DEFAULT_DIR))
-    if os.path.isdir(default) or has_fetched(root):
-        return default
-    return shipped_catalog()
+    if (os.path.isdir(default) and _shipped_mark(default) is None) or has_fetched(root):
+        return default  # the user's catalog, or the one ensure_catalog builds from what was fetched
+    return shipped_catalog(default)
 
 
 def find_catalog(root: str, explicit: str | None = None) -> str:
@@ -70,7 +93,8 @@ def find_catalog(root: str, explicit: str | None = None) -> str:
     from ..errors import RolloutsError
 
     path = catalog_dir(root, explicit)
-    if not os.path.isdir(path) and not explicit and not os.environ.get(SCHEMAS_ENV) and has_fetched(root):
+    if (not explicit and not os.environ.get(SCHEMAS_ENV) and has_fetched(root)
+            and (not os.path.isdir(path) or _shipped_mark(path) is not None)):
         return ensure_catalog(root)
     if not os.path.isdir(path):
         where = "--schemas" if explicit else (f"${SCHEMAS_ENV}" if os.environ.get(SCHEMAS_ENV) else "the default")
@@ -100,8 +124,9 @@ def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: s
     no schema still fail validation unless skipped by name. An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that
     does not exist is an error, not something to build.
     """
-    if explicit or os.environ.get(SCHEMAS_ENV) or os.path.isdir(os.path.join(root, DEFAULT_DIR)) \
-            or not has_fetched(root):
+    default = os.path.join(root, DEFAULT_DIR)
+    if explicit or os.environ.get(SCHEMAS_ENV) or not has_fetched(root) \
+            or (os.path.isdir(default) and _shipped_mark(default) is None):
         return find_catalog(root, explicit)
     from .build import build
 

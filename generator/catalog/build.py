@@ -58,8 +58,10 @@ def _dump(schema: dict[str, Any]) -> bytes:
 
 
 def build(out: str, kubernetes_version: str | None = "1.34", crds: list[str] | None = None,
-          catalogs: list[str] | None = None) -> BuildReport:
-    """Write the catalog to ``out``; user problems are findings (CRD files) or RolloutsError (bad arguments)."""
+          catalogs: list[str] | None = None, shipped: str | None = None) -> BuildReport:
+    """Write the catalog to ``out``; user problems are findings (CRD files) or RolloutsError (bad arguments).
+    ``shipped``: the catalog is the package's shipped schemas, this key naming their version (catalog.json says so,
+    and a stale one is rebuilt)."""
     from . import crd, kubernetes
 
     out = os.path.abspath(out)
@@ -108,7 +110,10 @@ def build(out: str, kubernetes_version: str | None = "1.34", crds: list[str] | N
                     fh.write(data)
             else:
                 shutil.copyfile(data, target)
-        index = {"layout": "<group>/<kind>_<version>.json", "schemas": len(layers), "sources": sources}
+        index: dict[str, Any] = {"layout": "<group>/<kind>_<version>.json", "schemas": len(layers),
+                                 "sources": sources}
+        if shipped:
+            index["shipped"] = shipped
         with open(os.path.join(tmp, INDEX_FILE), "w", encoding="utf-8") as fh:
             json.dump(index, fh, indent=2, sort_keys=True)
             fh.write("\n")

@@ -32,8 +32,6 @@ def _copy(tmp_path: Path) -> Path:
 def _validate(repo: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("ROLLOUTS_SCHEMAS",)}
     env["ROLLOUTS_SHARED"] = str(tmp_path / "no-such-shared")
-    env["TMPDIR"] = str(tmp_path / "tmp")
-    (tmp_path / "tmp").mkdir(exist_ok=True)
     return subprocess.run([str(ROLLOUTS), "validate"], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=300)
 
@@ -45,10 +43,33 @@ def test_validate_works_with_no_shared_dir_and_no_catalog(tmp_path: Path) -> Non
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 error(s)" in out.stdout + out.stderr
     assert "no schema catalog" not in out.stdout + out.stderr
-    # the shipped schemas plus the core kinds, built outside the repository
-    assert not (repo / ".rollouts").exists()
-    built = list((tmp_path / "tmp").glob("rollouts-schemas-*/flagger.app/canary_v1beta1.json"))
-    assert len(built) == 1
+    # the shipped schemas plus the core kinds, marked as such (`schemas build`/`fetch` replace it)
+    index = json.loads((repo / ".rollouts" / "schemas" / "catalog.json").read_text())
+    assert index["shipped"] and (repo / ".rollouts" / "schemas" / "flagger.app" / "canary_v1beta1.json").is_file()
+
+
+def test_a_catalog_the_user_built_comes_first(tmp_path: Path) -> None:
+    from rollouts.catalog import catalog_dir
+    from rollouts.catalog.build import build
+
+    repo = _copy(tmp_path)
+    build(str(repo / ".rollouts" / "schemas"), "1.34")  # core kinds only: every CRD kind is then unknown
+    out = _validate(repo, tmp_path)
+    assert out.returncode == 1 and "no schema for Canary (flagger.app/v1beta1)" in out.stdout
+    assert "shipped" not in json.loads((repo / ".rollouts" / "schemas" / "catalog.json").read_text())
+    assert catalog_dir(str(repo)) == str(repo / ".rollouts" / "schemas")
+
+
+def test_a_stale_shipped_catalog_is_rebuilt(tmp_path: Path) -> None:
+    repo = _copy(tmp_path)
+    assert _validate(repo, tmp_path).returncode == 0
+    index_file = repo / ".rollouts" / "schemas" / "catalog.json"
+    index = json.loads(index_file.read_text())
+    index_file.write_text(json.dumps({**index, "shipped": "from-an-older-release"}))
+    (repo / ".rollouts" / "schemas" / "flagger.app" / "canary_v1beta1.json").unlink()
+    out = _validate(repo, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (repo / ".rollouts" / "schemas" / "flagger.app" / "canary_v1beta1.json").is_file()
 
 
 def test_shipped_schemas_check_the_crd_kinds_cert_manager_included(tmp_path: Path) -> None:
