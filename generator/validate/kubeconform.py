@@ -135,7 +135,7 @@ def error_finding(locator: Locator, file: str, kind: str, name: str, version: st
             "schema-missing", file, doc, "/kind",
             f"no schema for {kind} ({version}) in the catalog {catalog}",
             f"Add the CRD that defines it with `rollouts schemas build --crds FILE` (or --catalog DIR), or skip the "
-            f"kind by name with --skip {kind}.")
+            f"kind by name with --skip {kind}.", in_spec=False)
     line = 0
     m = re.search(r"line (\d+)", msg)
     if m:

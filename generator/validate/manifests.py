@@ -189,8 +189,10 @@ class Locator:
         return target, len(text) - len(text.lstrip()) + 1
 
     def finding(self, rule: str, file: str, doc: Document | None, pointer: str, message: str, hint: str = "",
-                severity: Severity = Severity.ERROR, key: bool = False, text_line: int = 0) -> Finding:
-        """A problem at ``pointer`` inside ``doc`` of rendered ``file``, placed in rollouts.yaml when known.
+                severity: Severity = Severity.ERROR, key: bool = False, text_line: int = 0,
+                in_spec: bool = True) -> Finding:
+        """A problem at ``pointer`` inside ``doc`` of rendered ``file``, placed in rollouts.yaml when known (and
+        ``in_spec``: a problem of the catalog, not of the spec, stays on the rendered file).
 
         ``text_line``: the problem is on that line (1-based) of the string at ``pointer``; when the spec writes the
         string as a literal block (``query: |``), the finding lands on that line of rollouts.yaml.
@@ -202,7 +204,7 @@ class Locator:
         resource = resource_label(kind, namespace, name)
         line, column = doc.position(pointer, key=key)
         rendered = f"{rel}:{line}:{column}"
-        found = self.origin(kind, namespace, name, pointer)
+        found = self.origin(kind, namespace, name, pointer) if in_spec else None
         if found:
             (spec_file, spec_line, spec_col), at = found
             if text_line and at == pointer:

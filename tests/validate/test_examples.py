@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rollouts.catalog.build import build
 from rollouts.project import Project
 from rollouts.validate import validate
 
@@ -35,6 +36,20 @@ def test_rendered_examples_validate_clean(tmp_path: Path, catalog: Path, tool: C
     unskipped = validate(bare, schema_dir=str(catalog), engine="kubeconform", promql=False, kustomize=False)
     assert unskipped and {f.rule for f in unskipped} == {"schema-missing"}
     assert {f.resource.split()[0] for f in unskipped} == {k.rsplit("/", 1)[1] for k in SKIP}
+
+
+def test_a_kind_missing_from_the_catalog_is_reported_on_the_rendered_file_not_on_the_spec(
+        tmp_path: Path, catalog: Path, tool: Callable[[str], str]) -> None:
+    """The catalog lacks a schema: nothing in rollouts.yaml is wrong, so no spec line is blamed."""
+    tool("kubeconform")
+    project, result = render_examples(tmp_path)
+    core = tmp_path / "core-only"
+    build(str(core), "1.34")  # Kubernetes core kinds only: the Canary, MetricTemplate, ... have no schema
+    findings = validate(project, origins=result.origins, schema_dir=str(core), engine="kubeconform", promql=False,
+                        kustomize=False)
+    missing = [f for f in findings if f.rule == "schema-missing"]
+    assert "Canary" in {f.resource.split()[0] for f in missing}
+    assert all(f.file.startswith("flux/") and f.line > 0 for f in missing), missing
 
 
 END = '[{{ interval }}]))\n      max:'
