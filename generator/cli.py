@@ -31,24 +31,50 @@ COMMANDS = {
 
 FORMATS = ("text", "json", "github", "sarif")
 
+EX_USAGE = 64  # a usage error (sysexits.h); 2 is kept for "warnings under --strict"
+
+EXIT_CODES = """exit codes:
+  0    clean: no errors (and no warnings under --strict)
+  1    errors found (or bad input such as an unreadable spec)
+  2    warnings but no errors, under --strict
+  3    internal error (run with --verbose for the traceback)
+  64   usage error (unknown command or option, bad argument)
+  130  interrupted"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; 2 means "warnings under --strict" here, so exit 64 (EX_USAGE)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_verbose(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="show tracebacks of internal errors")
+
 
 def _module_file(name: str) -> str:
     return os.path.join(os.path.dirname(__file__), "commands", name.replace("-", "_") + ".py")
 
 
 def build_parser(wanted: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rollouts",
         description="Generate, lint, validate, sign and commit progressive-delivery manifests "
         "(Flagger + Linkerd + Flux) from services/*/rollouts.yaml.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rollouts {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_verbose(parser, False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, summary in COMMANDS.items():
         if not os.path.exists(_module_file(name)):
             continue
         command = sub.add_parser(name, help=summary, description=summary)
+        _add_verbose(command, argparse.SUPPRESS)  # -v works after the subcommand too
         if name == wanted:
             module = importlib.import_module(".commands." + name.replace("-", "_"), __package__)
             module.add_arguments(command)
@@ -89,7 +115,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         args = build_parser(wanted).parse_args(argv)
         if not getattr(args, "run", None):
             build_parser(None).print_help(sys.stderr)
-            sys.exit(2)
+            sys.exit(EX_USAGE)
         sys.exit(args.run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

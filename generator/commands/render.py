@@ -59,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
     from ..render.model import user_secrets
 
     project = load_project(args.root)
+    if args.check:
+        out_dir = args.out if os.path.isabs(args.out) else os.path.join(project.root, args.out)
+        if not os.path.isdir(out_dir):  # one finding, not a diff that adds every file
+            from ..findings import error
+
+            return report([error("render-drift", args.out, 0, 0, f"{args.out}/ does not exist",
+                                 hint="run `rollouts render` to create it")], args.fmt, args.strict)
     options = options_from_project(project)
     envs = tuple(e for e in project.environments if not args.env or e in args.env)
     cache = None if args.no_cache else RenderCache(project, options, envs, args.out)

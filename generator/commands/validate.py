@@ -52,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
     findings = validate(project, tree, origins=lambda: _origins(project), schema_dir=args.schemas,
                         skip_kinds=skip_kinds(args.skip), promql=args.promql, kustomize=args.kustomize,
                         engine=args.engine, cache_dir=cache_dir(project.root, args.cache))
-    return report(findings, args.fmt, args.strict)
+    code = report(findings, args.fmt, args.strict)
+    if args.fmt == "text" and not findings:
+        import sys
+
+        tree_dir = tree if os.path.isabs(tree) else os.path.join(project.root, tree)
+        count = sum(len(files) for _, _, files in os.walk(tree_dir))
+        print(f"validated {count} files under {tree}: no problems", file=sys.stderr)
+    return code
 
 
 def _origins(project: Project) -> dict[str, dict[str, tuple[str, int, int]]]:

@@ -1,0 +1,63 @@
+"""Defects a new user hit with the command line: exit codes, -v placement, render --check without flux/,
+and a silent clean validate."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def project(tmp_path: Path, root: Path) -> Path:
+    """A scratch project: the repository's services/ and rollouts.project.yaml."""
+    shutil.copytree(root / "services", tmp_path / "services")
+    shutil.copy(root / "rollouts.project.yaml", tmp_path / "rollouts.project.yaml")
+    return tmp_path
+
+
+def test_usage_error_exits_64_not_the_strict_warnings_code(run_cli: Run) -> None:
+    result = run_cli("lint", "--no-such-option")
+    assert result.returncode == 64
+    assert "unrecognized arguments: --no-such-option" in result.stderr
+
+
+def test_no_command_exits_64(run_cli: Run) -> None:
+    assert run_cli().returncode == 64
+
+
+def test_help_documents_every_exit_code(run_cli: Run) -> None:
+    out = run_cli("--help").stdout
+    for code in ("0 ", "1 ", "2 ", "3 ", "64 ", "130 "):
+        assert f"\n  {code}" in out
+    assert "warnings but no errors, under --strict" in out
+
+
+def test_verbose_after_the_subcommand_is_accepted(run_cli: Run, project: Path) -> None:
+    after = run_cli("lint", "-v", cwd=project)
+    before = run_cli("-v", "lint", cwd=project)
+    assert "unrecognized arguments" not in after.stderr
+    assert after.returncode == before.returncode
+    assert after.returncode != 64
+
+
+def test_render_check_without_flux_is_one_finding(run_cli: Run, project: Path) -> None:
+    result = run_cli("render", "--check", cwd=project)
+    assert result.returncode == 1
+    assert "flux/ does not exist" in result.stdout
+    assert "run `rollouts render`" in result.stdout
+    assert len(result.stdout.splitlines()) <= 3
+
+
+def test_validate_clean_run_prints_a_summary(run_cli: Run, project: Path) -> None:
+    assert run_cli("render", cwd=project).returncode == 0
+    result = run_cli("validate", "--engine", "python", "--no-kustomize", "--no-promql", cwd=project)
+    assert result.returncode == 0, result.stdout[-500:]
+    assert result.stdout == ""
+    assert "files under flux: no problems" in result.stderr
+    assert result.stderr.startswith("validated ")
