@@ -61,3 +61,28 @@ def test_validate_clean_run_prints_a_summary(run_cli: Run, project: Path) -> Non
     assert result.stdout == ""
     assert "files under flux: no problems" in result.stderr
     assert result.stderr.startswith("validated ")
+
+
+@pytest.mark.parametrize("rule", ["render-drift", "promql-syntax", "schema-missing", "tree-mismatch",
+                                  "kustomize-build", "bundle-missing"])
+def test_explain_accepts_ids_the_tool_emits(run_cli: Run, rule: str) -> None:
+    result = run_cli("lint", "--explain", rule)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(rule)
+
+
+def test_every_emitted_id_is_explained(root: Path) -> None:
+    import re
+
+    from rollouts.lint.explain import explain_rule
+
+    pattern = re.compile(r'(?:error|warning|Finding)\(\s*"([a-z][a-z0-9-]+)"')
+    ids = {m for p in (root / "generator").rglob("*.py") for m in pattern.findall(p.read_text(encoding="utf-8"))}
+    unexplained = sorted(i for i in ids if not explain_rule(i)[1])
+    assert unexplained == []
+
+
+def test_explain_unknown_id_suggests_the_closest(run_cli: Run) -> None:
+    result = run_cli("lint", "--explain", "promql-sintax")
+    assert result.returncode == 1
+    assert result.stderr == "error: unknown rule id promql-sintax; did you mean promql-syntax?\n"

@@ -27,6 +27,57 @@ BUILT_IN = {
     "suppression-without-reason": "An ignore[...] comment without a reason; suppressions must say why.",
 }
 
+# ids emitted by render, validate, schemas, sign, verify and commit (not lint rules, but users see them too)
+OTHER = {
+    "render-drift": "render --check: the flux/ tree differs from what the specs render; run `rollouts render`.",
+    "render-check": "render --check could not compare the tree with the render.",
+    "render-value": "A spec value cannot be rendered into a valid manifest.",
+    "render-unavailable": "The renderer cannot run on this spec.",
+    "render-duplicate-service": "Two specs declare the same service name.",
+    "render-unknown-environment": "--env names an environment rollouts.project.yaml does not define.",
+    "render-unknown-service": "--service names a service with no services/<name>/rollouts.yaml.",
+    "file-added": "A rendered file is new compared to the tree on disk.",
+    "file-changed": "A file differs from the one recorded (in the render or in the signed bundle).",
+    "file-missing": "A file the render or the bundle expects is absent.",
+    "file-unexpected": "A file in the tree that neither the render nor the bundle accounts for.",
+    "manifest-unreadable": "A rendered manifest cannot be parsed as YAML.",
+    "schema-missing": "The schema catalog has no schema for this kind; build one with `rollouts schemas build`.",
+    "schema-violation": "A rendered object does not match its Kubernetes/CRD schema.",
+    "schemas-crd-invalid": "A CRD given to `rollouts schemas build` is not a valid CustomResourceDefinition.",
+    "schemas-crd-missing": "A CRD file or directory given to `rollouts schemas build` does not exist.",
+    "schemas-crd-yaml": "A CRD file given to `rollouts schemas build` is not valid YAML.",
+    "kubeconform-missing": "--engine kubeconform was asked for but kubeconform is not installed.",
+    "kustomize-build": "`kustomize build` of a rendered kustomization failed.",
+    "kustomize-unchecked": "kustomize is not installed, so the kustomizations were not built.",
+    "kustomize-bootstrap-files": "A bootstrap kustomization does not list the files beside it.",
+    "promql-syntax": "A PromQL query in a rendered MetricTemplate does not parse.",
+    "promql-template": "A MetricTemplate query uses a template variable Flagger does not provide.",
+    "promql-unchecked": "The PromQL checker is unavailable, so the queries were not checked.",
+    "bundle-missing": "The tree has no signature bundle; run `rollouts sign`.",
+    "bundle-invalid": "The signature bundle is not a valid Sigstore bundle.",
+    "bundle-mode": "The bundle was made in a different signing mode than verify expects.",
+    "signature-invalid": "The bundle's signature does not verify with the given key or identity.",
+    "key-mismatch": "The bundle was signed with a different key than the one given.",
+    "identity-mismatch": "The signing certificate's identity or issuer is not the expected one.",
+    "untrusted-instance": "The bundle's certificate or log entry is not from a trusted Sigstore instance.",
+    "statement-invalid": "The signed in-toto statement is malformed.",
+    "predicate-type": "The signed statement has an unexpected predicate type.",
+    "tree-mismatch": "The signed digests do not match the files in the tree.",
+    "verify-commit": "The commit's tree does not verify against its bundle.",
+}
+
+
+def known_ids() -> list[str]:
+    return sorted({m.ID for m in all_rules()} | set(BUILT_IN) | set(OTHER))
+
+
+def summary_of(rule_id: str) -> str:
+    """The one-line summary of any id the tool can emit (the id itself if unknown)."""
+    for m in all_rules():
+        if rule_id == m.ID:
+            return str(m.SUMMARY)
+    return BUILT_IN.get(rule_id) or OTHER.get(rule_id) or rule_id
+
 
 def list_all() -> str:
     rows = [(m.ID, m.SEVERITY.value, m.SUMMARY) for m in all_rules()]
@@ -43,7 +94,13 @@ def explain_rule(rule_id: str) -> tuple[str, bool]:
                     True)
     if rule_id in BUILT_IN:
         return f"{rule_id} (error)\n\n{BUILT_IN[rule_id]}\n", True
-    return f"error: no rule named {rule_id!r}; see rollouts lint --list-rules\n", False
+    if rule_id in OTHER:
+        return f"{rule_id} (not a lint rule; reported by render, validate, sign or verify)\n\n{OTHER[rule_id]}\n", True
+    import difflib
+
+    close = difflib.get_close_matches(rule_id, known_ids(), n=1)
+    hint = f"; did you mean {close[0]}?" if close else "; see rollouts lint --list-rules"
+    return f"error: unknown rule id {rule_id}{hint}\n", False
 
 
 def rules_markdown() -> str:
