@@ -80,6 +80,8 @@ def _github(f: Finding) -> str:
 
 
 def _sarif(findings: list[Finding], rules: dict[str, str]) -> dict[str, object]:
+    from .lint.explain import summary_of
+
     rule_ids = sorted({f.rule for f in findings} | set(rules))
     results = []
     for f in findings:
@@ -92,11 +94,13 @@ def _sarif(findings: list[Finding], rules: dict[str, str]) -> dict[str, object]:
                 "ruleId": f.rule,
                 "ruleIndex": rule_ids.index(f.rule),
                 "level": {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}[f.severity],
-                "message": {"text": f.message + (f" Hint: {f.hint}" if f.hint else "")},
+                "message": {"text": f.message},
                 "locations": [{"physicalLocation": location}],
                 "partialFingerprints": {"rollouts/v1": f"{f.rule}:{f.file}:{f.path or f.line}"},
             }
         )
+        if f.hint:  # the hint apart from the message, so neither runs into the other
+            results[-1]["properties"] = {"hint": f.hint}
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -106,7 +110,8 @@ def _sarif(findings: list[Finding], rules: dict[str, str]) -> dict[str, object]:
                     "driver": {
                         "name": "rollouts",
                         "version": __version__,
-                        "rules": [{"id": r, "shortDescription": {"text": rules.get(r, r)}} for r in rule_ids],
+                        "rules": [{"id": r, "shortDescription": {"text": rules.get(r) or summary_of(r)}}
+                                  for r in rule_ids],
                     }
                 },
                 "results": results,

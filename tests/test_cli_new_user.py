@@ -3,6 +3,7 @@ and a silent clean validate."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -86,3 +87,43 @@ def test_explain_unknown_id_suggests_the_closest(run_cli: Run) -> None:
     result = run_cli("lint", "--explain", "promql-sintax")
     assert result.returncode == 1
     assert result.stderr == "error: unknown rule id promql-sintax; did you mean promql-syntax?\n"
+
+
+def test_sarif_short_description_is_the_summary_for_every_id() -> None:
+    from rollouts.findings import error
+    from rollouts.lint.explain import known_ids
+    from rollouts.report import format_findings
+
+    findings = [error(rule, "services/a/rollouts.yaml", 3, 5, "something is wrong", hint="do this instead")
+                for rule in known_ids()]
+    sarif = json.loads(format_findings(findings, "sarif"))
+    run = sarif["runs"][0]
+    descriptions = {r["id"]: r["shortDescription"]["text"] for r in run["tool"]["driver"]["rules"]}
+    assert set(descriptions) == set(known_ids())
+    assert [rule for rule, text in descriptions.items() if text == rule] == []
+    for result in run["results"]:
+        assert result["message"]["text"] == "something is wrong"
+        assert result["properties"]["hint"] == "do this instead"
+
+
+def _drift(run_cli: Run, project: Path, fmt: str) -> str:
+    assert run_cli("render", cwd=project).returncode == 0
+    victim = next((project / "flux").rglob("canary.yaml"), None) or next((project / "flux").rglob("*.yaml"))
+    victim.write_text(victim.read_text(encoding="utf-8") + "# hand edit\n", encoding="utf-8")
+    result = run_cli("render", "--check", "-f", fmt, cwd=project)
+    assert result.returncode == 1
+    return result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "github"])
+def test_render_check_keeps_the_diff_in_every_format(run_cli: Run, project: Path, fmt: str) -> None:
+    out = _drift(run_cli, project, fmt)
+    if fmt == "json":
+        messages = [f["message"] for f in json.loads(out) if f["rule"] == "render-drift"]
+    elif fmt == "sarif":
+        messages = [r["message"]["text"] for r in json.loads(out)["runs"][0]["results"]]
+    else:
+        messages = [line.replace("%0A", "\n") for line in out.splitlines()]
+    assert len(messages) == 1
+    assert "\n-# hand edit" in messages[0]
+    assert "\n--- a/flux/" in messages[0]

@@ -6,8 +6,12 @@ import argparse
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ..cli import add_output_options, report
+
+if TYPE_CHECKING:
+    from ..findings import Finding
 
 PROGRESS_AFTER = 0.5  # seconds: short renders never show a bar (ROLLOUTS_PROGRESS_AFTER overrides)
 
@@ -53,6 +57,32 @@ class Progress:
             sys.stderr.flush()
 
 
+DIFF_LINES = 40  # lines of unified diff carried in each drift finding in json, github and sarif output
+
+
+def with_diffs(findings: list[Finding], diff: str) -> list[Finding]:
+    """Append to each drift finding's message the first lines of its file's part of the unified diff."""
+    chunks: dict[str, list[str]] = {}
+    lines = diff.splitlines()
+    current: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
+            current = []
+            for header in (line[4:], lines[i + 1][4:]):
+                if header != "/dev/null":
+                    chunks[header.split("/", 1)[1] if header[:2] in ("a/", "b/") else header] = current
+        current.append(line)
+    out = []
+    for f in findings:
+        chunk = chunks.get(f.file)
+        if f.rule == "render-drift" and chunk:
+            shown = chunk[:DIFF_LINES] + ([f"... ({len(chunk) - DIFF_LINES} more lines)"]
+                                          if len(chunk) > DIFF_LINES else [])
+            f = f._replace(message=f.message + "\n" + "\n".join(shown))
+        out.append(f)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from ..project import load_project
     from ..render import RenderCache, check_tree, options_from_project, render, write_tree
@@ -83,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         if diff and args.fmt == "text":
             sys.stdout.write(diff)
             sys.stdout.flush()
+        if diff and args.fmt != "text":  # json, github, sarif: the diff travels in each drift finding
+            findings = with_diffs(findings, diff)
         code = report(result.findings + findings, args.fmt, args.strict)
         if cache is not None and not findings:
             cache.save()
