@@ -99,8 +99,9 @@ def explain_rule(rule_id: str) -> tuple[str, bool]:
     import difflib
 
     close = difflib.get_close_matches(rule_id, known_ids(), n=1)
-    hint = f"; did you mean {close[0]}?" if close else "; see rollouts lint --list-rules"
-    return f"error: unknown rule id {rule_id}{hint}\n", False
+    if close:
+        return f"error: unknown rule id {rule_id}; did you mean {close[0]}?\n", False
+    return f"error: no rule named {rule_id!r}; see rollouts lint --list-rules\n", False
 
 
 def rules_markdown() -> str:
