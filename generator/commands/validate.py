@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
         tree_dir = tree if os.path.isabs(tree) else os.path.join(project.root, tree)
         count = sum(len(files) for _, _, files in os.walk(tree_dir))
-        print(f"validated {count} files under {tree}: no problems", file=sys.stderr)
+        print(f"validated {count} file{'' if count == 1 else 's'} under {tree}: no problems", file=sys.stderr)
     return code
 
 

@@ -57,7 +57,7 @@ def test_validate_reports_and_exits_1(tree: Path, run_cli: Run, core_catalog: Pa
     assert proc.stdout.startswith("::error file=flux/apps/d.yaml,line=5,col=13,title=schema-violation::")
     (tree / "flux" / "apps" / "d.yaml").write_text(BAD.replace('"2"', "2"))
     proc = run_cli("validate", "--schemas", str(core_catalog), cwd=tree)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "validated 1 file under flux: no problems\n")
 
 
 def test_warnings_fail_only_under_strict(tree: Path, run_cli: Run, core_catalog: Path,
