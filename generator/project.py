@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+from functools import cache
 from typing import Any
 
 from .findings import Finding, error
 
 PROJECT_FILE = "rollouts.project.yaml"
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "project.schema.json")
 DEFAULT_ENVIRONMENTS = ("staging", "production")
+PLACEHOLDER_REPOSITORY = "ssh://git@github.com/example/gitops.git"  # generator.render.infra.RenderOptions.repo_url
+START_HINT = ("Run rollouts in your GitOps repository (or pass --root DIR). To start one, write "
+              "rollouts.project.yaml with render: {repository: URL, secretRef: NAME} (docs/project.md) and a spec "
+              "per service in services/<service>/rollouts.yaml (docs/spec.md).")
 
 
 class Project:
@@ -16,12 +24,14 @@ class Project:
 
     def __init__(self, root: str, environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
                  findings: list[Finding] | None = None, skip_kinds: tuple[str, ...] = (),
-                 render: dict[str, Any] | None = None) -> None:
+                 render: dict[str, Any] | None = None, render_findings: list[Finding] | None = None) -> None:
         self.root = root
         self.environments = environments
         self.findings = findings or []
         self.skip_kinds = skip_kinds  # validate.skip: kinds the project validates without a schema, by name
         self.render = render or {}  # the render: section, read by generator.render.options_from_project
+        # problems that matter only to a render (no render.repository): options_from_project adds them to findings
+        self.render_findings = render_findings or []
 
     def relative(self, path: str) -> str:
         """A path as users see it: relative to the repository root when inside it."""
@@ -30,13 +40,21 @@ class Project:
         return path if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
+@cache
+def project_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of rollouts.project.yaml."""
+    with open(SCHEMA_FILE, encoding="utf-8") as fh:
+        loaded: dict[str, Any] = json.load(fh)
+    return loaded
+
+
 def load_project(root: str = ".") -> Project:
     """Read ``rollouts.project.yaml`` when present:
     ``environments: [staging, production]``, ``validate: {skip: [apiVersion/Kind, ...]}`` and ``render:`` (checked
-    here, read by the renderer: generator.render.options_from_project)."""
+    here against project.schema.json, read by the renderer: generator.render.options_from_project)."""
     root = os.path.abspath(root)
     path = os.path.join(root, PROJECT_FILE)
-    if not os.path.exists(path):
+    if not os.path.exists(path):  # a scratch project: the placeholder repository (discover() reports a bare root)
         return Project(root)
     from .spec.load import parse
 
@@ -44,27 +62,98 @@ def load_project(root: str = ".") -> Project:
         doc, findings = parse(fh.read(1024 * 1024), PROJECT_FILE)
     if doc is None:
         return Project(root, findings=findings)
+    schema_findings = _schema_findings(doc)
+    unknown = [f for f in schema_findings if f.message.startswith("unknown key")]
+    findings = list(unknown)
     envs = doc.data.get("environments", list(DEFAULT_ENVIRONMENTS))
     if not isinstance(envs, list) or not envs or not all(isinstance(e, str) and e for e in envs):
         line, col = doc.position(("environments",))
-        return Project(root, findings=[error("project-config", PROJECT_FILE, line, col,
-                                             "environments must be a non-empty list of names",
-                                             "Write environments: [staging, production].")])
+        return Project(root, findings=[*findings, error("project-config", PROJECT_FILE, line, col,
+                                                        "environments must be a non-empty list of names",
+                                                        "Write environments: [staging, production].")])
     validate = doc.data.get("validate") or {}
     skip = validate.get("skip", []) if isinstance(validate, dict) else None
     if not isinstance(skip, list) or not all(isinstance(k, str) and k for k in skip):
         line, col = doc.position(("validate",))
-        return Project(root, tuple(envs), [error("project-config", PROJECT_FILE, line, col,
-                                                 "validate.skip must be a list of kinds (Kind or apiVersion/Kind)",
-                                                 "Write validate: {skip: [cert-manager.io/v1/Certificate]}.")])
+        return Project(root, tuple(envs), [*findings, error(
+            "project-config", PROJECT_FILE, line, col,
+            "validate.skip must be a list of kinds (Kind or apiVersion/Kind)",
+            "Write validate: {skip: [cert-manager.io/v1/Certificate]}.")])
     render = doc.data.get("render")
     problem = _render_problem(render)
     if problem:
         where, message, hint = problem
         line, col = doc.position(where)
-        return Project(root, tuple(envs), [error("project-config", PROJECT_FILE, line, col, message, hint)],
+        return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
                        tuple(skip))
-    return Project(root, tuple(envs), skip_kinds=tuple(skip), render=dict(render) if render else None)
+    findings += [f for f in schema_findings if f not in unknown]  # what the checks above do not word better
+    render_findings = []
+    if not (render or {}).get("repository"):
+        line, col = doc.position(("render",), key=True) if render is not None else (1, 1)
+        render_findings.append(error(
+            "project-config", PROJECT_FILE, line, col,
+            "render.repository is not set: the GitRepository Flux pulls would get the placeholder URL "
+            f"{PLACEHOLDER_REPOSITORY}",
+            "Add render: {repository: ssh://git@host/org/gitops.git, secretRef: flux-system} (the URL of this "
+            "repository; see docs/project.md)."))
+    return Project(root, tuple(envs), findings, skip_kinds=tuple(skip), render=dict(render) if render else None,
+                   render_findings=render_findings)
+
+
+def _schema_findings(doc: Any) -> list[Finding]:
+    """project.schema.json's verdict (jsonschema-rs), each problem at its line:col; unknown keys with a
+    did-you-mean."""
+    import jsonschema_rs
+
+    from .spec.load import path_text
+
+    findings: list[Finding] = []
+    for err in jsonschema_rs.validator_for(project_schema()).iter_errors(_plain(doc.data)):
+        path = tuple(err.instance_path)
+        unexpected = getattr(err.kind, "unexpected", None)
+        if unexpected is not None:
+            known = list(_properties(path))
+            for key in unexpected:
+                line, col = doc.position((*path, key), key=True)
+                where = path_text((*path, key))
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                hint = (f"Did you mean {'.'.join(str(p) for p in (*path, close[0]))!r}?" if close
+                        else f"Known keys here: {', '.join(known)}.")
+                findings.append(error("project-config", PROJECT_FILE, line, col,
+                                      f"unknown key {where!r} in {PROJECT_FILE}", hint, where))
+            continue
+        line, col = doc.position(path)
+        where = path_text(path) or "the document"
+        node = _node(path)
+        described = str(node.get("description", "")).split(". ")[0].rstrip(".")
+        findings.append(error("project-config", PROJECT_FILE, line, col, f"{where}: {err.message}",
+                              f"{described}." if described else "", path_text(path)))
+    return findings
+
+
+def _node(path: tuple[Any, ...]) -> dict[str, Any]:
+    """The schema node describing the value at ``path``."""
+    node = project_schema()
+    for step in path:
+        node = node.get("items", {}) if isinstance(step, int) else node.get("properties", {}).get(step, {})
+    return node
+
+
+def _properties(path: tuple[Any, ...]) -> dict[str, Any]:
+    properties: dict[str, Any] = _node(path).get("properties", {})
+    return properties
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip tree as plain JSON values (keys as strings)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    for plain in (bool, int, float, str):  # ruamel's ScalarInt, ScalarFloat, ... subclass these
+        if isinstance(value, plain):
+            return plain(value)
+    return value
 
 
 def _render_problem(render: Any) -> tuple[tuple[str, ...], str, str] | None:
@@ -90,16 +179,22 @@ def _render_problem(render: Any) -> tuple[tuple[str, ...], str, str] | None:
 
 
 def discover(project: Project) -> tuple[list[str], list[Finding]]:
-    """Every services/<service>/rollouts.yaml, sorted; entries that leave the repository are findings."""
+    """Every services/<service>/rollouts.yaml, sorted; entries that leave the repository, specs saved under another
+    name (rollouts.yml) and a directory with neither rollouts.project.yaml nor any spec are findings."""
     services = os.path.join(project.root, "services")
     found: list[str] = []
     findings: list[Finding] = []
-    if not os.path.isdir(services):
-        return found, findings
-    for entry in sorted(os.listdir(services)):
+    for entry in sorted(os.listdir(services)) if os.path.isdir(services) else []:
         if entry.startswith("."):
             continue
         candidate = os.path.join(services, entry, "rollouts.yaml")
+        misnamed = os.path.join(services, entry, "rollouts.yml")
+        if os.path.isfile(misnamed) and not outside_repository(project, misnamed):
+            also = " beside rollouts.yaml" if os.path.lexists(candidate) else ""
+            findings.append(error(
+                "project-config", f"services/{entry}/rollouts.yml", 0, 0,
+                f"this spec is named rollouts.yml{also}, so lint, render and render --check ignore it",
+                f"Rename it to services/{entry}/rollouts.yaml" + (" (merge the two files first)." if also else ".")))
         if not os.path.lexists(candidate) and not os.path.islink(os.path.join(services, entry)):
             continue
         problem = outside_repository(project, candidate)
@@ -108,6 +203,10 @@ def discover(project: Project) -> tuple[list[str], list[Finding]]:
                                   "Replace the symlink with a real directory inside the repository."))
         elif os.path.isfile(candidate):
             found.append(candidate)
+    if not found and not findings and not os.path.exists(os.path.join(project.root, PROJECT_FILE)):
+        findings.append(error("project-config", PROJECT_FILE, 0, 0,
+                              f"no {PROJECT_FILE} and no services/*/rollouts.yaml under {project.root}: this is "
+                              "not a rollouts repository, so there is nothing to lint or render", START_HINT))
     return found, findings
 
 

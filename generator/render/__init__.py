@@ -25,8 +25,11 @@ __all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "render
 def options_from_project(project: Project) -> RenderOptions:
     """Render options from the ``render:`` section of rollouts.project.yaml, when there is one:
     ``render: {repository: URL, secretRef: NAME, branch: main, develop: false, verifySecret: NAME}``
-    (checked by generator.project: an ssh:// repository has a secretRef)."""
+    (checked by generator.project: an ssh:// repository has a secretRef; without render.repository, its
+    render_findings join the project's findings, so that the render reports them)."""
     section = project.render
+    # a render needs render.repository: the problem (generator.project.load_project) is reported once rendering asks
+    project.findings += [f for f in project.render_findings if f not in project.findings]
     defaults = RenderOptions()
     secret = section.get("verifySecret", defaults.verify_secret)
     credentials = section.get("secretRef", defaults.secret_ref if "repository" not in section else None)
