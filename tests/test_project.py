@@ -83,3 +83,54 @@ def test_render_section_values_are_checked(tmp_path):
         assert (finding.line, finding.column) == (line, col) and message in finding.message, (text, finding)
     (tmp_path / "rollouts.project.yaml").write_text("render: {repository: 'ssh://h/o.git', secretRef: key}\n")
     assert load_project(str(tmp_path)).findings == []
+
+
+def _schema_nodes(node, path=()):
+    """(path, node) for the schema and every node below it."""
+    yield path, node
+    for name, sub in node.get("properties", {}).items():
+        yield from _schema_nodes(sub, (*path, name))
+    if "items" in node:
+        yield from _schema_nodes(node["items"], (*path, "[]"))
+
+
+def test_the_project_schema_is_strict_and_described(root):
+    import jsonschema
+
+    schema = json.loads((root / "generator" / "project.schema.json").read_text())
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path, node in _schema_nodes(schema):
+        assert node.get("description"), path
+        if node.get("type") == "object":
+            assert node.get("additionalProperties") is False, path
+    # the keys load_project reads are the schema's
+    assert set(schema["properties"]) == {"environments", "render", "validate"}
+    assert set(schema["properties"]["render"]["properties"]) == {
+        "repository", "secretRef", "branch", "develop", "verifySecret"}
+
+
+def test_the_repository_project_file_matches_the_schema(root):
+    from rollouts.project import load_project
+
+    project = load_project(str(root))
+    assert project.findings == [] and project.render_findings == []
+
+
+def _table_rows(schema):
+    for path, node in _schema_nodes(schema):
+        if not path or "[]" in path:
+            continue
+        type_ = f"list of {node['items']['type']}" if node["type"] == "array" else node["type"]
+        yield f"| `{'.'.join(path)}` | {type_} | {node['description']} |"
+
+
+def test_docs_project_md_has_every_schema_key_with_its_schema_description(root):
+    schema = json.loads((root / "generator" / "project.schema.json").read_text())
+    docs = (root / "docs" / "project.md").read_text().splitlines()
+    rows = list(_table_rows(schema))
+    assert len(rows) == 9  # environments, render + 5 keys, validate + skip
+    missing = [row for row in rows if row not in docs]
+    assert missing == [], "docs/project.md's table differs from generator/project.schema.json"
+    documented = [line.split("`")[1] for line in docs if line.startswith("| `")]
+    assert documented == [row.split("`")[1] for row in rows]  # and nothing the schema does not have
