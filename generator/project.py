@@ -13,7 +13,7 @@ from .findings import Finding, error
 PROJECT_FILE = "rollouts.project.yaml"
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "project.schema.json")
 DEFAULT_ENVIRONMENTS = ("staging", "production")
-PLACEHOLDER_REPOSITORY = "ssh://git@github.com/example/gitops.git"  # generator.render.infra.RenderOptions.repo_url
+PLACEHOLDER_REPOSITORY = "ssh://git@github.com/example/gitops.git"  # RenderOptions.repo_url when none is set
 START_HINT = ("Run rollouts in your GitOps repository (or pass --root DIR). To start one, write "
               "rollouts.project.yaml with render: {repository: URL, secretRef: NAME} (docs/project.md) and a spec "
               "per service in services/<service>/rollouts.yaml (docs/spec.md).")
@@ -30,7 +30,7 @@ class Project:
         self.findings = findings or []
         self.skip_kinds = skip_kinds  # validate.skip: kinds the project validates without a schema, by name
         self.render = render or {}  # the render: section, read by generator.render.options_from_project
-        # problems that matter only to a render (no render.repository): options_from_project adds them to findings
+        # problems that matter only to a render (no render.repository): render() reports them, lint does not
         self.render_findings = render_findings or []
 
     def relative(self, path: str) -> str:
@@ -62,8 +62,7 @@ def load_project(root: str = ".") -> Project:
         doc, findings = parse(fh.read(1024 * 1024), PROJECT_FILE)
     if doc is None:
         return Project(root, findings=findings)
-    schema_findings = _schema_findings(doc)
-    unknown = [f for f in schema_findings if f.message.startswith("unknown key")]
+    unknown, invalid = _schema_findings(doc)
     findings = list(unknown)
     envs = doc.data.get("environments", list(DEFAULT_ENVIRONMENTS))
     if not isinstance(envs, list) or not envs or not all(isinstance(e, str) and e for e in envs):
@@ -86,7 +85,7 @@ def load_project(root: str = ".") -> Project:
         line, col = doc.position(where)
         return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
                        tuple(skip))
-    findings += [f for f in schema_findings if f not in unknown]  # what the checks above do not word better
+    findings += invalid  # what the checks above do not word better
     render_findings = []
     if not (render or {}).get("repository"):
         line, col = doc.position(("render",), key=True) if render is not None else (1, 1)
@@ -100,35 +99,37 @@ def load_project(root: str = ".") -> Project:
                    render_findings=render_findings)
 
 
-def _schema_findings(doc: Any) -> list[Finding]:
-    """project.schema.json's verdict (jsonschema-rs), each problem at its line:col; unknown keys with a
-    did-you-mean."""
+def _schema_findings(doc: Any) -> tuple[list[Finding], list[Finding]]:
+    """project.schema.json's verdict (jsonschema-rs), each problem at its line:col: the unknown keys (with a
+    did-you-mean), and the other problems."""
     import jsonschema_rs
 
     from .spec.load import path_text
+    from .spec.resolve import to_plain
 
-    findings: list[Finding] = []
-    for err in jsonschema_rs.validator_for(project_schema()).iter_errors(_plain(doc.data)):
+    unknown: list[Finding] = []
+    invalid: list[Finding] = []
+    for err in jsonschema_rs.validator_for(project_schema()).iter_errors(to_plain(doc.data)):
         path = tuple(err.instance_path)
         unexpected = getattr(err.kind, "unexpected", None)
         if unexpected is not None:
-            known = list(_properties(path))
+            known = list(_node(path).get("properties", {}))
             for key in unexpected:
                 line, col = doc.position((*path, key), key=True)
                 where = path_text((*path, key))
                 close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
                 hint = (f"Did you mean {'.'.join(str(p) for p in (*path, close[0]))!r}?" if close
                         else f"Known keys here: {', '.join(known)}.")
-                findings.append(error("project-config", PROJECT_FILE, line, col,
-                                      f"unknown key {where!r} in {PROJECT_FILE}", hint, where))
+                unknown.append(error("project-config", PROJECT_FILE, line, col,
+                                     f"unknown key {where!r} in {PROJECT_FILE}", hint, where))
             continue
         line, col = doc.position(path)
         where = path_text(path) or "the document"
         node = _node(path)
         described = str(node.get("description", "")).split(". ")[0].rstrip(".")
-        findings.append(error("project-config", PROJECT_FILE, line, col, f"{where}: {err.message}",
-                              f"{described}." if described else "", path_text(path)))
-    return findings
+        invalid.append(error("project-config", PROJECT_FILE, line, col, f"{where}: {err.message}",
+                             f"{described}." if described else "", path_text(path)))
+    return unknown, invalid
 
 
 def _node(path: tuple[Any, ...]) -> dict[str, Any]:
@@ -137,23 +138,6 @@ def _node(path: tuple[Any, ...]) -> dict[str, Any]:
     for step in path:
         node = node.get("items", {}) if isinstance(step, int) else node.get("properties", {}).get(step, {})
     return node
-
-
-def _properties(path: tuple[Any, ...]) -> dict[str, Any]:
-    properties: dict[str, Any] = _node(path).get("properties", {})
-    return properties
-
-
-def _plain(value: Any) -> Any:
-    """ruamel's round-trip tree as plain JSON values (keys as strings)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    for plain in (bool, int, float, str):  # ruamel's ScalarInt, ScalarFloat, ... subclass these
-        if isinstance(value, plain):
-            return plain(value)
-    return value
 
 
 def _render_problem(render: Any) -> tuple[tuple[str, ...], str, str] | None:

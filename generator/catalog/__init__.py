@@ -73,37 +73,33 @@ def shipped_catalog(out: str, kubernetes_version: str = DEFAULT_KUBERNETES_VERSI
 
 
 def catalog_dir(root: str, explicit: str | None = None) -> str:
-    """Where validate looks for schemas: ``--schemas``, else ``$ROLLOUTS_SCHEMAS``, else ``.rollouts/schemas``.
-
-    With none of them and nothing that ``rollouts schemas fetch`` left to build one from, ``.rollouts/schemas`` is
-    made from the schemas this package ships (no network, no setup); `rollouts schemas build`/`fetch` replace it,
-    and it is rebuilt when the package ships other schemas. A catalog the user built is never touched.
-    """
+    """Where the catalog is: ``--schemas``, else ``$ROLLOUTS_SCHEMAS``, else ``.rollouts/schemas`` (which may not
+    exist yet: :func:`find_catalog` makes it)."""
     chosen = explicit or os.environ.get(SCHEMAS_ENV)
-    if chosen:
-        return os.path.abspath(chosen)
-    default = os.path.abspath(os.path.join(root, DEFAULT_DIR))
-    if (os.path.isdir(default) and _shipped_mark(default) is None) or has_fetched(root):
-        return default  # the user's catalog, or the one ensure_catalog builds from what was fetched
-    return shipped_catalog(default)
+    return os.path.abspath(chosen or os.path.join(root, DEFAULT_DIR))
 
 
 def find_catalog(root: str, explicit: str | None = None) -> str:
-    """The catalog directory to use, or a RolloutsError that says how to make one."""
+    """The catalog validate uses. ``--schemas`` or ``$ROLLOUTS_SCHEMAS`` must exist. Else ``.rollouts/schemas``
+    when the user built it (``schemas build``/``fetch``); otherwise it is built there offline, once: from what
+    ``rollouts schemas fetch`` left in ``.rollouts/`` when there is such, else from the schemas this package ships
+    (rebuilt when the package ships other ones). A catalog the user built is never touched."""
     from ..errors import RolloutsError
 
     path = catalog_dir(root, explicit)
-    if (not explicit and not os.environ.get(SCHEMAS_ENV) and has_fetched(root)
-            and (not os.path.isdir(path) or _shipped_mark(path) is not None)):
-        return ensure_catalog(root)
-    if not os.path.isdir(path):
-        where = "--schemas" if explicit else (f"${SCHEMAS_ENV}" if os.environ.get(SCHEMAS_ENV) else "the default")
-        raise RolloutsError(
-            f"no schema catalog at {path} ({where})",
-            "Build one offline with `rollouts schemas build` (Kubernetes core kinds from kubernetes-validate; add "
-            "--crds DIR and --catalog DIR for Flagger, Flux, Gateway API and Linkerd kinds), or download the pinned "
-            "CRDs with `rollouts schemas fetch` when online.",
-        )
+    if explicit or os.environ.get(SCHEMAS_ENV):
+        if not os.path.isdir(path):
+            where = "--schemas" if explicit else f"${SCHEMAS_ENV}"
+            raise RolloutsError(
+                f"no schema catalog at {path} ({where})",
+                "Build one offline with `rollouts schemas build` (Kubernetes core kinds from kubernetes-validate; "
+                "add --crds DIR and --catalog DIR for Flagger, Flux, Gateway API and Linkerd kinds), or download "
+                "the pinned CRDs with `rollouts schemas fetch` when online.")
+    elif not os.path.isdir(path) or _shipped_mark(path) is not None:  # not a catalog the user built
+        if has_fetched(root):
+            _build_from_fetched(root, path)
+        else:
+            shipped_catalog(path)
     # a flux-schema checkout: the catalog proper is one level down
     latest = os.path.join(path, "latest")
     if not os.path.exists(os.path.join(path, INDEX_FILE)) and os.path.isdir(os.path.join(latest, "core")):
@@ -116,18 +112,9 @@ def has_fetched(root: str) -> bool:
     return any(os.path.isdir(os.path.join(root, FETCHED_DIR, d)) for d in ("crds", "catalogs"))
 
 
-def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
-    """The catalog validate will use; built offline first when there is none (for pipelines on a fresh machine).
-
-    The build takes the Kubernetes core kinds from kubernetes-validate, and the catalogs and CRDs that
-    ``rollouts schemas fetch`` left in ``.rollouts/catalogs`` and ``.rollouts/crds`` (when present). Kinds with
-    no schema still fail validation unless skipped by name. An explicit ``--schemas``/``$ROLLOUTS_SCHEMAS`` that
-    does not exist is an error, not something to build.
-    """
-    default = os.path.join(root, DEFAULT_DIR)
-    if explicit or os.environ.get(SCHEMAS_ENV) or not has_fetched(root) \
-            or (os.path.isdir(default) and _shipped_mark(default) is None):
-        return find_catalog(root, explicit)
+def _build_from_fetched(root: str, out: str) -> None:
+    """Build ``out`` from the Kubernetes core kinds of kubernetes-validate and the catalogs and CRDs that
+    ``rollouts schemas fetch`` left in ``.rollouts/catalogs`` and ``.rollouts/crds``."""
     from .build import build
 
     fetched = os.path.join(root, FETCHED_DIR)
@@ -138,5 +125,4 @@ def ensure_catalog(root: str, explicit: str | None = None, kubernetes_version: s
         for name in sorted(filenames):
             if name.endswith(".tar.gz") and os.path.isdir(os.path.join(dirpath, name[: -len(".tar.gz")])):
                 catalogs.append(os.path.join(dirpath, name[: -len(".tar.gz")]))
-    build(os.path.join(root, DEFAULT_DIR), kubernetes_version, [crds] if os.path.isdir(crds) else None, catalogs)
-    return find_catalog(root)
+    build(out, DEFAULT_KUBERNETES_VERSION, [crds] if os.path.isdir(crds) else None, catalogs)

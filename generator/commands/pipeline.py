@@ -5,7 +5,7 @@ import sys
 
 from ..cli import add_output_options, report
 
-SYMBOL = {"ok": "ok", "skipped": "SKIPPED", "failed": "FAILED", "unchanged": "unchanged"}
+SYMBOL = {"ok": "ok", "failed": "FAILED", "unchanged": "unchanged"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="commit to this GitOps repository instead of the local one under the cache directory")
     parser.add_argument("--branch", default="main", help="GitOps branch (default: main)")
     parser.add_argument("--schemas", metavar="DIR", help="schema catalog for validate (default: see rollouts "
-                        "validate); without one, validation is skipped and the summary says so")
+                        "validate; the schemas the package ships when there is no other)")
     parser.add_argument("--skip", action="append", default=[], metavar="KIND",
                         help="validate: do not check this kind against a schema (repeatable; listed in the summary)")
     add_output_options(parser)

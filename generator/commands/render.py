@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..cli import add_output_options, report
 
 if TYPE_CHECKING:
-    from ..findings import Finding
+    pass
 
 PROGRESS_AFTER = 0.5  # seconds: short renders never show a bar (ROLLOUTS_PROGRESS_AFTER overrides)
 
@@ -57,45 +57,12 @@ class Progress:
             sys.stderr.flush()
 
 
-DIFF_LINES = 40  # lines of unified diff carried in each drift finding in json, github and sarif output
-
-
-def with_diffs(findings: list[Finding], diff: str) -> list[Finding]:
-    """Append to each drift finding's message the first lines of its file's part of the unified diff."""
-    chunks: dict[str, list[str]] = {}
-    lines = diff.splitlines()
-    current: list[str] = []
-    for i, line in enumerate(lines):
-        if line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
-            current = []
-            for header in (line[4:], lines[i + 1][4:]):
-                if header != "/dev/null":
-                    chunks[header.split("/", 1)[1] if header[:2] in ("a/", "b/") else header] = current
-        current.append(line)
-    out = []
-    for f in findings:
-        chunk = chunks.get(f.file)
-        if f.rule == "render-drift" and chunk:
-            shown = chunk[:DIFF_LINES] + ([f"... ({len(chunk) - DIFF_LINES} more lines)"]
-                                          if len(chunk) > DIFF_LINES else [])
-            f = f._replace(message=f.message + "\n" + "\n".join(shown))
-        out.append(f)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from ..project import load_project
     from ..render import RenderCache, check_tree, options_from_project, render, write_tree
     from ..render.model import user_secrets
 
     project = load_project(args.root)
-    if args.check:
-        out_dir = args.out if os.path.isabs(args.out) else os.path.join(project.root, args.out)
-        if not os.path.isdir(out_dir):  # one finding, not a diff that adds every file
-            from ..findings import error
-
-            return report([error("render-drift", args.out, 0, 0, f"{args.out}/ does not exist",
-                                 hint="run `rollouts render` to create it")], args.fmt, args.strict)
     options = options_from_project(project)
     envs = tuple(e for e in project.environments if not args.env or e in args.env)
     cache = None if args.no_cache else RenderCache(project, options, envs, args.out)
@@ -109,12 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if not result.ok:
         return report(result.findings, args.fmt, args.strict)
     if args.check:
-        findings, diff = check_tree(project, result, args.out)
+        # json, github, sarif: the diff travels in each drift finding; text prints it whole
+        findings, diff = check_tree(project, result, args.out, diff_in_findings=args.fmt != "text")
         if diff and args.fmt == "text":
             sys.stdout.write(diff)
             sys.stdout.flush()
-        if diff and args.fmt != "text":  # json, github, sarif: the diff travels in each drift finding
-            findings = with_diffs(findings, diff)
         code = report(result.findings + findings, args.fmt, args.strict)
         if cache is not None and not findings:
             cache.save()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..findings import Finding, Severity, error
-from ..project import Project
+from ..project import PLACEHOLDER_REPOSITORY, Project
 from ..spec.load import Spec
 from .cache import RenderCache
 from .derived import APPS, derived_files
@@ -25,11 +25,8 @@ __all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "render
 def options_from_project(project: Project) -> RenderOptions:
     """Render options from the ``render:`` section of rollouts.project.yaml, when there is one:
     ``render: {repository: URL, secretRef: NAME, branch: main, develop: false, verifySecret: NAME}``
-    (checked by generator.project: an ssh:// repository has a secretRef; without render.repository, its
-    render_findings join the project's findings, so that the render reports them)."""
+    (checked by generator.project: an ssh:// repository has a secretRef)."""
     section = project.render
-    # a render needs render.repository: the problem (generator.project.load_project) is reported once rendering asks
-    project.findings += [f for f in project.render_findings if f not in project.findings]
     defaults = RenderOptions()
     secret = section.get("verifySecret", defaults.verify_secret)
     credentials = section.get("secretRef", defaults.secret_ref if "repository" not in section else None)
@@ -60,6 +57,8 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
     options = options or options_from_project(project)
     result = RenderResult(complete=environments is None and services is None)
     result.findings += project.findings
+    if options.repo_url == PLACEHOLDER_REPOSITORY:  # the project file sets no render.repository (if there is one)
+        result.findings += project.render_findings
     origins = Origins()
     for given in specs or []:
         origins.know(os.path.join(project.root, given.file), given)
@@ -282,6 +281,8 @@ def write_tree(project: Project, result: RenderResult, out_dir: str = "flux") ->
     write(project, result, out_dir)
 
 
-def check_tree(project: Project, result: RenderResult, out_dir: str = "flux") -> tuple[list[Finding], str]:
-    """Compare the result with ``out_dir``: findings for each drifted file and the unified diff."""
-    return check(project, result, out_dir)
+def check_tree(project: Project, result: RenderResult, out_dir: str = "flux", *,
+               diff_in_findings: bool = False) -> tuple[list[Finding], str]:
+    """Compare the result with ``out_dir``: findings for each drifted file and the unified diff (also in each
+    finding's message with ``diff_in_findings``)."""
+    return check(project, result, out_dir, diff_in_findings=diff_in_findings)

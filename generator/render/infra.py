@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from ..project import PLACEHOLDER_REPOSITORY
 from .engine import Doc, Expected
 from .model import PROMETHEUS, kustomization, namespace_for, service_documents
 
@@ -51,7 +52,7 @@ class RenderOptions:
     """Cluster-level choices: the GitOps repository Flux pulls and the Secret with its credentials, whether Flux
     verifies its commits, the demo pack."""
 
-    repo_url: str = "ssh://git@github.com/example/gitops.git"
+    repo_url: str = PLACEHOLDER_REPOSITORY
     branch: str = "main"
     repo_name: str = "rollouts"
     # the Secret (flux-system) with the repository's git credentials: with the placeholder URL, the deploy key

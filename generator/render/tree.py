@@ -249,9 +249,18 @@ def _cache_out(project: Project, result: RenderResult) -> str:
     return os.path.abspath(os.path.join(project.root, result.tree_dir))
 
 
-def check(project: Project, result: RenderResult, out_dir: str = "flux") -> tuple[list[Finding], str]:
-    """Findings (one per drifted file) and a unified diff between ``out_dir`` and what the render produced."""
+DIFF_LINES = 40  # lines of a file's diff a drift finding carries when asked to (json, github and sarif output)
+
+
+def check(project: Project, result: RenderResult, out_dir: str = "flux", *,
+          diff_in_findings: bool = False) -> tuple[list[Finding], str]:
+    """Findings (one per drifted file) and a unified diff between ``out_dir`` and what the render produced; with
+    ``diff_in_findings``, each finding's message also carries the first lines of its file's diff. No ``out_dir``
+    at all is one finding."""
     out = os.path.abspath(os.path.join(project.root, out_dir))
+    if not os.path.isdir(out):
+        return [error("render-drift", out_dir, 0, 0, f"{out_dir}/ does not exist",
+                      "run `rollouts render` to create it")], ""
     the_plan = plan(project, result, out)
     old_owned, _ = read_manifest(out)
     candidates = set(the_plan.files)
@@ -275,11 +284,16 @@ def check(project: Project, result: RenderResult, out_dir: str = "flux") -> tupl
             message = "is no longer generated: render again to delete it"
         else:
             message = "differs from what the specs render"
+        lines = [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                 for line in difflib.unified_diff((have or "").splitlines(keepends=True),
+                                                  (want or "").splitlines(keepends=True),
+                                                  fromfile=f"a/{display}" if have is not None else "/dev/null",
+                                                  tofile=f"b/{display}" if want is not None else "/dev/null")]
+        diff.extend(lines)
+        if diff_in_findings:
+            shown = "".join(lines).splitlines()
+            more = [f"... ({len(shown) - DIFF_LINES} more lines)"] if len(shown) > DIFF_LINES else []
+            message += "\n" + "\n".join(shown[:DIFF_LINES] + more)
         findings.append(error("render-drift", display, 0, 0, f"{display} {message}",
                               "Run rollouts render and commit the result."))
-        diff.extend(difflib.unified_diff((have or "").splitlines(keepends=True),
-                                         (want or "").splitlines(keepends=True),
-                                         fromfile=f"a/{display}" if have is not None else "/dev/null",
-                                         tofile=f"b/{display}" if want is not None else "/dev/null"))
-    return findings, "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                             for line in diff)
+    return findings, "".join(diff)

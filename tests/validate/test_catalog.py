@@ -276,8 +276,8 @@ def test_schema_path_layout(tmp_path: Path) -> None:
     assert schema_path("/c", "v1", "Service") == os.path.join("/c", "core", "service_v1.json")
 
 
-def test_ensure_catalog_builds_offline_once(tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rollouts.catalog import ensure_catalog
+def test_find_catalog_builds_offline_once(tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollouts.catalog import find_catalog
 
     monkeypatch.delenv("ROLLOUTS_SCHEMAS", raising=False)
     crds = tmp_path / ".rollouts" / "crds" / "flagger"
@@ -287,13 +287,13 @@ def test_ensure_catalog_builds_offline_once(tmp_path: Path, shared: Path, monkey
     (catalog / "example.com").mkdir(parents=True)
     (catalog / "example.com" / "widget_v1.json").write_text('{"type": "object"}')
     (catalog.parent / "extra.tar.gz").write_bytes(b"the archive it was extracted from")
-    path = ensure_catalog(str(tmp_path))
+    path = find_catalog(str(tmp_path))
     assert path == str(tmp_path / ".rollouts" / "schemas")
     assert (tmp_path / ".rollouts" / "schemas" / "example.com" / "widget_v1.json").is_file()
     assert (tmp_path / ".rollouts" / "schemas" / "flagger.app" / "canary_v1beta1.json").is_file()
     assert (tmp_path / ".rollouts" / "schemas" / "apps" / "deployment_v1.json").is_file()
     stamp = (tmp_path / ".rollouts" / "schemas" / "catalog.json").stat().st_mtime_ns
-    assert ensure_catalog(str(tmp_path)) == path  # an existing catalog is used as it is
+    assert find_catalog(str(tmp_path)) == path  # an existing catalog is used as it is
     assert (tmp_path / ".rollouts" / "schemas" / "catalog.json").stat().st_mtime_ns == stamp
     with pytest.raises(RolloutsError, match="no schema catalog"):
-        ensure_catalog(str(tmp_path), explicit=str(tmp_path / "elsewhere"))
+        find_catalog(str(tmp_path), explicit=str(tmp_path / "elsewhere"))
