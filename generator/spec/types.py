@@ -1,0 +1,273 @@
+"""The resolved spec of one environment, as types: generated from rollouts.schema.json, do not edit.
+
+Regenerate with `python scripts/spec_types.py` (tests/lint/test_spec_types.py fails when this file is stale).
+A key is required when the schema gives it a default (resolve fills it in) or lists it as required; a spec that
+failed the schema check may still lack it. Imported only under ``TYPE_CHECKING``: no cost at lint start-up.
+"""
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+
+class Metadata(TypedDict):
+    """Who and where."""
+
+    name: str
+    namespace: str
+    owner: str
+
+
+class Chart(TypedDict):
+    """The Helm chart of the workload."""
+
+    repository: str
+    name: NotRequired[str]
+    version: str
+
+
+class Image(TypedDict):
+    """The container image, passed to the chart as values.image.repository and values.image.tag."""
+
+    repository: str
+    tag: str
+
+
+class Autoscaling(TypedDict):
+    """A HorizontalPodAutoscaler (autoscaling/v2). When set, the HelmRelease sets no replica count."""
+
+    minReplicas: int  # default 2
+    maxReplicas: int
+    targetCPU: int  # default 70
+
+
+class DisruptionBudget(TypedDict):
+    """The PodDisruptionBudget."""
+
+    maxUnavailable: int  # default 1
+
+
+class Workload(TypedDict):
+    """The application: a Helm chart that Flux installs with a HelmRelease, and how it scales."""
+
+    chart: NotRequired[Chart]
+    image: NotRequired[Image]
+    values: NotRequired[dict[str, Any]]
+    port: int  # default 8080
+    portName: str  # default "http"
+    replicas: int  # default 2
+    autoscaling: NotRequired[Autoscaling]
+    disruptionBudget: NotRequired[DisruptionBudget]
+    steadyTraffic: bool  # default false
+
+
+class StringMatch(TypedDict):
+    """How a value is matched. Exactly one of exact or regex."""
+
+    exact: NotRequired[str]
+    regex: NotRequired[str]
+
+
+class Cookie(TypedDict):
+    """Match a cookie by exact value (rendered as a regular expression on the cookie header)."""
+
+    name: str
+    value: str
+
+
+class Match(TypedDict):
+    """One match: all of its conditions must hold."""
+
+    headers: NotRequired[dict[str, StringMatch]]
+    cookie: NotRequired[Cookie]
+    queryParams: NotRequired[dict[str, StringMatch]]
+
+
+class SessionAffinity(TypedDict):
+    """Sticky canary sessions via a cookie (not supported by Linkerd)."""
+
+    cookieName: str
+    maxAge: NotRequired[int]
+
+
+class Strategy(TypedDict):
+    """How a new version is released: canary weights, A/B routing, or blue/green."""
+
+    type: Literal["canary", "abTest", "blueGreen"]
+    steps: NotRequired[list[int]]
+    interval: str  # default "1m"
+    threshold: int  # default 5
+    iterations: NotRequired[int]
+    match: NotRequired[list[Match]]
+    progressDeadline: str  # default "10m"
+    provider: Literal["gatewayapi:v1beta1", "gatewayapi:v1", "linkerd", "kubernetes"]  # default "gatewayapi:v1beta1"
+    mirror: bool  # default false
+    sessionAffinity: NotRequired[SessionAffinity]
+    skipAnalysis: bool  # default false
+    timeout: NotRequired[str]
+
+
+class SLO(TypedDict):
+    """Service level objectives checked at every interval, on Linkerd proxy metrics."""
+
+    successRate: float  # default 99
+    latencyP99: NotRequired[str]
+    latencyP95: NotRequired[str]
+    interval: str  # default "1m"
+
+
+class LoadTest(TypedDict):
+    """Generate traffic to the canary at every interval, so the metrics have data."""
+
+    rps: int  # default 10
+    concurrency: int  # default 2
+    path: str  # default "/"
+    timeout: str  # default "15s"
+
+
+class AcceptanceTest(TypedDict):
+    """A blocking command run before traffic is shifted (pre-rollout)."""
+
+    cmd: str
+    timeout: str  # default "30s"
+
+
+class HelmTest(TypedDict):
+    """Run the chart's helm tests against the canary before traffic is shifted."""
+
+    timeout: str  # default "3m"
+    grantRBAC: bool  # default true
+
+
+class ManualApproval(TypedDict):
+    """Hold the rollout until a person opens the gate on the load tester (POST /gate/open with {"name": <service>,
+    "namespace": <namespace>})."""
+
+    beforeRollout: bool  # default false
+    beforePromotion: bool  # default false
+    runbook: NotRequired[str]
+    closeAfterRollout: bool  # default true
+
+
+class Gates(TypedDict):
+    """Tests and approvals that gate the rollout, run by the flagger-loadtester or a person."""
+
+    loadTest: NotRequired[LoadTest]
+    acceptanceTest: NotRequired[AcceptanceTest]
+    helmTest: NotRequired[HelmTest]
+    manualApproval: NotRequired[ManualApproval]
+
+
+class Gateway(TypedDict):
+    """The Gateway listed in the Canary's service.gatewayRefs. Its listener must allow routes from the service
+    namespace."""
+
+    name: str
+    namespace: str
+    sectionName: NotRequired[str]
+    networks: NotRequired[list[str]]
+
+
+class Ingress(TypedDict):
+    """North-south traffic: the Gateway becomes a parent of the HTTPRoute Flagger manages, so the Gateway itself splits
+    public traffic between primary and canary."""
+
+    hosts: list[str]
+    gateway: Gateway
+    meshedGateway: bool
+
+
+class FlowStep(TypedDict):
+    """One request and what it must return."""
+
+    name: NotRequired[str]
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # default "GET"
+    path: str
+    headers: NotRequired[dict[str, str]]
+    body: NotRequired[str]
+    expectStatus: int  # default 200
+    latencyBudget: str  # default "1s"
+    bodyMatch: NotRequired[str]
+
+
+class Flow(TypedDict):
+    """A synthetic user flow."""
+
+    name: str
+    steps: list[FlowStep]
+
+
+class Probes(TypedDict):
+    """Synthetic HTTP flows that the analysis controller runs against the canary during the rollout."""
+
+    baseURL: NotRequired[str]
+    flows: NotRequired[list[Flow]]
+
+
+class ChangeWindow(TypedDict):
+    """A weekly window."""
+
+    days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]]
+    start: str
+    end: str
+    timeZone: str  # default "UTC"
+
+
+class ErrorBudget(TypedDict):
+    """Promotion is held when the error budget is spent."""
+
+    objective: float
+    window: str  # default "30d"
+    minRemaining: float  # default 0
+
+
+class Policy(TypedDict):
+    """Rules the release must follow."""
+
+    changeWindows: NotRequired[list[ChangeWindow]]
+    errorBudget: NotRequired[ErrorBudget]
+    allowedRegistries: NotRequired[list[str]]
+    maxRollbackTime: str  # default "5m"
+    maxRolloutTime: NotRequired[str]
+
+
+class Metric(TypedDict):
+    """A custom PromQL check, rendered as a MetricTemplate."""
+
+    name: str
+    query: str
+    min: NotRequired[float]
+    max: NotRequired[float]
+    interval: str  # default "1m"
+    variables: NotRequired[dict[str, str]]
+    address: NotRequired[str]
+
+
+class Alert(TypedDict):
+    """A notification channel for rollout events, rendered as a Flagger AlertProvider."""
+
+    name: str
+    type: Literal["slack", "msteams", "discord", "rocket", "gchat"]
+    channel: NotRequired[str]
+    secretRef: str
+    severity: Literal["info", "warn", "error"]  # default "info"
+
+
+class Spec(TypedDict):
+    """The release."""
+
+    workload: Workload
+    strategy: Strategy
+    slo: NotRequired[SLO]
+    gates: NotRequired[Gates]
+    ingress: NotRequired[Ingress]
+    probes: NotRequired[Probes]
+    policy: NotRequired[Policy]
+    metrics: NotRequired[list[Metric]]
+    alerts: NotRequired[list[Alert]]
+
+
+class Resolved(TypedDict):
+    """What ``spec.resolve.resolve`` returns: one environment's whole document."""
+
+    metadata: Metadata
+    environment: str
+    spec: Spec
