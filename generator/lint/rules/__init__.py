@@ -6,12 +6,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...findings import Finding
 from ...project import Project
 from ...spec.load import Path, Spec, path_text
 from ...spec.resolve import environments, origin, resolve
+
+if TYPE_CHECKING:
+    from ...spec.types import Spec as ResolvedSpec
 
 RULES = (
     "ab_test_without_match",
@@ -85,7 +88,7 @@ class Context:
             env: resolve(spec, env) for env in environments(spec, project.environments)}
         self.where: dict[int, str | None] = {}  # id(finding) -> its environment, while the rule runs
 
-    def each(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def each(self) -> Iterator[tuple[str, ResolvedSpec]]:
         """Every environment with its resolved ``spec`` (overrides merged, defaults filled)."""
         for env, doc in self.environments.items():
             yield env, doc["spec"]
@@ -123,21 +126,14 @@ def _name_environments(ctx: Context, found: list[Finding]) -> list[Finding]:
     return out
 
 
-def run_rules(spec: Spec, project: Project, schema_findings: list[Finding]) -> list[Finding]:
-    """Run every rule. A rule that trips over a value the schema already reported is skipped, not crashed."""
-    try:
-        ctx = Context(spec, project)
-    except (TypeError, ValueError, KeyError, AttributeError):
-        if not schema_findings:
-            raise
-        return []
+def run_rules(spec: Spec, project: Project) -> list[Finding]:
+    """Run every rule on a spec the schema accepts (``lint_spec`` removes what it rejects first).
+
+    A rule that raises has a bug: the exception propagates (the CLI reports an internal error), never a finding."""
+    ctx = Context(spec, project)
     out: list[Finding] = []
     for module in all_rules():
         ctx.rule = module
-        try:
-            out.extend(_name_environments(ctx, list(module.check(ctx))))
-        except (TypeError, ValueError, KeyError, AttributeError):
-            if not schema_findings:
-                raise
+        out.extend(_name_environments(ctx, list(module.check(ctx))))
         ctx.where.clear()
     return out

@@ -21,7 +21,8 @@ Flagger raises no alert for (fluxcd/flagger#1450, #1663)."""
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        for i, window in enumerate((spec.get("policy") or {}).get("changeWindows") or []):
+        policy = spec.get("policy")
+        for i, window in enumerate((policy.get("changeWindows") if policy else None) or []):
             if window["end"] <= window["start"]:
                 yield ctx.finding(env, ("policy", "changeWindows", i, "end"),
                                   f"window ends at {window['end']}, not after its start {window['start']}",

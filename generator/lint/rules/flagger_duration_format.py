@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from ...spec.types import Gates
     from . import Context
 
 ID = "flagger-duration-format"
@@ -18,7 +19,7 @@ Flagger's CRD validates analysis.interval, metric intervals and webhook timeouts
 a value such as 1h or 1h30m makes the API server reject the whole Canary and Flux's apply of the service fails
 (fluxcd/flagger artifacts/flagger/crd.yaml; reference validation.md section 5)."""
 
-GATES = ("loadTest", "acceptanceTest", "helmTest")
+GATES: tuple[Literal["loadTest", "acceptanceTest", "helmTest"], ...] = ("loadTest", "acceptanceTest", "helmTest")
 
 
 def _bad(value: str) -> bool:
@@ -38,9 +39,10 @@ def check(ctx: Context) -> Iterator[Finding]:
                 yield ctx.finding(env, ("metrics", i, "interval"),
                                   f"interval {metric['interval']} is rejected by Flagger's CRD (^[0-9]+(m|s))",
                                   "Write it in minutes or seconds, e.g. 60m instead of 1h.")
-        gates = spec.get("gates") or {}
+        gates: Gates = spec.get("gates") or {}
         for gate in GATES:
-            timeout = (gates.get(gate) or {}).get("timeout")
+            section = gates.get(gate)
+            timeout = section["timeout"] if section else None
             if timeout and _bad(timeout):
                 yield ctx.finding(env, ("gates", gate, "timeout"),
                                   f"timeout {timeout} is rejected by Flagger's CRD (^[0-9]+(m|s))",

@@ -9,6 +9,7 @@ from ...durations import duration, seconds
 from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from ...spec.types import Gates, Probes
     from . import Context
 
 ID = "gate-timeouts"
@@ -24,10 +25,12 @@ fail or pile up. Flagger's docs: the sum of rollout-hook timeouts should be lowe
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         parts: list[tuple[str, float]] = []
-        load = (spec.get("gates") or {}).get("loadTest")
+        gates: Gates = spec.get("gates") or {}
+        load = gates.get("loadTest")
         if load:
             parts.append((f"loadTest {load['timeout']}", seconds(load["timeout"])))
-        flows = (spec.get("probes") or {}).get("flows") or []
+        probes: Probes = spec.get("probes") or {}
+        flows = probes.get("flows") or []
         budget = sum(seconds(step["latencyBudget"]) for flow in flows for step in flow["steps"])
         if budget:
             parts.append((f"probes {duration(budget)}", budget))

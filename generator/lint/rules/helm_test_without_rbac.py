@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from ...spec.types import Gates
     from . import Context
 
 ID = "helm-test-without-rbac"
@@ -25,8 +26,9 @@ affected: Flagger runs no pre-rollout webhook there (pkg/controller/scheduler.go
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        test = (spec.get("gates") or {}).get("helmTest")
-        if test is not None and test.get("grantRBAC") is False and not spec["strategy"].get("skipAnalysis"):
+        gates: Gates = spec.get("gates") or {}
+        test = gates.get("helmTest")
+        if test is not None and test["grantRBAC"] is False and not spec["strategy"]["skipAnalysis"]:
             yield ctx.finding(env, ("gates", "helmTest", "grantRBAC"),
                               "helm test runs as flagger-system/flagger-loadtester, which nothing grants the RBAC "
                               "it needs; the test is refused and every release rolls back",

@@ -26,7 +26,8 @@ def _allowed(repository: str, prefix: str) -> bool:
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        allowed = (spec.get("policy") or {}).get("allowedRegistries")
+        policy = spec.get("policy")
+        allowed = policy.get("allowedRegistries") if policy else None
         image = spec["workload"].get("image")
         if not allowed or not image:
             continue

@@ -24,8 +24,11 @@ fluxcd/flagger docs/gitbook/tutorials/gatewayapi-progressive-delivery.md)."""
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        ingress = spec.get("ingress") or {}
-        if ingress.get("meshedGateway") is False and not (ingress.get("gateway") or {}).get("networks"):
+        ingress = spec.get("ingress")
+        if not ingress or ingress.get("meshedGateway") is not False:
+            continue
+        gateway = ingress.get("gateway")
+        if not (gateway.get("networks") if gateway else None):
             yield ctx.finding(env, ("ingress", "meshedGateway"),
                               "the gateway is not meshed and no networks are authorized; its requests get 403",
                               "List the gateway pods' networks in ingress.gateway.networks (e.g. [10.0.0.0/8]), "

@@ -29,19 +29,19 @@ def _overlap(a: str | None, b: str | None) -> bool:
 def check(ctx: Context) -> Iterator[Finding]:
     claims: dict[tuple[str, str, str], list[tuple[str, int, str | None]]] = {}
     for env, spec in ctx.each():
-        ingress = spec.get("ingress") or {}
-        gateway = ingress.get("gateway") or {}
-        if "name" not in gateway or "namespace" not in gateway:
+        ingress = spec.get("ingress")
+        gateway = ingress.get("gateway") if ingress else None
+        if not ingress or not gateway or "name" not in gateway or "namespace" not in gateway:
             continue  # an override without a base ingress: the schema cannot require its keys there
         for j, host in enumerate(ingress.get("hosts") or []):
             claims.setdefault((host, gateway["namespace"], gateway["name"]), []).append(
                 (env, j, gateway.get("sectionName")))
-    for (host, namespace, gateway), where in claims.items():
+    for (host, namespace, name), where in claims.items():
         for env, j, section in where:
             others = [e for e, _, s in where if e != env and _overlap(section, s)]
             if others:
                 envs = sorted({env, *others}, key=list(ctx.environments).index)
                 yield ctx.finding(env, ("ingress", "hosts", j),
-                                  f"host {host} on Gateway {namespace}/{gateway} is routed in {' and '.join(envs)}; "
+                                  f"host {host} on Gateway {namespace}/{name} is routed in {' and '.join(envs)}; "
                                   "the oldest route wins, so users of one environment may reach the other",
                                   "Give each environment its own host with environments.<env>.ingress.hosts.")

@@ -26,7 +26,8 @@ def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         ingress = spec.get("ingress")
         # without networks it is ingress-gateway-networks-missing, an error, instead
-        if ingress and ingress.get("meshedGateway") is False and (ingress.get("gateway") or {}).get("networks"):
+        gateway = ingress.get("gateway") if ingress else None
+        if ingress and ingress.get("meshedGateway") is False and gateway and gateway.get("networks"):
             yield ctx.finding(env, ("ingress", "meshedGateway"),
                               "the gateway is not meshed; its traffic is plaintext and authorized by network only",
                               "Mesh the gateway pods (linkerd.io/inject: enabled), then set meshedGateway: true.")

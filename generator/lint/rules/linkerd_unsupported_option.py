@@ -24,7 +24,7 @@ sections 2 and 8.16; fluxcd/flagger docs/gitbook/usage/deployment-strategies.md,
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         strategy = spec["strategy"]
-        if strategy.get("mirror"):
+        if strategy["mirror"]:
             yield ctx.finding(env, ("strategy", "mirror"), "traffic mirroring is not supported by Linkerd",
                               "Remove mirror; use a load test to exercise the canary.")
         if strategy.get("sessionAffinity"):

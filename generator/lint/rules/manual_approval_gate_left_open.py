@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from ...spec.types import Gates
     from . import Context
 
 ID = "manual-approval-gate-left-open"
@@ -23,8 +24,9 @@ forgets it."""
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        gate = (spec.get("gates") or {}).get("manualApproval")
-        if gate and (gate["beforeRollout"] or gate["beforePromotion"]) and gate.get("closeAfterRollout") is False:
+        gates: Gates = spec.get("gates") or {}
+        gate = gates.get("manualApproval")
+        if gate and (gate["beforeRollout"] or gate["beforePromotion"]) and gate["closeAfterRollout"] is False:
             yield ctx.finding(env, ("gates", "manualApproval", "closeAfterRollout"),
                               "the approval gate stays open after the rollout; the next release is pre-approved",
                               "Remove closeAfterRollout: false so that each release needs its own approval.")

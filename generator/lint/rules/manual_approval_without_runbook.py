@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from ...spec.types import Gates
     from . import Context
 
 ID = "manual-approval-without-runbook"
@@ -21,7 +22,8 @@ opens it on the load tester; without a runbook, nobody on call knows that, or ho
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        gate = (spec.get("gates") or {}).get("manualApproval")
+        gates: Gates = spec.get("gates") or {}
+        gate = gates.get("manualApproval")
         if gate and (gate["beforeRollout"] or gate["beforePromotion"]) and not gate.get("runbook"):
             yield ctx.finding(env, ("gates", "manualApproval"), "manual approval gate without a runbook",
                               "Add gates.manualApproval.runbook: a link that says who approves and how.")

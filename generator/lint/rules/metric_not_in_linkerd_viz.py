@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...findings import Finding, Severity
 from ..promql import PromQLError, parse, selectors
 
 if TYPE_CHECKING:
+    from ...spec.types import Metric
     from . import Context
 
 ID = "metric-not-in-linkerd-viz"
@@ -44,7 +45,7 @@ def mesh_metric(name: str) -> bool:
     return _CADVISOR.fullmatch(name) is not None and name not in _DROPPED
 
 
-def on_linkerd_viz(metric: dict[str, Any]) -> bool:
+def on_linkerd_viz(metric: Metric) -> bool:
     """The custom metric is queried on the linkerd-viz Prometheus: no address, or that address spelled out."""
     address = metric.get("address")
     return not address or _VIZ.fullmatch(address) is not None

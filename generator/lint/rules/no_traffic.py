@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from ...spec.types import Gates
     from . import Context
 
 ID = "no-traffic"
@@ -22,8 +23,8 @@ that always has traffic says so with workload.steadyTraffic."""
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        gates = spec.get("gates") or {}
-        if spec["strategy"].get("skipAnalysis") or "loadTest" in gates or spec["workload"]["steadyTraffic"]:
+        gates: Gates = spec.get("gates") or {}
+        if spec["strategy"]["skipAnalysis"] or "loadTest" in gates or spec["workload"]["steadyTraffic"]:
             continue
         yield ctx.finding(env, ("gates",) if "gates" in spec else ("strategy", "type"),
                           "no load test and no declared steady traffic: the metrics will have no data",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...durations import duration, seconds
 from ...findings import Finding, Severity
+from ...spec.schema import schema
 
 if TYPE_CHECKING:
     from . import Context
@@ -21,11 +22,17 @@ analysis). Teams rarely multiply the two; the rule holds every environment to it
 policy.maxRollbackTime, 5 minutes unless the spec says otherwise."""
 
 
+def _default_target() -> str:
+    """policy.maxRollbackTime of a spec without policy: the schema's default, its one source."""
+    target: str = schema()["definitions"]["policy"]["properties"]["maxRollbackTime"]["default"]
+    return target
+
+
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         strategy = spec["strategy"]
         worst = seconds(strategy["interval"]) * strategy["threshold"]
-        target = spec["policy"]["maxRollbackTime"] if "policy" in spec else "5m"
+        target = spec["policy"]["maxRollbackTime"] if "policy" in spec else _default_target()
         if worst > seconds(target):
             yield ctx.finding(env, ("strategy", "threshold"),
                               f"a failing release is rolled back only after {duration(worst)} "

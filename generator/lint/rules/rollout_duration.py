@@ -9,6 +9,7 @@ from ...durations import duration, seconds
 from ...findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from ...spec.types import Strategy
     from . import Context
 
 ID = "rollout-duration"
@@ -21,7 +22,7 @@ release that cannot finish in the time a team allows for it (policy.maxRolloutTi
 or outlasts its change window; Flagger then restarts the analysis for the newer revision."""
 
 
-def total(strategy: dict[str, object]) -> float:
+def total(strategy: Strategy) -> float:
     """Seconds from the first analysis to promotion, without waiting gates."""
     interval = seconds(str(strategy["interval"]))
     if strategy.get("type") == "canary":
@@ -33,7 +34,8 @@ def total(strategy: dict[str, object]) -> float:
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        limit = (spec.get("policy") or {}).get("maxRolloutTime")
+        policy = spec.get("policy")
+        limit = policy.get("maxRolloutTime") if policy else None
         if not limit:
             continue
         took = total(spec["strategy"])

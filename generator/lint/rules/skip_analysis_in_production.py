@@ -23,7 +23,7 @@ PRODUCTION = ("production", "prod")
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        if env in PRODUCTION and spec["strategy"].get("skipAnalysis"):
+        if env in PRODUCTION and spec["strategy"]["skipAnalysis"]:
             yield ctx.finding(env, ("strategy", "skipAnalysis"), f"skipAnalysis is on in {env}",
                               "Turn it off once the emergency is over, or set it only in a non-production "
                               "environment's overrides.")

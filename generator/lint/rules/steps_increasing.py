@@ -22,8 +22,8 @@ rollout in production."""
 
 
 def check(ctx: Context) -> Iterator[Finding]:
-    for env, doc in ctx.environments.items():
-        strategy = doc["spec"].get("strategy", {})
+    for env, spec in ctx.each():
+        strategy = spec.get("strategy", {})
         steps = strategy.get("steps") or []
         if strategy.get("type") != "canary":
             continue

@@ -47,7 +47,8 @@ def known(name: str) -> bool:
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        for i, window in enumerate((spec.get("policy") or {}).get("changeWindows") or []):
+        policy = spec.get("policy")
+        for i, window in enumerate((policy.get("changeWindows") if policy else None) or []):
             if not known(window["timeZone"]):
                 yield ctx.finding(env, ("policy", "changeWindows", i, "timeZone"),
                                   f"{window['timeZone']!r} is not an IANA time zone",
