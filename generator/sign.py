@@ -9,8 +9,9 @@ version, the tree, the sha256 of every spec and the source commit. Two signers:
 * a cosign-format ECDSA P-256 key (``--key``): a v0.3 bundle with ``publicKey.hint`` and no transparency-log entry,
   exactly what ``cosign attest-blob --key`` would write offline, verifiable by ``cosign verify-blob-attestation``;
 * keyless (an ambient OIDC identity, e.g. GitHub Actions with ``id-token: write``): sigstore-python's
-  ``Signer.sign_dsse``, a Fulcio certificate and a Rekor entry; this needs the network, and failures are
-  :class:`~generator.errors.RolloutsError`, never a traceback.
+  ``Signer.sign_dsse`` (through :mod:`.sigstore_api`, the only module that imports sigstore), a Fulcio certificate
+  and a Rekor entry; this needs the network, and failures are :class:`~generator.errors.RolloutsError`, never a
+  traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import __version__
 from .certificates import certificate_identity
 from .errors import RolloutsError
+from .sigstore_api import ambient_identity_token, sign_dsse_keyless
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
@@ -193,75 +195,11 @@ def keyed_bundle(statement: bytes, key: EllipticCurvePrivateKey) -> dict[str, An
     }
 
 
-def ambient_identity_token() -> str | None:
-    """The ambient OIDC token (GitHub Actions, GitLab, Buildkite, GCP, CircleCI) for audience sigstore, or None."""
-    from sigstore.oidc import IdentityError, detect_credential
-
-    try:
-        return detect_credential()
-    except IdentityError as e:
-        raise RolloutsError(f"cannot get the ambient OIDC identity token: {e}",
-                            "In GitHub Actions, grant `permissions: id-token: write` to the job.") from None
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text}"[:300]
-
-
-def _sigstore_client_errors() -> tuple[type[Exception], ...]:
-    """sigstore-python's Fulcio/Rekor/TSA client errors, which do not derive from sigstore.errors.Error."""
-    errors: list[type[Exception]] = []
-    for module, name in (("sigstore._internal.fulcio.client", "FulcioClientError"),
-                         ("sigstore._internal.rekor", "RekorClientError"),
-                         ("sigstore._internal.timestamp", "TimestampError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(errors)
-
-
 def keyless_bundle(statement: bytes, token: str, trust_config: str | None = None) -> tuple[str, str]:
     """(bundle JSON, certificate identity) from sigstore-python; needs Fulcio and Rekor (the network)."""
-    import requests
-    from sigstore.dsse import Statement
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import ClientTrustConfig
-    from sigstore.oidc import IdentityError, IdentityToken
-    from sigstore.sign import SigningContext
-
-    try:
-        identity = IdentityToken(token)
-    except IdentityError as e:
-        raise RolloutsError(f"the OIDC identity token is not usable for Sigstore: {e}",
-                            "The token must have audience `sigstore` and must not be expired.") from None
-    try:
-        if trust_config:
-            with open(trust_config, encoding="utf-8") as fh:
-                trust = ClientTrustConfig.from_json(fh.read())
-        else:
-            trust = ClientTrustConfig.production()  # a TUF refresh: keyless signing is online anyway
-        context = SigningContext.from_trust_config(trust)
-    except OSError as e:
-        raise RolloutsError(f"cannot read the trust config {trust_config}: {e.strerror}") from None
-    except (SigstoreError, ValueError) as e:
-        raise RolloutsError(f"invalid Sigstore trust config {trust_config or '(built-in production)'}: "
-                            f"{_short(e)}") from None
-    fulcio = getattr(getattr(context, "_fulcio", None), "url", "") or "Fulcio"
-    service_errors: tuple[type[Exception], ...] = (SigstoreError, *_sigstore_client_errors())
-    try:
-        with context.signer(identity, cache=True) as signer:
-            bundle = signer.sign_dsse(Statement(statement))
-    except (requests.RequestException, OSError) as e:
-        raise RolloutsError(f"keyless signing failed: cannot reach the Sigstore services ({fulcio}): {_short(e)}",
-                            "Keyless signing needs network access to Fulcio and Rekor; sign with --key "
-                            "offline.") from None
-    except service_errors as e:
-        raise RolloutsError(f"keyless signing failed ({fulcio}): {_short(e)}",
-                            "Check the identity token and the Sigstore instance; sign with --key offline.") from None
-    san, _ = certificate_identity(bundle.signing_certificate)
-    return bundle.to_json(), san or identity.identity
+    text, certificate, token_identity = sign_dsse_keyless(statement, token, trust_config)
+    san, _ = certificate_identity(certificate)
+    return text, san or token_identity
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:

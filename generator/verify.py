@@ -30,6 +30,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import sigstore_api
 from .certificates import certificate_identity, identities_of, issuer_of
 from .errors import RolloutsError
 from .findings import Finding, error
@@ -65,7 +66,7 @@ class Policy(NamedTuple):
     identity_regexp: str | None = None
     issuer: str | None = None
     issuer_regexp: str | None = None
-    trusted_root: str | None = None  # a trusted_root.json; default: the production root pinned in sigstore-python
+    trusted_root: str | None = None  # a trusted_root.json; default: sigstore-python's offline production root
 
     def describe(self) -> str:
         if self.public_key is not None:
@@ -109,56 +110,27 @@ def make_policy(*, key: str | None = None, identity: str | None = None, identity
                   trusted_root=trusted_root)
 
 
-def _sigstore_identity_mismatch() -> type[Exception]:
-    from sigstore.errors import VerificationError
-
-    class IdentityMismatch(VerificationError):
-        """The certificate verified, but names someone else."""
-
-    return IdentityMismatch
-
-
-class _CertificatePolicy:
-    """A sigstore VerificationPolicy: SAN and OIDC issuer, each exact or a regular expression (re.search, as
-    cosign's Go regexp.MatchString: anchor with ^...$ for a full match)."""
-
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.mismatch = _sigstore_identity_mismatch()
-
-    def verify(self, cert: Certificate) -> None:
-        p = self.policy
-        issuer = issuer_of(cert)
-        if p.issuer is not None and issuer != p.issuer:
-            raise self.mismatch(f"the certificate's OIDC issuer is {issuer!r}, expected {p.issuer!r}")
-        if p.issuer_regexp is not None and (issuer is None or not re.search(p.issuer_regexp, issuer)):
-            raise self.mismatch(f"the certificate's OIDC issuer {issuer!r} does not match {p.issuer_regexp!r}")
-        sans = identities_of(cert)
-        if p.identity is not None and p.identity not in sans:
-            raise self.mismatch(f"the certificate's identity is {', '.join(sans) or '(none)'}, "
-                                f"expected {p.identity}")
-        if p.identity_regexp is not None and not any(re.search(p.identity_regexp, s) for s in sans):
-            raise self.mismatch(f"the certificate's identity {', '.join(sans) or '(none)'} does not match "
-                                f"{p.identity_regexp!r}")
+def _identity_problem(policy: Policy, cert: Certificate) -> str | None:
+    """Why ``cert`` is not the signer ``policy`` names (SAN and OIDC issuer, each exact or a regular expression:
+    re.search, as cosign's Go regexp.MatchString; anchor with ^...$ for a full match), or None."""
+    p = policy
+    issuer = issuer_of(cert)
+    if p.issuer is not None and issuer != p.issuer:
+        return f"the certificate's OIDC issuer is {issuer!r}, expected {p.issuer!r}"
+    if p.issuer_regexp is not None and (issuer is None or not re.search(p.issuer_regexp, issuer)):
+        return f"the certificate's OIDC issuer {issuer!r} does not match {p.issuer_regexp!r}"
+    sans = identities_of(cert)
+    if p.identity is not None and p.identity not in sans:
+        return f"the certificate's identity is {', '.join(sans) or '(none)'}, expected {p.identity}"
+    if p.identity_regexp is not None and not any(re.search(p.identity_regexp, s) for s in sans):
+        return f"the certificate's identity {', '.join(sans) or '(none)'} does not match {p.identity_regexp!r}"
+    return None
 
 
 def bundle_signer(path: str) -> tuple[str, str | None]:
     """(identity, issuer) from a keyless bundle file, unverified: to build a policy for re-checking our own output."""
-    from sigstore.models import Bundle
-
     with open(path, "rb") as fh:
-        return certificate_identity(Bundle.from_json(fh.read()).signing_certificate)
-
-
-def pinned_trusted_root() -> str:
-    """The public-good production trusted_root.json shipped inside sigstore-python (read only, never refreshed)."""
-    import sigstore
-
-    path = os.path.join(os.path.dirname(sigstore.__file__), "_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
-                        "trusted_root.json")
-    if not os.path.isfile(path):
-        raise RolloutsError("sigstore-python's built-in trusted root is missing", "Pass --trusted-root FILE.")
-    return path
+        return certificate_identity(sigstore_api.bundle_certificate(fh.read()))
 
 
 # --- the signature layer ------------------------------------------------------------------------------------------
@@ -221,44 +193,28 @@ def _verify_keyed(doc: dict[str, Any], key: EllipticCurvePublicKey, where: str,
 
 def _verify_keyless(text: bytes, policy: Policy, where: str, artifact: bytes | None) -> tuple[list[Finding],
                                                                                              bytes | None]:
-    from sigstore.errors import CertValidationError, VerificationError
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import Bundle, InvalidBundle, TrustedRoot
-    from sigstore.verify import Verifier
-
     try:
-        bundle = Bundle.from_json(text)
-    except InvalidBundle as e:
-        if "expected certificate" in str(e):
-            return [error("bundle-mode", where, 0, 0, "the bundle was signed with a key, not keyless",
-                          "Verify it with --key KEY.pub.")], None
-        return [error("bundle-invalid", where, 0, 0, f"not a valid Sigstore bundle: {e}")], None
-    except (ValueError, SigstoreError) as e:
-        return [error("bundle-invalid", where, 0, 0, f"not a valid Sigstore bundle: {str(e)[:300]}")], None
-    root_path = policy.trusted_root or pinned_trusted_root()
-    try:
-        verifier = Verifier(trusted_root=TrustedRoot.from_file(root_path))
-    except (OSError, ValueError, SigstoreError) as e:
-        raise RolloutsError(f"cannot load the trusted root {root_path}: {str(e)[:300]}") from None
-    cert_policy = _CertificatePolicy(policy)
-    try:
-        if artifact is not None:
-            verifier.verify_artifact(artifact, bundle, cert_policy)
-            return [], None
-        payload_type, payload = verifier.verify_dsse(bundle, cert_policy)
-    except cert_policy.mismatch as e:
+        signed = sigstore_api.verify_keyless(text, policy.trusted_root, lambda cert: _identity_problem(policy, cert),
+                                             artifact)
+    except sigstore_api.KeyedBundle:
+        return [error("bundle-mode", where, 0, 0, "the bundle was signed with a key, not keyless",
+                      "Verify it with --key KEY.pub.")], None
+    except sigstore_api.MalformedBundle as e:
+        return [error("bundle-invalid", where, 0, 0, str(e))], None
+    except sigstore_api.IdentityMismatch as e:
         return [error("identity-mismatch", where, 0, 0, f"signed by someone else: {e}",
                       "Check --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp].")], None
-    except CertValidationError as e:
+    except sigstore_api.UntrustedCertificate as e:
         return [error("untrusted-instance", where, 0, 0, "the signing certificate or its timestamps do not chain "
-                      f"to the trusted root (a bundle from another Sigstore instance?): {str(e)[:300]}",
+                      f"to the trusted root (a bundle from another Sigstore instance?): {e}",
                       "Pass the matching --trusted-root for a private or staging Sigstore.")], None
-    except (VerificationError, SigstoreError) as e:
-        text_e = str(e)
-        rule = "untrusted-instance" if "chain" in text_e else "signature-invalid"
-        return [error(rule, where, 0, 0, f"the bundle does not verify: {text_e[:300]}")], None
-    except ValueError as e:
-        return [error("bundle-invalid", where, 0, 0, f"malformed bundle: {str(e)[:300]}")], None
+    except sigstore_api.UntrustedInstance as e:
+        return [error("untrusted-instance", where, 0, 0, f"the bundle does not verify: {e}")], None
+    except sigstore_api.SignatureInvalid as e:
+        return [error("signature-invalid", where, 0, 0, f"the bundle does not verify: {e}")], None
+    if signed is None:
+        return [], None
+    payload_type, payload = signed
     return [], payload if payload_type == PAYLOAD_TYPE else None
 
 
