@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 
+from ..workdir import NAME as WORKDIR
+
 INDEX_FILE = "catalog.json"
 SCHEMAS_ENV = "ROLLOUTS_SCHEMAS"
-DEFAULT_DIR = os.path.join(".rollouts", "schemas")
-FETCHED_DIR = ".rollouts"  # where `rollouts schemas fetch` keeps its downloads: crds/ and catalogs/
+DEFAULT_DIR = os.path.join(WORKDIR, "schemas")
+FETCHED_DIR = WORKDIR  # where `rollouts schemas fetch` keeps its downloads: crds/ and catalogs/
 DEFAULT_KUBERNETES_VERSION = "1.34"
 
 

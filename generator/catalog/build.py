@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import RolloutsError
 from ..findings import Finding
+from ..workdir import makedirs
 from . import INDEX_FILE
 
 _NAME = re.compile(r"[a-z0-9.-]+_[a-z0-9]+\.json")
@@ -98,7 +99,7 @@ def build(out: str, kubernetes_version: str | None = "1.34", crds: list[str] | N
         raise RolloutsError("nothing to build", "Give --kubernetes-version, --crds or --catalog.")
 
     parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
+    makedirs(parent)  # .rollouts/ (the default) gets its .gitignore
     tmp = tempfile.mkdtemp(prefix=".schemas-", dir=parent)
     try:
         for path in sorted(layers):

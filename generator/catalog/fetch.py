@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RolloutsError
+from ..workdir import makedirs
 
 DEFAULT_PINS = os.path.join(os.path.dirname(__file__), "pins.json")
 MAX_BYTES = 64 * 1024 * 1024
@@ -89,7 +90,7 @@ def _extract(archive: bytes, inside: str, target: str) -> int:
 
     prefix = inside.strip("/") + "/"
     parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
+    makedirs(parent)
     tmp = tempfile.mkdtemp(prefix=".fetch-", dir=parent)
     count = 0
     try:
@@ -147,7 +148,7 @@ def fetch(out: str, pins_file: str | None = None, timeout: float = 30) -> FetchR
                 "Update the pin only after reviewing the new file.")
         if catalog:
             _extract(data, catalog, extracted)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        makedirs(os.path.dirname(target))  # .rollouts/ (the default) gets its .gitignore
         fd, tmp = tempfile.mkstemp(prefix=".fetch-", dir=os.path.dirname(target))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -37,6 +37,7 @@ from typing import Any
 
 from .. import tools
 from ..findings import Finding, Severity
+from ..workdir import makedirs
 from .manifests import KUSTOMIZATION_FILES, Locator
 
 INSTALL_HINT = ("Install it with `go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.1` (bash .ci/setup puts it in "
@@ -388,7 +389,7 @@ class _Builds:
 def _remember(path: str, ids: list[Id]) -> None:
     """Keep a successful build and its ids (best effort: a cache that cannot be written only costs time)."""
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        makedirs(os.path.dirname(path))  # .rollouts/cache/kustomize (the CLI's default): .rollouts/ is git-ignored
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(ids, fh)
     except OSError:
