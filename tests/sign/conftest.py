@@ -20,6 +20,19 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def _sigstore_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sigstore-home")
+
+
+@pytest.fixture(autouse=True)
+def _sigstore_cache(monkeypatch: pytest.MonkeyPatch, _sigstore_home: Path) -> None:
+    """sigstore-python's TUF cache (the default trusted root, offline) in a directory of the test session, seeded
+    from the installed sigstore: never the user's, and never one an older or newer sigstore wrote."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_sigstore_home / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(_sigstore_home / "data"))
+
+
+@pytest.fixture(scope="session")
 def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """(cosign.key, cosign.pub) generated once per session with PASSWORD."""
     from rollouts.keys import write_key_pair

@@ -4,8 +4,10 @@ verifies, each negative case fails with the Finding a user would need."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rollouts.keys import load_public_key
@@ -132,3 +134,22 @@ def test_tree_level_real_dsse_bundle(vectors: Path, tmp_path: Path) -> None:
     assert [f.rule for f in other.findings] == ["untrusted-instance"]
     who = verify_tree(str(tree), Policy(identity="someone@example.com", issuer=GHA), str(tmp_path), bundle)
     assert [f.rule for f in who.findings] == ["identity-mismatch"]
+
+
+def test_cli_default_trusted_root_is_offline_and_quiet(vectors: Path, tmp_path: Path, run_cli: Any) -> None:
+    """Without --trusted-root, verify uses sigstore-python's offline production root: a real production bundle
+    verifies, nothing is fetched, and sigstore's "offline mode" log warning does not reach the user."""
+    tree = tmp_path / "flux"
+    tree.mkdir()
+    shutil.copy(vectors / "keyless/conformance-dsse-intoto/a.txt", tree / "a.txt")
+    bundle = str(vectors / "keyless/conformance-dsse-intoto/bundle.sigstore.json")
+    env = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}  # any fetch would fail
+    out = run_cli("verify", str(tree), "--root", str(tmp_path), "--bundle", bundle, "--certificate-identity", BEACON,
+                  "--certificate-oidc-issuer", GHA, cwd=tmp_path, env=env)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "predicate-type" in out.stdout + out.stderr  # the signature verified; the statement is not a render
+    assert "offline mode" not in out.stderr
+    assert "TUF" not in out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    cache = Path(os.environ["XDG_CACHE_HOME"])
+    assert list(cache.glob("sigstore-python/tuf/*/trusted_root.json"))  # sigstore's cache, here a test directory
