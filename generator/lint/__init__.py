@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding, error
 from ..project import Project, discover, outside_repository
-from ..spec.load import Spec, load
+from ..spec.load import Spec, load, path_text
+
+if TYPE_CHECKING:
+    from ..spec.schema import Failure
 
 UNSUPPRESSIBLE = ("schema-", "yaml-", "file-", "suppression-")
 SUPPRESS = re.compile(r"#\s*rollouts:\s*ignore\[([a-z0-9,\s-]+)\](.*)$")
@@ -54,13 +58,94 @@ def _inside(project: Project, path: str) -> bool:
 
 
 def lint_spec(spec: Spec, project: Project) -> list[Finding]:
-    from ..spec.schema import check
+    """The schema's findings, then the rules' on what the schema accepted, then the suppressions."""
+    from ..spec.schema import examine
     from .rules import run_rules
 
-    findings = check(spec)
-    if not any(f.rule == "schema-type" and f.path in ("", "spec", "metadata") for f in findings):
-        findings += run_rules(spec, project, schema_findings=findings)
-    return apply_suppressions(spec, _unique(findings))
+    verdict = examine(spec)
+    owned = {id(f) for _, f in verdict.owned}
+    findings = [f for f in verdict.findings if id(f) not in owned]
+    usable, removed = _usable(spec, verdict.failures)
+    found = run_rules(usable, project) if usable is not None else []
+    # a rule's finding in an object whose value the schema rejected depends on it (a bound removed, a list
+    # emptied): the schema's finding comes alone, until the value is fixed
+    scopes = [_scope(p) for p in removed if p]
+    found = [f for f in found if not any(_related(f.path, scope) for scope in scopes)]
+    for rule, f in verdict.owned:  # a limit both the schema and a rule state: the rule's finding, else the schema's
+        if any(_related(_base_path(f.path), p) for p in removed) or any(
+                g.rule == rule and _related(_base_path(f.path), g.path) for g in found):
+            continue
+        findings.append(f)
+    return apply_suppressions(spec, _unique(findings + found))
+
+
+def _usable(spec: Spec, failures: list[Failure]) -> tuple[Spec | None, list[str]]:
+    """The spec without the values the schema rejected (absent values take their defaults), so that rules read
+    only what the schema accepts; and where the removed values were (as paths under ``spec``, environments merged).
+    None when too little is left to lint (``spec`` or ``metadata`` itself is unusable)."""
+    if not failures:
+        return spec, []
+    import copy
+
+    from ..spec.schema import examine
+
+    data = copy.deepcopy(spec.data)
+    removed: list[str] = []
+    for _ in range(64):  # each round removes at least one node, nearer the root; a document is not this deep
+        targets = []
+        for failure in failures:
+            target = failure.path
+            if target == ():
+                if failure.missing is None or failure.missing in ("spec", "metadata"):
+                    return None, removed
+                continue  # apiVersion, kind: the schema's finding says it; no rule reads them
+            while target and isinstance(target[-1], int):  # a list loses its items whole, keeping indexes true
+                target = target[:-1]
+            targets.append(target)
+        if not targets:
+            break
+        before = len(removed)
+        for target in sorted(set(targets), key=len):
+            parent = _node(data, target[:-1])
+            if isinstance(parent, dict) and target[-1] in parent:
+                del parent[target[-1]]
+                where = _base_path(path_text(target))
+                removed.append("" if where == "spec" else where)  # a whole environment: its findings stand
+        if len(removed) == before:
+            return None, removed  # pragma: no cover - every failure names a node that exists
+        failures = examine(Spec(spec.file, spec.text, data)).failures
+    return Spec(spec.file, spec.text, data), removed
+
+
+def _node(data: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+_ENVIRONMENT = re.compile(r"^spec\.environments\.[^.\[]+(?=[.\[]|$)")
+
+
+def _base_path(path: str) -> str:
+    """``spec.environments.staging.strategy.interval`` -> ``spec.strategy.interval`` (how rules name a field)."""
+    return _ENVIRONMENT.sub("spec", path)
+
+
+def _scope(path: str) -> str:
+    """The object holding the field ``path`` (``spec.strategy`` for ``spec.strategy.interval``, ``spec.metrics[0]``
+    for ``spec.metrics[0].max``); a section itself (``spec.metrics``) when its parent is the whole spec."""
+    parent = re.sub(r"(\.[^.\[]+|\[[0-9]+\])$", "", path)
+    return parent if parent.count(".") + parent.count("[") >= 1 else path
+
+
+def _related(path: str, other: str) -> bool:
+    """Whether the field ``path`` is ``other``, inside it, or contains it."""
+    if not path or not other:
+        return False
+    return path == other or path.startswith((other + ".", other + "[")) or other.startswith((path + ".", path + "["))
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

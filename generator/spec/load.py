@@ -6,11 +6,12 @@ top-level list) comes back as a Finding, never as an exception.
 
 from __future__ import annotations
 
+import datetime
 import os
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..findings import Finding, error
@@ -74,8 +75,54 @@ class Spec:
 def path_text(path: Path) -> str:
     out = ""
     for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+        if isinstance(step, int):
+            out += f"[{step}]"
+        else:
+            name = step if isinstance(step, str) else _flow_text(step)
+            out += f".{name}" if out else name
     return out
+
+
+def describe(value: Any) -> str:
+    """A YAML value in a user's words (never a Python type name): 'a list', 'a tagged value !foo x', 'empty'."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    tag = getattr(getattr(value, "tag", None), "value", None)
+    if isinstance(value, TaggedScalar):
+        return f"a tagged value {tag} {value.value}"
+    prefix = f"a tagged ({tag}) " if isinstance(tag, str) and tag.startswith("!") else "a "
+    if isinstance(value, dict):
+        return prefix + "mapping"
+    if isinstance(value, list | tuple):
+        return prefix + "list"
+    if isinstance(value, str):
+        return prefix + "string"
+    if isinstance(value, int):
+        return f"the number {int(value)}"
+    if isinstance(value, float):
+        return f"the number {float(value)}"
+    if isinstance(value, datetime.datetime):
+        return f"a timestamp {value.isoformat()}"
+    if isinstance(value, datetime.date):
+        return f"a date {value.isoformat()}"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    return "a value of an unknown kind"
+
+
+def _flow_text(value: Any) -> str:
+    """A key that is not a string (``[a, b]: 1``, ``{k: v}: 1``, ``1: x``) as YAML flow text."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flow_text(k)}: {_flow_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow_text(v) for v in value) + "]"
+    if isinstance(value, TaggedScalar):
+        return f"{getattr(value.tag, 'value', value.tag)} {value.value}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
 
 
 def _yaml() -> YAML:
@@ -132,8 +179,7 @@ def parse(raw: bytes, file: str) -> tuple[Spec | None, list[Finding]]:
     except RecursionError:
         return None, [error("yaml-nesting", file, 1, 1, "the YAML is nested too deeply")]
     if not isinstance(data, CommentedMap):
-        kind = "a list" if isinstance(data, CommentedSeq) else f"a {type(data).__name__}"
-        return None, [error("spec-not-mapping", file, 1, 1, f"the top level is {kind}, not a mapping",
+        return None, [error("spec-not-mapping", file, 1, 1, f"the top level is {describe(data)}, not a mapping",
                             "A rollouts.yaml is one mapping with apiVersion, kind, metadata and spec.")]
     nodes = _count_nodes(data, {})
     if nodes > MAX_NODES:
@@ -203,8 +249,8 @@ def _yaml_finding(e: MarkedYAMLError, file: str, text: str) -> Finding:
     name = type(e).__name__
     if name == "DuplicateKeyError":
         key = problem.split('"')[1] if '"' in problem else ""
-        first = e.context_mark
-        where = f" (first defined on line {first.line + 1})" if first is not None else ""
+        first = _first_key_line(text, e.context_mark, key) if e.context_mark is not None and key else None
+        where = f" (first defined on line {first})" if first is not None else ""
         return error("yaml-duplicate-key", file, line, col, f"duplicate key {key!r}{where}".replace(" ''", ""),
                      "Remove one of the two keys; YAML keeps only one, silently.")
     lines = text.splitlines()
@@ -217,3 +263,38 @@ def _yaml_finding(e: MarkedYAMLError, file: str, text: str) -> Finding:
     context = f"{e.context.strip()}: " if e.context else ""
     return error("yaml-syntax", file, line, col, f"invalid YAML: {context}{problem}",
                  "Check the indentation and quoting on this line and the one before.")
+
+
+def _first_key_line(text: str, mapping: Any, key: str) -> int | None:
+    """1-based line of the first occurrence of ``key`` in the mapping that starts at the mark ``mapping``."""
+    from ruamel.yaml.events import (
+        CollectionEndEvent,
+        CollectionStartEvent,
+        MappingStartEvent,
+        ScalarEvent,
+    )
+
+    depth = -1  # -1: not inside the mapping yet; 0: at its keys and values
+    expect_key = True
+    try:
+        for event in YAML(typ="rt").parse(text):
+            if depth < 0:
+                at = (event.start_mark.line, event.start_mark.column)
+                if isinstance(event, MappingStartEvent) and at == (mapping.line, mapping.column):
+                    depth = 0
+                continue
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+                if depth < 0:
+                    return None
+                if depth == 0:
+                    expect_key = not expect_key
+            elif depth == 0:
+                if expect_key and isinstance(event, ScalarEvent) and event.value == key:
+                    return int(event.start_mark.line) + 1
+                expect_key = not expect_key
+    except YAMLError:
+        return None
+    return None
