@@ -170,6 +170,7 @@ def apply_suppressions(spec: Spec, findings: list[Finding]) -> list[Finding]:
         if not match:
             continue
         rules = {r.strip() for r in match.group(1).split(",") if r.strip()}
+        out += _unknown_ids(spec, number, text, match, rules)
         reason = match.group(2).strip(" -:\u2014")
         if not reason:
             out.append(error("suppression-without-reason", spec.file, number, match.start() + 1,
@@ -183,4 +184,28 @@ def apply_suppressions(spec: Spec, findings: list[Finding]) -> list[Finding]:
         if f.rule in suppressed.get(f.line, ()) and not f.rule.startswith(UNSUPPRESSIBLE):
             continue
         out.append(f)
+    return out
+
+
+def _unknown_ids(spec: Spec, number: int, text: str, match: re.Match[str], rules: set[str]) -> list[Finding]:
+    """A suppression naming an id no lint rule has (a typo would silently suppress nothing), or a check that
+    cannot be suppressed."""
+    from .rules import all_rules
+
+    known = sorted(m.ID for m in all_rules())
+    out = []
+    for rule in sorted(rules, key=lambda r: match.group(1).find(r)):
+        column = match.start(1) + match.group(1).find(rule) + 1
+        if rule.startswith(UNSUPPRESSIBLE):
+            out.append(error("suppression-unknown-rule", spec.file, number, column,
+                             f"ignore[{rule}]: {rule} is a check of the file or the schema, which cannot be suppressed",
+                             "Fix the value instead, and remove this id from the brackets."))
+        elif rule not in known:
+            import difflib
+
+            close = difflib.get_close_matches(rule, known, n=1, cutoff=0.6)
+            hint = (f"Did you mean {close[0]}? Write # rollouts: ignore[{close[0]}] and the reason." if close
+                    else "See `rollouts lint --list-rules` for the rule ids.")
+            out.append(error("suppression-unknown-rule", spec.file, number, column,
+                             f"ignore[{rule}] names no lint rule, so it suppresses nothing", hint))
     return out

@@ -18,13 +18,17 @@ BUILT_IN = {
     "file-unreadable": "The file cannot be read.",
     "spec-not-mapping": "The top level of the file is not a mapping.",
     "path-outside-repository": "A path (often a symlink under services/) resolves outside the repository.",
-    "project-config": "rollouts.project.yaml is malformed.",
+    "project-config": ("rollouts.project.yaml (or the layout it describes) is wrong: an unknown key (with the closest "
+                       "known one), a value of the wrong type, no render.repository, a spec named rollouts.yml, or a "
+                       "directory with neither a project file nor services/*/rollouts.yaml."),
     "schema-unknown-key": "A key the schema does not know (often a typo; the hint suggests the closest name).",
     "schema-type": "A value of the wrong type.",
     "schema-required": "A required key is missing.",
     "schema-value": "A value outside what the schema allows (enum, pattern, length, count).",
     "schema-range": "A number out of range.",
     "suppression-without-reason": "An ignore[...] comment without a reason; suppressions must say why.",
+    "suppression-unknown-rule": ("An ignore[...] comment names an id no lint rule has (a typo; the hint suggests "
+                                 "the closest id), or a file or schema check, which cannot be suppressed."),
 }
 
 # ids emitted by render, validate, schemas, sign, verify and commit (not lint rules, but users see them too)
