@@ -44,8 +44,9 @@ HEADER = f'''\
 """The resolved spec of one environment, as types: generated from rollouts.schema.json, do not edit.
 
 Regenerate with `{COMMAND}` (tests/lint/test_spec_types.py fails when this file is stale).
-A key is required when the schema gives it a default (resolve fills it in) or lists it as required; a spec that
-failed the schema check may still lack it. Imported only under ``TYPE_CHECKING``: no cost at lint start-up.
+A key is required when the schema gives it a default (resolve fills it in, always) or lists it as required (present
+once lint is clean: a spec that fails the schema, or a section only an environment sets, which
+environment-override-incomplete reports, may lack it). Imported only under ``TYPE_CHECKING``: no lint start-up cost.
 """
 
 from typing import Any, Literal, NotRequired, TypedDict
