@@ -256,3 +256,16 @@ def test_every_finding_a_rule_can_yield_passes_a_hint():
             assert _bad_hint(str(hint.value), "", "") is None, f"{name}:{line}: {hint.value!r}"
         assert message is None or ast.unparse(hint) != ast.unparse(message), f"{name}:{line}: hint is the message"
 
+
+
+def test_rollback_time_target_without_policy_is_the_schemas_default(tmp_path, monkeypatch):
+    """The rule writes no default of its own: a spec without policy is held to the schema's maxRollbackTime."""
+    from rollouts.lint.rules import rollback_time
+
+    case = next(c for c in CASES if c.rule == "rollback-time")
+    root, _ = _write(tmp_path, case, case.body)
+    assert [f.rule for f in lint(load_project(root)).findings] == ["rollback-time"]
+    longer = copy.deepcopy(schema())
+    longer["definitions"]["policy"]["properties"]["maxRollbackTime"]["default"] = "10m"
+    monkeypatch.setattr(rollback_time, "schema", lambda: longer)
+    assert lint(load_project(root)).findings == []
