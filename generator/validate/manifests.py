@@ -171,8 +171,10 @@ class Locator:
                 return None
             steps.pop()
 
-    def _block_line(self, spec_file: str, line: int, column: int, text_line: int) -> tuple[int, int]:
-        """Line ``text_line`` of a literal block scalar whose header is at (line, column) of ``spec_file``."""
+    def _block_line(self, spec_file: str, line: int, column: int, text_line: int,
+                    text_column: int = 0) -> tuple[int, int]:
+        """Line ``text_line`` (and column ``text_column``, when given) of the string whose value starts at (line,
+        column) of ``spec_file``: a literal block scalar (``query: |``), or a plain scalar on one line."""
         if spec_file not in self._lines:
             try:
                 with open(os.path.join(self.root, spec_file), encoding="utf-8") as fh:
@@ -180,22 +182,32 @@ class Locator:
             except (OSError, UnicodeDecodeError):
                 self._lines[spec_file] = []
         lines = self._lines[spec_file]
-        if not 0 < line <= len(lines) or not _LITERAL.match(lines[line - 1][column - 1:].strip() or "-"):
+        if not 0 < line <= len(lines):
+            return line, column
+        value = lines[line - 1][column - 1:].strip()
+        if not _LITERAL.match(value or "-"):
+            if text_line == 1 and 0 < text_column <= len(value) + 1 and value[0] not in "'\"|>&!*[{#":
+                return line, column + text_column - 1  # a plain scalar: the string is the text as written
             return line, column
         target = line + text_line
         if target > len(lines):
             return line, column
         text = lines[target - 1]
-        return target, len(text) - len(text.lstrip()) + 1
+        if not text_column:
+            return target, len(text) - len(text.lstrip()) + 1
+        # the block's indentation is that of its first line that is not blank (YAML's auto-detection)
+        first = next((t for t in lines[line:target] if t.strip()), text)
+        return target, len(first) - len(first.lstrip(" ")) + text_column
 
     def finding(self, rule: str, file: str, doc: Document | None, pointer: str, message: str, hint: str = "",
                 severity: Severity = Severity.ERROR, key: bool = False, text_line: int = 0,
-                in_spec: bool = True) -> Finding:
+                in_spec: bool = True, text_column: int = 0) -> Finding:
         """A problem at ``pointer`` inside ``doc`` of rendered ``file``, placed in rollouts.yaml when known (and
         ``in_spec``: a problem of the catalog, not of the spec, stays on the rendered file).
 
         ``text_line``: the problem is on that line (1-based) of the string at ``pointer``; when the spec writes the
-        string as a literal block (``query: |``), the finding lands on that line of rollouts.yaml.
+        string as a literal block (``query: |``), the finding lands on that line of rollouts.yaml, and with
+        ``text_column`` on that column of the string's line (also for a plain scalar on one line).
         """
         rel = self.relative(file)
         if doc is None:
@@ -208,7 +220,7 @@ class Locator:
         if found:
             (spec_file, spec_line, spec_col), at = found
             if text_line and at == pointer:
-                spec_line, spec_col = self._block_line(spec_file, spec_line, spec_col, text_line)
+                spec_line, spec_col = self._block_line(spec_file, spec_line, spec_col, text_line, text_column)
             return Finding(rule, severity, spec_file, spec_line, spec_col, f"{message} (rendered at {rendered})",
                            hint, pointer, resource)
         return Finding(rule, severity, rel, line, column, message, hint, pointer, resource)

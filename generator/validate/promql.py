@@ -14,7 +14,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +43,17 @@ class Model:
     variables: dict[str, str] = field(default_factory=dict)
 
 
+Span = tuple[int, int, int, int]  # a filled-in action: (start, end) in the filled-in query, (start, end) as written
+
+
 def fill(query: str, model: Model) -> tuple[str, list[str]]:
     """The query with every ``{{ ... }}`` replaced, and what Flagger would refuse to render."""
+    text, problems, _ = fill_spans(query, model)
+    return text, problems
+
+
+def fill_spans(query: str, model: Model) -> tuple[str, list[str], list[Span]]:
+    """:func:`fill`, and where each action was (to point at a position in the query as the user wrote it)."""
     problems: list[str] = []
 
     def action(m: re.Match[str]) -> str:
@@ -61,7 +70,47 @@ def fill(query: str, model: Model) -> tuple[str, list[str]]:
                         + ", ".join(FUNCTIONS) + ", variables.<key>)")
         return "0"
 
-    return _ACTION.sub(action, query), problems
+    text, spans = _substitute(query, action)
+    return text, problems, spans
+
+
+def _substitute(query: str, replace: Callable[[re.Match[str]], str]) -> tuple[str, list[Span]]:
+    pieces: list[str] = []
+    spans: list[Span] = []
+    pos = length = 0
+    for m in _ACTION.finditer(query):
+        value = replace(m)
+        length += m.start() - pos
+        spans.append((length, length + len(value), m.start(), m.end()))
+        pieces += [query[pos:m.start()], value]
+        length += len(value)
+        pos = m.end()
+    pieces.append(query[pos:])
+    return "".join(pieces), spans
+
+
+def written_position(written: str, filled: str, spans: list[Span], line: int, column: int) -> tuple[int, int]:
+    """promtool's ``line:column`` in the filled-in query (column in bytes) as (line, column) in the query as
+    written (column in characters); a position inside a filled-in value is its ``{{ ... }}``."""
+    data = filled.encode("utf-8")
+    start = 0
+    for _ in range(line - 1):
+        start = data.find(b"\n", start) + 1
+        if not start:
+            start = len(data)
+            break
+    offset = len(data[:max(0, start + column - 1)].decode("utf-8", "ignore"))
+    shift = 0
+    for filled_start, filled_end, written_start, written_end in spans:
+        if offset < filled_start:
+            break
+        if offset < filled_end:
+            shift = written_start - offset
+            break
+        shift = written_end - filled_end
+    offset = min(offset + shift, len(written.rstrip("\n")))  # past the end (an unclosed parenthesis): the end
+    before = written[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 @dataclass
@@ -73,6 +122,8 @@ class Query:
     source: dict[str, Any]  # that object
     pointer: str
     label: str  # for whom it was filled: "Canary shop/checkout" or "placeholders"
+    written: str = ""  # the query as the MetricTemplate (the spec) writes it, before filling in
+    spans: list[Span] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -175,7 +226,7 @@ def collect(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | No
                 query = metric["query"]
             else:
                 continue  # a Flagger builtin (request-success-rate, request-duration)
-            text, problems = fill(query, model)
+            text, problems, spans = fill_spans(query, model)
             for problem in problems:
                 canary_doc = _find(locator, file, canary)
                 findings.append(locator.finding(
@@ -183,15 +234,15 @@ def collect(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | No
                     f"metric {metric.get('name', i)!s}: {problem}",
                     "Set the variable under the metric's templateVariables, or remove it from the query."))
             if not problems:
-                queries.append(Query(text, source_file, source, pointer, label))
+                queries.append(Query(text, source_file, source, pointer, label, query, spans))
     for (namespace, name), template in sorted(templates.items()):
         if template.used:
             continue
         model = Model(name=name, namespace=namespace, target=name, service=name)
         query = str((template.data.get("spec") or {}).get("query") or "")
-        text = _ACTION.sub(functools.partial(_placeholder, model=model), query)
+        text, spans = _substitute(query, functools.partial(_placeholder, model=model))
         queries.append(Query(text, template.file, template.data, "/spec/query",
-                             "placeholders (no Canary uses this template)"))
+                             "placeholders (no Canary uses this template)", query, spans))
     return queries, findings
 
 
@@ -248,21 +299,31 @@ def validate_queries(tree: str, locator: Locator, documents: Mapping[str, list[A
     unique = sorted({q.text for q in queries})
     index = {text: i for i, text in enumerate(unique)}
     errors = check_syntax(unique, promtool)
-    reported: set[tuple[str, str, str]] = set()
+    # one finding per place and problem: the same query rendered for every environment (and Canary) fails the
+    # same way at the same spot of what the user wrote, however its filled-in values shift promtool's columns
+    found: dict[tuple[Any, ...], tuple[Query, str, int, int, list[str]]] = {}
     for query in queries:
         problem = errors.get(index[query.text])
         if problem is None:
             continue
         m = _POS.match(problem)
-        where = f" at query line {m.group(1)}, column {m.group(2)}" if m else ""
+        line, column = written_position(query.written, query.text, query.spans, int(m.group(1)),
+                                        int(m.group(2))) if m else (0, 0)
         reason = m.group(3) if m else problem
-        key = (query.file, query.pointer, reason)
-        if key in reported:
-            continue
-        reported.add(key)
+        where = locator.finding("promql-syntax", query.file, query.doc(locator), query.pointer, "",
+                                text_line=line, text_column=column)
+        key = (where.file, where.line, where.column, reason, line, column)
+        if key in found:
+            found[key][4].append(query.label)
+        else:
+            found[key] = (query, reason, line, column, [query.label])
+    for query, reason, line, column, labels in found.values():
+        at = f" at query line {line}, column {column}" if line else ""
+        names = sorted(set(labels))
+        who = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
         findings.append(locator.finding(
             "promql-syntax", query.file, query.doc(locator), query.pointer,
-            f"PromQL does not parse{where}: {reason} (filled in for {query.label})",
+            f"PromQL does not parse{at}: {reason} (filled in for {who})",
             "Fix the query; `promtool check rules` on the filled-in query shows the same error.",
-            text_line=min(int(m.group(1)), query.text.rstrip("\n").count("\n") + 1) if m else 0))
+            text_line=line, text_column=column))
     return findings

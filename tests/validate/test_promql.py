@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,3 +152,70 @@ def test_without_promtool_it_says_so(project: Callable[..., Project], monkeypatc
     findings = validate_queries(tree, Locator(proj.root))
     assert [(f.rule, f.severity) for f in findings] == [("promql-unchecked", Severity.WARNING)]
     assert "apt-get install" in findings[0].hint
+
+
+def test_positions_are_counted_in_the_query_as_written() -> None:
+    from rollouts.validate.promql import fill_spans, written_position
+
+    written = 'sum(rate(x{namespace="{{ namespace }}"}[{{ interval }}]) by (pod) foo\n/\nup{job="{{ target }}"} bar\n'
+    for namespace in ("shop", "a-much-longer-staging-namespace"):
+        filled, problems, spans = fill_spans(written, Model(name="c", namespace=namespace, target="checkout-api"))
+        assert problems == []
+        col = filled.index("foo") + 1  # promtool: 1-based, in bytes of the filled-in query
+        assert written_position(written, filled, spans, 1, col) == (1, written.index("foo") + 1)
+        third = filled.split("\n")[2]
+        assert written_position(written, filled, spans, 3, third.index("bar") + 1) == (3, 24)
+        # inside a filled-in value: its {{ ... }}; past the end (unclosed): the end of the last line
+        assert written_position(written, filled, spans, 1, filled.index(namespace) + 2) == (1, 23)
+        assert written_position(written, filled, spans, 4, 1) == (3, 27)
+    # a multi-byte character before the error: promtool counts bytes, the editor characters
+    written = 'x{a="é"} {{ name }} y'
+    filled, _, spans = fill_spans(written, Model(name="checkout", namespace="n", target="t"))
+    assert written_position(written, filled, spans, 1, len(filled.encode()) - 0) == (1, len(written))
+
+
+SPEC = """\
+apiVersion: rollouts/v1alpha1
+spec:
+  metrics:
+    - name: custom
+      query: |
+        sum(rate(response_total{namespace="{{ namespace }}", deployment=~"{{ target }}" direction="inbound"}[1m]))
+      max: 1
+"""
+
+
+def test_one_finding_for_every_environment_at_the_spec_query_column(project: Callable[..., Project],
+                                                                      tool: Callable[[str], str]) -> None:
+    tool("promtool")
+    query = SPEC.split("\n")[5].strip()
+    files = {}
+    origins = {}
+    for namespace in ("shop", "shop-staging"):  # the same spec rendered for two environments
+        files[f"apps/{namespace}/m.yaml"] = TEMPLATE.format(name="m", provider="prometheus",
+                                                             query=json.dumps(query)).replace("shop", namespace)
+        files[f"apps/{namespace}/c.yaml"] = CANARY.format(name="checkout", template="m",
+                                                           variables="{}").replace("shop", namespace)
+        origins[f"MetricTemplate/{namespace}/m"] = {"/spec/query": ("services/checkout/rollouts.yaml", 5, 14)}
+    proj, tree = _tree(project, files)
+    (Path(proj.root) / "services/checkout").mkdir(parents=True)
+    (Path(proj.root) / "services/checkout/rollouts.yaml").write_text(SPEC)
+    findings = validate_queries(tree, Locator(proj.root, origins))
+    column = query.index("direction") + 1
+    assert [(f.rule, f.file, f.line, f.column) for f in findings] == [
+        ("promql-syntax", "services/checkout/rollouts.yaml", 6, 8 + column)]
+    assert f"at query line 1, column {column}: " in findings[0].message
+    assert "(filled in for Canary shop-staging/checkout and 1 more)" in findings[0].message
+
+
+def test_a_plain_one_line_query_is_pointed_at_its_column(project: Callable[..., Project],
+                                                         tool: Callable[[str], str]) -> None:
+    tool("promtool")
+    query = 'sum(rate(x{namespace="{{ namespace }}"}[1m])) foo'
+    proj, tree = _tree(project, {"apps/shop/m.yaml": TEMPLATE.format(name="m", provider="prometheus",
+                                                                      query=json.dumps(query)),
+                                 "apps/shop/c.yaml": CANARY.format(name="c", template="m", variables="{}")})
+    (Path(proj.root) / "rollouts.yaml").write_text(f"metrics:\n  - query: {query}\n")
+    origins = {"MetricTemplate/shop/m": {"/spec/query": ("rollouts.yaml", 2, 12)}}
+    findings = validate_queries(tree, Locator(proj.root, origins))
+    assert [(f.line, f.column) for f in findings] == [(2, 12 + query.index("foo"))]
