@@ -8,33 +8,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..findings import Finding, Severity, error
 from ..project import PLACEHOLDER_REPOSITORY, Project
 from ..spec.load import Spec
 from .cache import RenderCache
 from .derived import APPS, derived_files
-from .infra import RenderOptions
+from .options import RenderOptions, options_from_project
 from .origins import Origins
 from .result import RenderResult
 from .tree import check, write
 
-__all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "render", "write_tree"]
+if TYPE_CHECKING:
+    from ..spec.types import Resolved
 
-def options_from_project(project: Project) -> RenderOptions:
-    """Render options from the ``render:`` section of rollouts.project.yaml, when there is one:
-    ``render: {repository: URL, secretRef: NAME, branch: main, develop: false, verifySecret: NAME}``
-    (checked by generator.project: an ssh:// repository has a secretRef)."""
-    section = project.render
-    defaults = RenderOptions()
-    secret = section.get("verifySecret", defaults.verify_secret)
-    credentials = section.get("secretRef", defaults.secret_ref if "repository" not in section else None)
-    return RenderOptions(repo_url=str(section.get("repository", defaults.repo_url)),
-                         branch=str(section.get("branch", defaults.branch)),
-                         secret_ref=str(credentials) if credentials else None,
-                         develop=bool(section.get("develop", False)),
-                         verify_secret=str(secret) if secret else None)
+__all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "options_from_project", "render",
+           "write_tree"]
 
 
 def render(project: Project, specs: list[Spec] | None = None, environments: list[str] | None = None,
@@ -50,9 +40,9 @@ def render(project: Project, specs: list[Spec] | None = None, environments: list
     With ``compare_dir`` (``render --check``), each spec's files are compared with that tree where they are
     rendered, in the worker processes; identical files count as read from it, so the check reads only the rest.
     """
+    from .builders import infrastructure
     from .engine import parse_back as check_file
     from .engine import render_text
-    from .infra import infrastructure
 
     options = options or options_from_project(project)
     result = RenderResult(complete=environments is None and services is None)
@@ -138,8 +128,8 @@ def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = Tru
                  default_envs: tuple[str, ...] = ()) -> _Unit:
     from ..spec.resolve import environments as spec_environments
     from ..spec.resolve import resolve
+    from .builders import service_documents
     from .engine import RenderCheckError, parse_back, render_text
-    from .model import service_documents
     from .safe import RenderValueError
 
     unit = _Unit(path, spec.file, spec.name)
@@ -147,7 +137,7 @@ def _render_spec(spec: Spec, path: str, envs: tuple[str, ...], check: bool = Tru
         if env not in envs:
             continue
         try:
-            files, hints, namespace = service_documents(resolve(spec, env))
+            files, hints, namespace = service_documents(cast("Resolved", resolve(spec, env)))
             base = f"{APPS}/{env}/{spec.name}"
             texts = {}
             for name, docs in files.items():

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from ..project import Project
-from .infra import RenderOptions
+from .options import RenderOptions
 
 CACHE_FILE = os.path.join(".rollouts", "cache", "render.json")
 VERSION = 1

@@ -17,8 +17,10 @@ from rendered_docs import docs_of
 from rollouts.lint import lint
 from rollouts.project import Project, load_project
 from rollouts.render import RenderResult, render
+from rollouts.render.builders import service_documents
+from rollouts.render.builders.gates import per_worker_rate
 from rollouts.render.engine import render_text
-from rollouts.render.model import UserSecret, namespace_doc, per_worker_rate, service_documents, user_secrets
+from rollouts.render.model import UserSecret, namespace_doc, user_secrets
 from rollouts.spec.load import Spec
 from rollouts.spec.resolve import resolve
 

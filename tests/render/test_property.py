@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rollouts.project import Project
 from rollouts.render import render
-from rollouts.render.model import substitute_canary_url
+from rollouts.render.builders.gates import substitute_canary_url
 from rollouts.spec.load import Spec
 
 N = 18
