@@ -94,7 +94,7 @@ def _type(node: dict[str, Any]) -> str:
         inner = resolve_ref(node["items"])
         return f"list of {inner.get('type', 'object') if 'enum' not in inner else 'names'}"
     if kind == "string" and node.get("pattern") == "^([0-9]+(ms|s|m|h))+$":
-        return "duration"
+        return "[duration](#durations)"
     return str(kind)
 
 

@@ -201,10 +201,8 @@ def _pattern_hint(node: dict[str, Any], name: str) -> str:
         return f"Write a duration such as 30s, 1m or 1h30m: {name}: 1m."
     if "[-a-z0-9]" in pattern:
         return "Use lower-case letters, digits and '-', starting and ending with a letter or digit (DNS-1123 label)."
-    described = _describe(node)
-    if described:
-        return f"Write {name} to match {pattern} ({described[0].lower() + described[1:]})."
-    return f"Write {name} to match {pattern}."
+    described = str(node.get("description", "")).strip()
+    return f"Write {name} to match {pattern}" + (f": {described}" if described else ".")
 
 
 class _Walk:
@@ -374,7 +372,7 @@ class _Walk:
             if name not in value:
                 sub = resolve_ref(props.get(name, {}))
                 example = _example(sub)
-                what = _describe(sub)
+                what = _describe(sub) or _describe(node)  # a then of an if: its own description says why
                 hint = (f"Add {name}: {_flow(example)}" if example is not None else f"Add {name}") + (
                     f" ({what[0].lower() + what[1:]})." if what else ".")
                 self.fail(path, "schema-required", f"missing required key {name!r}", hint, key=True,

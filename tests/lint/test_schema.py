@@ -20,8 +20,8 @@ from spec_derive import derive, dump
 
 SCHEMA = walker.schema()
 NAMED_SCHEMAS = ("properties", "definitions")  # keywords whose value maps names to schemas
-SCHEMA_VALUED = ("additionalProperties", "items", "propertyNames")
-SCHEMA_LISTS = ("anyOf",)
+SCHEMA_VALUED = ("additionalProperties", "items", "propertyNames", "if", "then", "else")
+SCHEMA_LISTS = ("anyOf", "allOf")
 EXAMPLES = ("checkout", "frontend", "billing-worker")
 
 
