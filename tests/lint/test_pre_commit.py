@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,3 +56,87 @@ def test_pre_commit_try_repo(root, tmp_path):
     # try-repo installs into a fresh temporary store on every call (about 20 s), so the failing case is left to
     # the fresh-process tests of `rollouts lint` itself, which is what the hook runs.
 
+
+
+# The hooks as a pre-commit user gets them, run by real pre-commit without the install step: each hook of
+# .pre-commit-hooks.yaml as a local `language: system` hook whose entry is this virtualenv's command.
+BIN = os.path.dirname(sys.executable)
+README_HOOK = re.compile(r"^\s*- id: ([a-z-]+)", re.M)
+
+
+def _offered_hooks(root, ids):
+    import yaml
+
+    offered = {h["id"]: h for h in yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())}
+    hooks = []
+    for hook_id in ids:
+        hook = {**offered[hook_id], "language": "system"}
+        hook["entry"] = os.path.join(BIN, hook["entry"])
+        hook.pop("description", None)
+        hooks.append(hook)
+    return hooks
+
+
+def _readme_hooks(root):
+    """The hook ids the README's pre-commit example enables (commented-out lines are alternatives)."""
+    text = (root / "README.md").read_text()
+    block = text.split("## pre-commit", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    return README_HOOK.findall(block)
+
+
+def _project_with(root, tmp_path, edit):
+    """A copy of this repository with one spec edited (the edit committed: pre-commit runs on tracked files)."""
+    repo = tmp_path / "project"
+    _copy_of_this_repository(root, repo)
+    os.symlink(root / ".venv", repo / ".venv")
+    spec = repo / "services" / "checkout" / "rollouts.yaml"
+    spec.write_text(edit(spec.read_text()))
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "edit")
+    return repo
+
+
+def _run(repo, home, config=None):
+    import yaml
+
+    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("GITHUB_ACTIONS", None)
+    args = [PRE_COMMIT, "run", "--all-files", "--color", "never"]
+    if config is not None:
+        path = repo.parent / "hooks.yaml"
+        path.write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": config}]}))
+        args += ["--config", str(path)]
+    return subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def _typo(text):
+    return text.replace("  strategy:\n", "  strategyy:\n", 1)
+
+
+def test_the_readme_hooks_report_a_lint_error_once(root, tmp_path):
+    repo = _project_with(root, tmp_path, _typo)
+    ids = _readme_hooks(root)
+    assert "rollouts-render-check" in ids
+    done = _run(repo, tmp_path / "home", _offered_hooks(root, ids))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("(schema-unknown-key)") == 1, done.stdout
+
+
+def test_this_repositorys_hooks_report_a_lint_error_once(root, tmp_path):
+    repo = _project_with(root, tmp_path, _typo)
+    done = _run(repo, tmp_path / "home")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("(schema-unknown-key)") == 1, done.stdout
+
+
+def test_rollouts_check_shows_its_warnings_when_it_passes(root, tmp_path):
+    """A passing hook's output is hidden by pre-commit unless the hook is verbose: a check that did not run
+    (kustomize-unchecked, promql-unchecked) or any other warning would go unseen."""
+    repo = _project_with(root, tmp_path, lambda t: t.replace("autoscaling: {minReplicas: 2, maxReplicas: 10",
+                                                               "autoscaling: {minReplicas: 1, maxReplicas: 10", 1))
+    subprocess.run([os.path.join(BIN, "rollouts"), "render"], cwd=repo, check=True, capture_output=True)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "render")
+    done = _run(repo, tmp_path / "home", _offered_hooks(root, ["rollouts-check"]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Passed" in done.stdout and "(min-replicas)" in done.stdout, done.stdout
