@@ -1,17 +1,22 @@
 """The command line: the only place that prints and exits.
 
-Each command lives in ``generator/commands/<name>.py`` with ``add_arguments(parser)`` and ``run(args) -> int``;
-only the module of the command being run is imported, so ``rollouts lint`` pays for nothing it does not use
-(argparse rather than click for that reason: click alone costs more start-up than the whole lint budget).
+Each command lives in ``generator/commands/<name>.py`` as a click command named ``command``. The top-level group
+lists the names and summaries below without importing anything, and imports only the module of the command being
+run (``LazyGroup.get_command``), so ``rollouts lint`` pays for click and lint, nothing else (bench/lint_startup.py).
+
+Exit codes are the product's, not click's: a usage error is 64 (click would say 2, which here means "warnings
+under --strict"), an internal error 3, an interrupt 130. Shell completion is click's own: ``_ROLLOUTS_COMPLETE``.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
 
 from . import __version__
 
@@ -22,6 +27,7 @@ COMMANDS = {
     "validate": "Validate the rendered tree: kubeconform, PromQL, kustomize build.",
     "check": "Lint, render --check and validate in one run.",
     "schemas": "Build or fetch the offline schema catalog used by validate.",
+    "schema": "Write the JSON Schema of rollouts.yaml or rollouts.project.yaml, for editors.",
     "keys": "Generate a cosign-format signing key pair.",
     "sign": "Sign the rendered tree (Sigstore bundle over every file's digest).",
     "verify": "Verify the rendered tree against its bundle, offline.",
@@ -41,53 +47,74 @@ EXIT_CODES = """exit codes:
   64   usage error (unknown command or option, bad argument)
   130  interrupted"""
 
+VERBOSE_HELP = "show tracebacks of internal errors"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on a usage error; 2 means "warnings under --strict" here, so exit 64 (EX_USAGE)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _add_verbose(parser: argparse.ArgumentParser, default: Any) -> None:
-    parser.add_argument("-v", "--verbose", action="store_true", default=default,
-                        help="show tracebacks of internal errors")
+def _verbose_option() -> click.Option:
+    # accepted before and after the command; main() reads it from argv, so it also covers errors raised while
+    # the command line itself is still being parsed
+    return click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, help=VERBOSE_HELP)
 
 
-def _module_file(name: str) -> str:
-    return os.path.join(os.path.dirname(__file__), "commands", name.replace("-", "_") + ".py")
+def _accept_verbose(command: click.Command) -> click.Command:
+    if not any("--verbose" in p.opts for p in command.params):
+        command.params.append(_verbose_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_verbose(sub)
+    return command
 
 
-def build_parser(wanted: str | None) -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="rollouts",
-        description="Generate, lint, validate, sign and commit progressive-delivery manifests "
-        "(Flagger + Linkerd + Flux) from services/*/rollouts.yaml.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"rollouts {__version__}")
-    _add_verbose(parser, False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, summary in COMMANDS.items():
-        if not os.path.exists(_module_file(name)):
-            continue
-        command = sub.add_parser(name, help=summary, description=summary)
-        _add_verbose(command, argparse.SUPPRESS)  # -v works after the subcommand too
-        if name == wanted:
-            module = importlib.import_module(".commands." + name.replace("-", "_"), __package__)
-            module.add_arguments(command)
-            command.set_defaults(run=module.run)
-    return parser
+class LazyGroup(click.Group):
+    """The commands by name, each imported only when it is the one being run (or completed)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(".commands." + cmd_name.replace("-", "_"), __package__)
+        command: click.Command = module.command
+        return _accept_verbose(command)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(list(COMMANDS.items()))
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write("\n" + EXIT_CODES + "\n")
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        items = [CompletionItem(name, help=summary) for name, summary in COMMANDS.items()
+                 if name.startswith(incomplete)]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
 
 
-def add_output_options(parser: argparse.ArgumentParser) -> None:
-    """--format and --strict, shared by every command that reports findings."""
-    default = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    parser.add_argument("-f", "--format", dest="fmt", choices=FORMATS, default=default,
-                        help=f"output format (default: {default})")
-    parser.add_argument("--strict", action="store_true", help="exit 2 when there are warnings but no errors")
+@click.group("rollouts", cls=LazyGroup, context_settings=CONTEXT,
+             help="Generate, lint, validate, sign and commit progressive-delivery manifests "
+             "(Flagger + Linkerd + Flux) from services/*/rollouts.yaml.")
+@click.version_option(__version__, "--version", prog_name="rollouts", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", is_flag=True, expose_value=False, help=VERBOSE_HELP)
+def rollouts() -> None:
+    """The top-level group: every option is handled by click or by main()."""
+
+
+def default_format() -> str:
+    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+
+
+def output_options(f: F) -> F:
+    """-f/--format and --strict, shared by every command that reports findings (parameters fmt and strict)."""
+    default = default_format()
+    f = click.option("--strict", is_flag=True, help="exit 2 when there are warnings but no errors")(f)
+    return click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=default, show_default=False,
+                        help=f"output format (default: {default})")(f)
 
 
 def report(findings: list[Any], fmt: str, strict: bool, rules: dict[str, str] | None = None) -> int:
@@ -105,30 +132,51 @@ def report(findings: list[Any], fmt: str, strict: bool, rules: dict[str, str] | 
     return exit_code(findings, strict)
 
 
-def main(argv: list[str] | None = None) -> NoReturn:
+def parse(argv: list[str]) -> click.Context:
+    """Parse a command line down to the command it runs, without running it (raises click.UsageError).
+    For tests and tools that check a command line, such as the CI workflow's calls."""
+    ctx = rollouts.make_context("rollouts", list(argv))
+    while isinstance(ctx.command, click.Group):
+        # a group keeps the command name and its arguments for invoke(); click has no public name for them
+        rest = [*ctx._protected_args, *ctx.args]
+        if not rest:
+            raise click.UsageError("missing command", ctx)
+        _, command, args = ctx.command.resolve_command(ctx, rest)
+        assert command is not None  # resolve_command raises for an unknown name
+        ctx = command.make_context(command.name, args, parent=ctx)
+    return ctx
+
+
+def run(argv: list[str]) -> int:
+    """Run a command line; return the exit code."""
     from .errors import RolloutsError
 
-    argv = sys.argv[1:] if argv is None else argv
-    wanted = next((a for a in argv if not a.startswith("-")), None)
     verbose = "-v" in argv or "--verbose" in argv
     try:
-        args = build_parser(wanted).parse_args(argv)
-        if not getattr(args, "run", None):
-            build_parser(None).print_help(sys.stderr)
-            sys.exit(EX_USAGE)
-        sys.exit(args.run(args))
-    except KeyboardInterrupt:
+        code = rollouts.main(args=argv, prog_name="rollouts", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except click.UsageError as e:  # unknown command or option, bad value, missing command
+        e.show()
+        return EX_USAGE
+    except click.ClickException as e:
+        e.show()
+        return 1
+    except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C (and EOF at a prompt) into Abort
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
     except BrokenPipeError:
-        sys.exit(1)
+        return 1
     except RolloutsError as e:
         print(f"error: {e.message}", file=sys.stderr)
         if e.hint:
             print(f"  hint: {e.hint}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except Exception as e:  # an internal error: exit 3, the traceback only with --verbose
         if verbose:
             raise
         print(f"internal error: {type(e).__name__}: {e} (run with --verbose for the traceback)", file=sys.stderr)
-        sys.exit(3)
+        return 3
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    sys.exit(run(sys.argv[1:] if argv is None else list(argv)))

@@ -1,17 +1,30 @@
 from __future__ import annotations
 
-import argparse
 import sys
 
+import click
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    gen = sub.add_parser("generate", help="write P.key (encrypted, cosign format) and P.pub, ECDSA P-256",
-                         description="Generate a cosign-format ECDSA P-256 key pair. The password comes from "
-                         "COSIGN_PASSWORD (prompted for on a terminal when unset; an empty value means none).")
-    gen.add_argument("--output-prefix", "--output-key-prefix", dest="output_prefix", default="cosign", metavar="P",
-                     help="write P.key and P.pub (default: cosign; --output-key-prefix is cosign's spelling); "
-                     "existing files are never overwritten")
+from ..cli import COMMANDS
+
+
+@click.group("keys", help=COMMANDS["keys"])
+def command() -> None:
+    """The keys group: one action, generate."""
+
+
+@command.command("generate", help="Generate a cosign-format ECDSA P-256 key pair: P.key (encrypted, cosign format) "
+                 "and P.pub. The password comes from COSIGN_PASSWORD (prompted for on a terminal when unset; an empty "
+                 "value means none).", short_help="write P.key (encrypted, cosign format) and P.pub, ECDSA P-256")
+@click.option("--output-prefix", "--output-key-prefix", "output_prefix", default="cosign", metavar="P",
+              help="write P.key and P.pub (default: cosign; --output-key-prefix is cosign's spelling); existing "
+              "files are never overwritten")
+def generate(output_prefix: str) -> int:
+    from ..keys import write_key_pair
+
+    key_path, pub_path = write_key_pair(output_prefix, _password())
+    print(f"Private key written to {key_path}")
+    print(f"Public key written to {pub_path}")
+    return 0
 
 
 def _password() -> bytes:
@@ -30,12 +43,3 @@ def _password() -> bytes:
     if getpass.getpass("Enter password for private key again: ") != first:
         raise RolloutsError("the passwords do not match")
     return first.encode()
-
-
-def run(args: argparse.Namespace) -> int:
-    from ..keys import write_key_pair
-
-    key_path, pub_path = write_key_pair(args.output_prefix, _password())
-    print(f"Private key written to {key_path}")
-    print(f"Public key written to {pub_path}")
-    return 0

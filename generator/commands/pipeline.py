@@ -1,41 +1,54 @@
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import TYPE_CHECKING, TextIO
 
-from ..cli import add_output_options, report
+import click
+
+from ..cli import COMMANDS, output_options, report
+
+if TYPE_CHECKING:
+    from ..pipeline import PipelineResult
 
 SYMBOL = {"ok": "ok", "failed": "FAILED", "unchanged": "unchanged"}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", default=".", help="the repository with services/*/rollouts.yaml (default: .)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="where the development keys and the local GitOps "
-                        "repository live (default: $XDG_CACHE_HOME/rollouts or ~/.cache/rollouts)")
-    parser.add_argument("--gitops-repo", metavar="PATH_OR_URL",
-                        help="commit to this GitOps repository instead of the local one under the cache directory")
-    parser.add_argument("--branch", default="main", help="GitOps branch (default: main)")
-    parser.add_argument("--schemas", metavar="DIR", help="schema catalog for validate (default: see rollouts "
-                        "validate; the schemas the package ships when there is no other)")
-    parser.add_argument("--skip", action="append", default=[], metavar="KIND",
-                        help="validate: do not check this kind against a schema (repeatable; listed in the summary)")
-    add_output_options(parser)
-
-
-def run(args: argparse.Namespace) -> int:
+@click.command("pipeline", help=COMMANDS["pipeline"])
+@click.option("--root", default=".", metavar="DIR",
+              help="the repository with services/*/rollouts.yaml (default: .)")
+@click.option("--cache-dir", metavar="DIR",
+              help="where the development keys and the local GitOps repository live (default: "
+              "$XDG_CACHE_HOME/rollouts or ~/.cache/rollouts)")
+@click.option("--gitops-repo", metavar="PATH_OR_URL",
+              help="commit to this GitOps repository instead of the local one under the cache directory")
+@click.option("--branch", default="main", metavar="B", help="GitOps branch (default: main)")
+@click.option("--schemas", metavar="DIR", help="schema catalog for validate (default: see rollouts validate; the "
+              "schemas the package ships when there is no other)")
+@click.option("--skip", multiple=True, metavar="KIND",
+              help="validate: do not check this kind against a schema (repeatable; listed in the summary)")
+@output_options
+def command(root: str, cache_dir: str | None, gitops_repo: str | None, branch: str, schemas: str | None,
+            skip: tuple[str, ...], fmt: str, strict: bool) -> int:
     from ..pipeline import pipeline
 
-    result = pipeline(args.root, cache=args.cache_dir, gitops_repo=args.gitops_repo, branch=args.branch,
-                      schema_dir=args.schemas, skip_kinds=tuple(args.skip))
-    code = report(result.findings, args.fmt, args.strict)
-    out = sys.stdout if args.fmt == "text" else sys.stderr
-    print("rollouts pipeline summary:", file=out)
-    for step in result.steps:
-        print(f"  {step.name:<16} {SYMBOL.get(step.status, step.status):<9} {step.detail}", file=out)
-    print(f"  GitOps repository: {result.gitops}", file=out)
-    print(f"  cache (development-only keys, outside the repository): {result.cache}", file=out)
+    result = pipeline(root, cache=cache_dir, gitops_repo=gitops_repo, branch=branch, schema_dir=schemas,
+                      skip_kinds=tuple(skip))
+    code = report(result.findings, fmt, strict)
+    print_summary(result, sys.stdout if fmt == "text" else sys.stderr)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if not result.ok:
         return code or 1
     return code
+
+
+def print_summary(result: PipelineResult, out: TextIO) -> None:
+    """One line per step; the status column starts where the longest step name ends."""
+    width = max((len(step.name) for step in result.steps), default=0)
+    status_width = max((len(SYMBOL.get(step.status, step.status)) for step in result.steps), default=0)
+    print("rollouts pipeline summary:", file=out)
+    for step in result.steps:
+        print(f"  {step.name:<{width}}  {SYMBOL.get(step.status, step.status):<{status_width}}  {step.detail}".rstrip(),
+              file=out)
+    print(f"  GitOps repository: {result.gitops}", file=out)
+    print(f"  cache (development-only keys, outside the repository): {result.cache}", file=out)

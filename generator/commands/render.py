@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
 
-from ..cli import add_output_options, report
+import click
 
-if TYPE_CHECKING:
-    pass
+from ..cli import COMMANDS, output_options, report
 
 PROGRESS_AFTER = 0.5  # seconds: short renders never show a bar (ROLLOUTS_PROGRESS_AFTER overrides)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", action="append", metavar="ENV",
-                        help="render only this environment (repeatable); the rest of the tree is kept")
-    parser.add_argument("--service", action="append", metavar="NAME",
-                        help="render only this service (repeatable); the rest of the tree is kept")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 with a unified diff when the tree differs from the render")
-    parser.add_argument("--out", default="flux", metavar="DIR", help="output directory (default: flux)")
-    parser.add_argument("--root", default=".", help="repository root (default: .)")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="lint and render every spec, ignoring .rollouts/cache (the cache only ever skips specs "
-                             "whose rendered files are already in the tree byte for byte)")
-    add_output_options(parser)
 
 
 class Progress:
@@ -57,40 +39,54 @@ class Progress:
             sys.stderr.flush()
 
 
-def run(args: argparse.Namespace) -> int:
+@click.command("render", help=COMMANDS["render"])
+@click.option("--env", multiple=True, metavar="ENV",
+              help="render only this environment (repeatable); the rest of the tree is kept")
+@click.option("--service", multiple=True, metavar="NAME",
+              help="render only this service (repeatable); the rest of the tree is kept")
+@click.option("--check", is_flag=True,
+              help="write nothing; exit 1 with a unified diff when the tree differs from the render")
+@click.option("--out", default="flux", metavar="DIR", help="output directory (default: flux)")
+@click.option("--root", default=".", metavar="DIR", help="repository root (default: .)")
+@click.option("--no-cache", is_flag=True,
+              help="lint and render every spec, ignoring .rollouts/cache (the cache only ever skips specs whose "
+              "rendered files are already in the tree byte for byte)")
+@output_options
+def command(env: tuple[str, ...], service: tuple[str, ...], check: bool, out: str, root: str, no_cache: bool,
+            fmt: str, strict: bool) -> int:
     from ..project import load_project
     from ..render import RenderCache, check_tree, options_from_project, render, write_tree
     from ..render.model import user_secrets
 
-    project = load_project(args.root)
+    environments, services = list(env) or None, list(service) or None
+    project = load_project(root)
     options = options_from_project(project)
-    envs = tuple(e for e in project.environments if not args.env or e in args.env)
-    cache = None if args.no_cache else RenderCache(project, options, envs, args.out)
+    envs = tuple(e for e in project.environments if not environments or e in environments)
+    cache = None if no_cache else RenderCache(project, options, envs, out)
     progress = Progress()
     try:
-        result = render(project, environments=args.env, services=args.service, progress=progress,
-                        parse_back=not args.check, options=options, cache=cache,
-                        compare_dir=args.out if args.check else None)
+        result = render(project, environments=environments, services=services, progress=progress,
+                        parse_back=not check, options=options, cache=cache, compare_dir=out if check else None)
     finally:
         progress.close()
     if not result.ok:
-        return report(result.findings, args.fmt, args.strict)
-    if args.check:
+        return report(result.findings, fmt, strict)
+    if check:
         # json, github, sarif: the diff travels in each drift finding; text prints it whole
-        findings, diff = check_tree(project, result, args.out, diff_in_findings=args.fmt != "text")
-        if diff and args.fmt == "text":
+        findings, diff = check_tree(project, result, out, diff_in_findings=fmt != "text")
+        if diff and fmt == "text":
             sys.stdout.write(diff)
             sys.stdout.flush()
-        code = report(result.findings + findings, args.fmt, args.strict)
+        code = report(result.findings + findings, fmt, strict)
         if cache is not None and not findings:
             cache.save()
         return code
-    write_tree(project, result, args.out)
+    write_tree(project, result, out)
     if cache is not None:
         cache.save()
-    code = report(result.findings, args.fmt, args.strict)
-    if code == 0 and args.fmt == "text":
-        print(f"rendered {len(result.files)} files into {args.out}/", file=sys.stderr)
+    code = report(result.findings, fmt, strict)
+    if code == 0 and fmt == "text":
+        print(f"rendered {len(result.files)} files into {out}/", file=sys.stderr)
         secrets = user_secrets(result.files)
         if secrets:
             print("create these Secrets in the cluster (the tree never holds them):", file=sys.stderr)

@@ -8,7 +8,7 @@ Finding on the rendered file, or on the line of ``rollouts.yaml`` that produced 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..findings import Finding, Severity
@@ -18,11 +18,13 @@ from .manifests import OriginsArg
 
 def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = None, schema_dir: str | None = None,
              skip_kinds: Iterable[str] = (), *, promql: bool = True, kustomize: bool = True,
-             engine: str = "auto", cache_dir: str | None = None) -> list[Finding]:
+             engine: str = "auto", cache_dir: str | None = None,
+             progress: Callable[[str], None] | None = None) -> list[Finding]:
     """Every problem in the tree, sorted. ``engine``: kubeconform, python (the in-process fallback), or auto
     (kubeconform when installed, else the fallback with a warning that says so). ``cache_dir``: where successful
     kustomize builds are remembered by the content of their inputs (none by default). The project's
-    ``validate.skip`` kinds are skipped as well as ``skip_kinds``."""
+    ``validate.skip`` kinds are skipped as well as ``skip_kinds``. ``progress`` is told the name of each stage
+    as it starts."""
     from ..catalog import find_catalog, kubeconform_template
     from ..errors import RolloutsError
     from . import kubeconform
@@ -36,6 +38,7 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
     skips = tuple(sorted(set(skip_kinds) | set(project.skip_kinds)))
     locator = Locator(project.root, origins)
     findings: list[Finding] = []
+    stage = progress or (lambda _: None)
 
     binary = kubeconform.find_kubeconform() if engine != "python" else None
     if engine == "kubeconform" and binary is None:
@@ -46,10 +49,12 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
     try:
         documents: dict[str, list[Any]] = {}  # every file kustomize's check read, for PromQL not to read it again
         if kustomize:
+            stage("kustomize build")
             from .kustomize import validate_builds
 
             findings += validate_builds(tree, locator, cache_dir=cache_dir, documents=documents)
         if promql:
+            stage("PromQL")
             from .promql import validate_queries
 
             findings += validate_queries(tree, locator, documents)
@@ -58,6 +63,7 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
             run.process.kill()
             run.process.wait()
         raise
+    stage("schemas")
     if run:
         findings += kubeconform.finish(run, locator, catalog)
     else:
