@@ -211,9 +211,9 @@ def test_progress_bar_on_a_terminal_only(example_repo: Path, run_cli: RunCli) ->
 @pytest.mark.slow
 def test_parallel_and_serial_renders_are_identical(root: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import rollouts.render as renderer
+    from rollouts.render import pool
 
-    _big_repo(tmp_path, root, renderer.PARALLEL_FROM + 6, "3.0.0")
+    _big_repo(tmp_path, root, pool.PARALLEL_FROM + 6, "3.0.0")
     spec = tmp_path / "services" / "svc-005" / "rollouts.yaml"
     spec.write_text(spec.read_text().replace("type: canary", "type: canery"))  # one lint error, in a worker
     project = load_project(str(tmp_path))
@@ -221,7 +221,7 @@ def test_parallel_and_serial_renders_are_identical(root: Path, tmp_path: Path,
     assert [f.file for f in parallel.findings if f.severity == "error"] == ["services/svc-005/rollouts.yaml"]
     spec.write_text(spec.read_text().replace("type: canery", "type: canary"))
     parallel = render(project)
-    monkeypatch.setattr(renderer, "PARALLEL_FROM", 10**9)
+    monkeypatch.setattr(pool, "PARALLEL_FROM", 10**9)
     serial = render(project)
     assert parallel.ok and serial.ok
     assert parallel.files == serial.files
@@ -244,9 +244,9 @@ def test_a_tree_moved_aside_by_a_killed_fallback_swap_is_restored(example_repo: 
 def test_check_in_worker_processes_finds_every_kind_of_drift(root: Path, tmp_path: Path, run_cli: RunCli) -> None:
     """Above PARALLEL_FROM specs, render --check compares in the workers: a changed, a missing and an extra
     generated file are each still reported, and an unchanged tree passes."""
-    import rollouts.render as renderer
+    from rollouts.render import pool
 
-    _big_repo(tmp_path, root, renderer.PARALLEL_FROM + 6, "3.0.0")
+    _big_repo(tmp_path, root, pool.PARALLEL_FROM + 6, "3.0.0")
     render_into(tmp_path)
     assert run_cli("render", "--check", "--no-cache", cwd=tmp_path).returncode == 0
     changed = tmp_path / "flux/apps/production/svc-007/canary.yaml"
