@@ -153,3 +153,11 @@ def test_cli_default_trusted_root_is_offline_and_quiet(vectors: Path, tmp_path: 
     assert "Traceback" not in out.stderr
     cache = Path(os.environ["XDG_CACHE_HOME"])
     assert list(cache.glob("sigstore-python/tuf/*/trusted_root.json"))  # sigstore's cache, here a test directory
+
+
+def test_bundle_signer(vectors: Path) -> None:
+    """Who signed a keyless bundle, unverified (commit re-checks its own bundle against that identity)."""
+    from rollouts.verify import bundle_signer
+
+    assert bundle_signer(str(vectors / "keyless/conformance-happy-path-v0.3/bundle.sigstore.json")) == (BEACON, GHA)
+    assert bundle_signer(str(vectors / "keyless/gha-wheel/bundle_v3_github.whl.sigstore")) == (GHA_WHEEL_ID, GHA)
