@@ -269,3 +269,46 @@ def test_rollback_time_target_without_policy_is_the_schemas_default(tmp_path, mo
     longer["definitions"]["policy"]["properties"]["maxRollbackTime"]["default"] = "10m"
     monkeypatch.setattr(rollback_time, "schema", lambda: longer)
     assert lint(load_project(root)).findings == []
+
+
+# -- keys mypy does not check -----------------------------------------------------------------------------------------
+
+SCHEMA_KEYWORDS = {"definitions", "properties", "required", "default"}  # rules that read the schema itself
+
+
+def _literal_keys(tree: ast.Module) -> list[tuple[int, str]]:
+    """String keys a rule reads: ``x.get("k")`` (mypy types an unknown key there as object, silently), ``x["k"]``,
+    and the paths it passes to ``ctx.finding``/``ctx.spec.get``/``ctx.spec.position`` (a wrong one points at the
+    wrong line)."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            out.append((node.lineno, node.slice.value))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            args = node.args
+            if node.func.attr == "get" and args and isinstance(args[0], ast.Constant):
+                out.append((node.lineno, args[0].value))
+            paths = args[1:2] if node.func.attr == "finding" else args[:1]
+            if node.func.attr in ("finding", "get", "position"):
+                out += [(node.lineno, e.value) for p in paths if isinstance(p, ast.Tuple)
+                        for e in p.elts if isinstance(e, ast.Constant)]
+    return [(line, key) for line, key in out if isinstance(key, str)]
+
+
+def test_every_key_a_rule_reads_is_declared_in_the_model():
+    declared = {"spec", "environments"} | SCHEMA_KEYWORDS
+    for obj in vars(model).values():
+        if is_typeddict(obj):
+            declared |= set(get_type_hints(obj))
+    read = 0
+    for name in sorted(os.listdir(RULES_DIR)):
+        if name.endswith(".py") and name != "__init__.py":
+            for line, key in _literal_keys(_parse(name)):
+                read += 1
+                assert key in declared, f"{name}:{line}: {key!r} is no key of the resolved spec"
+    assert read > 100
+
+
+def test_key_scan_sees_get_subscript_and_paths():
+    tree = ast.parse('x.get("intervall"); y["thresold"]; ctx.finding(env, ("strategy", "stpes"), "m", "h")')
+    assert sorted(key for _, key in _literal_keys(tree)) == ["intervall", "stpes", "strategy", "thresold"]
