@@ -96,8 +96,10 @@ def production_trust_config(offline: bool) -> ClientTrustConfig:
     else refreshed over TUF."""
     from sigstore.models import ClientTrustConfig
 
+    if not offline:
+        return ClientTrustConfig.production()
     with _quiet_sigstore():
-        return ClientTrustConfig.production(offline=offline)
+        return ClientTrustConfig.production(offline=True)
 
 
 def trusted_root(path: str | None) -> TrustedRoot:
