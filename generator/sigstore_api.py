@@ -16,7 +16,14 @@ Two things have no public equivalent, and each is handled without reaching into 
   package that defines their class, so nothing here imports or names a private module.
 * the production trusted root: verify used to read the copy shipped in ``sigstore/_store/``; it now asks for
   ``ClientTrustConfig.production(offline=True)``, sigstore-python's own offline mode (its local TUF cache, seeded
-  from the copy it ships; never fetched), with its "offline mode" log warning silenced.
+  from the copy it ships; never fetched), with its "offline mode" log warning silenced. Upstream's semantics, with
+  upstream's caveat: a cache that an online sigstore run refreshed is newer than the shipped copy, and one seeded
+  by an older sigstore stays until the next online refresh (``--trusted-root FILE`` pins a root explicitly).
+
+Two uses are public by documentation rather than by name: ``SigningContext.from_trust_config`` carries "@api
+private" in its docstring, yet ``sigstore.sign``'s module example builds the context with it and 4.x has no other
+way from a trust config; and the Fulcio URL named in signing errors is the ``url`` of the client that the public
+``SigningConfig.get_fulcio()`` returns, read with ``getattr`` (falling back to "Fulcio").
 
 sigstore costs about 0.8 s to import, so it is imported inside the functions that need it: key-based signing and
 verification never load it.
