@@ -19,6 +19,7 @@ temporary stage and private repository are the only leftovers (under the system 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import shutil
@@ -29,8 +30,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RolloutsError, ToolMissing
+from . import git as gitlib
+from .errors import RolloutsError
 from .findings import Finding, Severity
+from .git import Git
+from .project import Project, load_project
+from .render import options_from_project, write_tree
+from .stages import Rendered, StageResult, findings_of, lint_and_render, record, render_inputs, sign_and_verify, skipped
+from .validate.check import ValidateSettings, validate_stage
 
 BUNDLE = "flux.sigstore.json"
 TREE = "flux"
@@ -53,13 +60,14 @@ class CommitOptions:
     skip_kinds: tuple[str, ...] = ()
     validate: bool = True
     dry_run: bool = False
+    allow_dirty: bool = False  # commit a render of uncommitted spec edits (the commit message names them)
     attempts: int = 5
     backoff: float = 0.2
 
 
 @dataclass
 class CommitResult:
-    findings: list[Finding] = field(default_factory=list)
+    stages: list[StageResult] = field(default_factory=list)  # lint, render, validate, sign, verify, commit: as run
     committed: bool = False
     commit: str = ""
     base: str = ""
@@ -70,80 +78,18 @@ class CommitResult:
     changes: list[tuple[str, str]] = field(default_factory=list)  # (A|M|D, path)
     signer: str = ""
     notes: list[str] = field(default_factory=list)  # what was skipped or needs doing (e.g. the Flux Secret)
+    source: str = ""  # the source commit the bundle attests ("" outside git)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return findings_of(self.stages)
+
+    def stage(self, name: str) -> StageResult | None:
+        return next((s for s in self.stages if s.name == name), None)
 
     @property
     def ok(self) -> bool:
         return not any(f.severity is Severity.ERROR for f in self.findings)
-
-
-# --- git ----------------------------------------------------------------------------------------------------------
-
-class Git:
-    """git against one repository (``git_dir``), with optional private index and work tree."""
-
-    def __init__(self, git_dir: str, env: dict[str, str] | None = None, config: list[str] | None = None) -> None:
-        if shutil.which("git") is None:
-            raise ToolMissing("git is not installed", "Install git (Debian: apt-get install git).")
-        self.git_dir = git_dir
-        self.env = {**os.environ, **(env or {}), "GIT_TERMINAL_PROMPT": "0"}
-        self.config = config or []
-
-    def run(self, *args: str, index: str | None = None, work_tree: str | None = None, check: bool = True,
-            input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Pathspecs are relative to ``work_tree`` (git runs there) when one is given."""
-        env = dict(self.env)
-        if index:
-            env["GIT_INDEX_FILE"] = index
-        cmd = ["git", f"--git-dir={self.git_dir}"]
-        if work_tree:
-            cmd.append(f"--work-tree={work_tree}")
-        out = subprocess.run([*cmd, *self.config, *args], env=env, text=True, capture_output=True, input=input,
-                             check=False, timeout=timeout, cwd=work_tree)
-        if check and out.returncode != 0:
-            raise RolloutsError(f"git {args[0]} failed: {out.stderr.strip()[:500]}")
-        return out
-
-    def out(self, *args: str, index: str | None = None, work_tree: str | None = None) -> str:
-        return self.run(*args, index=index, work_tree=work_tree).stdout.strip()
-
-    def rev(self, ref: str) -> str:
-        return self.run("rev-parse", "--verify", "-q", ref + "^{commit}", check=False).stdout.strip()
-
-
-def _remote_name(repo: str, root: str) -> bool:
-    """True when ``repo`` names a remote of the source repository (e.g. ``origin``)."""
-    if os.sep in repo or repo.startswith("."):
-        return False
-    out = subprocess.run(["git", "-C", root, "remote", "get-url", repo], capture_output=True, text=True,
-                         check=False)
-    return out.returncode == 0
-
-
-def _is_remote(repo: str, root: str = ".") -> bool:
-    if "://" in repo or (":" in repo and "@" in repo.split(":", 1)[0]) or _remote_name(repo, root):
-        return True
-    if not os.path.isdir(repo):
-        raise RolloutsError(f"--repo {repo} is not a URL, a remote of {root}, or a directory")
-    out = subprocess.run(["git", "-C", repo, "rev-parse", "--is-bare-repository"], capture_output=True, text=True,
-                         check=False)
-    if out.returncode != 0:
-        raise RolloutsError(f"--repo {repo} is not a git repository", "Pass a clone, a bare repository or a URL.")
-    return out.stdout.strip() == "true"
-
-
-def _git_dir(path: str) -> str:
-    out = subprocess.run(["git", "-C", path, "rev-parse", "--absolute-git-dir"], capture_output=True, text=True,
-                         check=False)
-    if out.returncode != 0:
-        raise RolloutsError(f"{path} is not a git repository",
-                            "Run `git init` first, or pass --repo with the GitOps repository.")
-    return out.stdout.strip()
-
-
-def _top_level(path: str) -> str:
-    out = subprocess.run(["git", "-C", path, "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                         check=False)
-    return out.stdout.strip() or os.path.abspath(path)
 
 
 @contextlib.contextmanager
@@ -247,21 +193,33 @@ def commit_message(changes: list[tuple[str, str]], source: str | None, signer: s
 
 # --- one attempt ----------------------------------------------------------------------------------------------------
 
-def _check_render(opts: CommitOptions) -> tuple[object, object, list[Finding]]:
-    """(project, render result, findings): lint + render through the render API."""
-    import dataclasses
-
-    from .project import load_project
-    from .render import options_from_project, render
-
-    project = load_project(opts.root)
+def _render(opts: CommitOptions, project: Project) -> Rendered:
+    """The lint and render stages, with the same ``spec.verify`` Secret as `rollouts render` (so that
+    `render --check` agrees with the commit)."""
     configured = options_from_project(project)
-    # the same setting as `rollouts render`, so that `render --check` agrees with the commit
-    secret = opts.verify_secret or configured.verify_secret
-    opts.verify_secret = secret
-    options = dataclasses.replace(configured, verify_secret=secret)
-    result = render(project, services=opts.services, options=options)
-    return project, result, list(result.findings)
+    opts.verify_secret = opts.verify_secret or configured.verify_secret
+    options = dataclasses.replace(configured, verify_secret=opts.verify_secret)
+    return lint_and_render(project, services=opts.services, options=options)
+
+
+def _source(opts: CommitOptions, project: Project, out: CommitResult) -> str:
+    """The source commit the bundle attests; a spec tree that differs from it is refused (the bundle would name
+    HEAD while hashing the edited files), unless ``allow_dirty`` (then the commit message says so) or a dry run."""
+    source = gitlib.source(project.root, render_inputs(project))
+    if not source.dirty:
+        return source.commit or ""
+    shown = ", ".join(source.uncommitted[:10]) + (f" and {len(source.uncommitted) - 10} more"
+                                                  if len(source.uncommitted) > 10 else "")
+    if not opts.allow_dirty and not opts.dry_run:
+        raise RolloutsError(
+            f"uncommitted changes to what the render reads: {shown}; the bundle would attest the source commit "
+            f"{(source.commit or '')[:12]} while hashing the edited files",
+            "Commit them first (git add + git commit), then run rollouts commit again; or pass --allow-dirty to "
+            "attest the working tree as it is (the commit message names the uncommitted files).")
+    out.notes.append(f"the render reads uncommitted changes ({shown}): "
+                     + ("attested as such (--allow-dirty)" if opts.allow_dirty else
+                        "a real commit refuses this until they are committed (or with --allow-dirty)"))
+    return f"{source.commit} with uncommitted changes to {shown}"
 
 
 def _stage(git: Git, base: str, stage: str, index: str) -> None:
@@ -276,16 +234,12 @@ def _stage(git: Git, base: str, stage: str, index: str) -> None:
         git.run("read-tree", "--empty", index=index)
 
 
-def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: object, work: str,
-             sign_config: list[str], out: CommitResult) -> str:
-    """Build (and sign) the commit on ``base``; returns its id, or "" when there is nothing to commit or a step
-    failed (then ``out.findings`` says why)."""
-    from .project import Project
-    from .render import write_tree
-    from .sign import sign_tree
-    from .verify import Policy, verify_tree
-
-    assert isinstance(project, Project)
+def _attempt(opts: CommitOptions, git: Git, base: str, rendered: Rendered, work: str, sign_config: list[str],
+             out: CommitResult) -> str:
+    """Build (and sign) the commit on ``base``: the render written onto the base's flux/, then the validate, sign
+    and verify stages; returns the commit id, or "" when there is nothing to commit or a stage failed (then
+    ``out.stages`` says which and why)."""
+    project = rendered.project
     stage = os.path.join(work, "stage")
     shutil.rmtree(stage, ignore_errors=True)
     os.makedirs(stage)
@@ -293,37 +247,26 @@ def _attempt(opts: CommitOptions, git: Git, base: str, project: object, result: 
     with contextlib.suppress(FileNotFoundError):
         os.unlink(index)
     _stage(git, base, stage, index)
-    write_tree(Project(stage, project.environments), result, TREE)  # type: ignore[arg-type]
+    write_tree(Project(stage, project.environments), rendered.result, TREE)
     tree = os.path.join(stage, TREE)
     if opts.validate:
-        from .validate import validate
-
-        origins = getattr(result, "origins", None)
-        out.findings += validate(project, tree_dir=tree, origins=origins, schema_dir=opts.schema_dir,
-                                 skip_kinds=opts.skip_kinds)
-        if not out.ok:
+        settings = ValidateSettings(schema_dir=opts.schema_dir, skip_kinds=opts.skip_kinds)
+        if not record(out.stages, validate_stage(project, tree, rendered.result.origins, settings, shown=TREE)):
             return ""
+    else:
+        record(out.stages, skipped("validate", "not run (--skip-validate)"))
     if opts.dry_run and opts.key is None:
         # a keyless signature would be a public transparency-log entry for a commit that never happens
         out.notes.append("dry run without --key: the bundle was not signed (keyless signing is for real commits)")
-        return _changes_only(git, base, stage, index, project, out)
-    signed = sign_tree(tree, stage, key_path=opts.key, identity_token=opts.identity_token,
-                       trust_config=opts.trust_config, source=project.root, private_key=_loaded_key(opts))
-    if signed.mode == "key":
-        assert opts.key is not None
-        policy = Policy(public_key=_loaded_key(opts).public_key())  # the public half of the key that signed
-        out.signer = f"key {signed.identity}"
-    else:
-        from .verify import bundle_signer
-
-        identity, issuer = bundle_signer(signed.bundle_path)  # re-check our own bundle: chain, signature, digests
-        policy = Policy(identity=identity, issuer=issuer, issuer_regexp=".*" if issuer is None else None)
-        out.signer = f"keyless {identity}"
-    checked = verify_tree(tree, policy, stage)
-    out.findings += checked.findings
-    if not out.ok:
+        record(out.stages, skipped("sign", "dry run without --key: not signed"))
+        return _changes_only(git, base, stage, index, out)
+    signed = sign_and_verify(tree, stage, source=project.root, key_path=opts.key, private_key=_loaded_key(opts),
+                             identity_token=opts.identity_token, trust_config=opts.trust_config)
+    out.signer = signed.signer
+    record(out.stages, signed.sign)
+    if not record(out.stages, signed.verify):
         return ""
-    return _commit_stage(opts, git, base, stage, index, project, sign_config, out)
+    return _commit_stage(opts, git, base, stage, index, sign_config, out)
 
 
 _KEYS: dict[str, object] = {}
@@ -355,24 +298,18 @@ def _add(git: Git, stage: str, index: str) -> None:
     git.run("add", "-A", "-f", "--", *paths, index=index, work_tree=stage)
 
 
-def _changes_only(git: Git, base: str, stage: str, index: str, project: object, out: CommitResult) -> str:
+def _changes_only(git: Git, base: str, stage: str, index: str, out: CommitResult) -> str:
     _add(git, stage, index)
     out.changes = _diff(git, base, index)
-    from .sign import source_commit
-
-    root = getattr(project, "root", ".")
-    out.message = commit_message(out.changes, source_commit(root), "not signed")
+    out.message = commit_message(out.changes, out.source, "not signed")
     return ""
 
 
-def _commit_stage(opts: CommitOptions, git: Git, base: str, stage: str, index: str, project: object,
-                  sign_config: list[str], out: CommitResult) -> str:
-    from .sign import source_commit
-
+def _commit_stage(opts: CommitOptions, git: Git, base: str, stage: str, index: str, sign_config: list[str],
+                  out: CommitResult) -> str:
     _add(git, stage, index)
     out.changes = _diff(git, base, index)
-    root = getattr(project, "root", ".")
-    out.message = commit_message(out.changes, source_commit(root), out.signer)
+    out.message = commit_message(out.changes, out.source, out.signer)
     if not [c for c in out.changes if c[1] != BUNDLE]:
         if not base or _signed(git, base):
             return ""
@@ -380,7 +317,7 @@ def _commit_stage(opts: CommitOptions, git: Git, base: str, stage: str, index: s
         # cluster on its last verified artifact until a signed commit lands, even when the render is unchanged
         out.message = (f"rollouts: sign the render of {base[:12]}, which carried no signature\n\n"
                        "Flux verifies HEAD only; this commit holds the same flux/ tree, signed.\n\n"
-                       f"Source-commit: {source_commit(root) or '(not a git repository)'}\n"
+                       f"Source-commit: {out.source or '(not a git repository)'}\n"
                        f"Bundle: {BUNDLE} ({out.signer})\n")
         out.notes.append(f"HEAD {base[:12]} was not signed: committed the same render signed, so Flux applies it")
     if opts.dry_run:
@@ -388,9 +325,8 @@ def _commit_stage(opts: CommitOptions, git: Git, base: str, stage: str, index: s
     tree = git.out("write-tree", index=index)
     parents = ["-p", base] if base else []
     ident = _identity_env(git)
-    commit = subprocess.run(["git", f"--git-dir={git.git_dir}", *sign_config, "commit-tree", "-S", *parents,
-                             "-F", "-", tree], input=out.message, text=True, capture_output=True,
-                            env={**git.env, **ident}, check=False, timeout=120)
+    commit = git.run(*sign_config, "commit-tree", "-S", *parents, "-F", "-", tree, input=out.message, env=ident,
+                     check=False, timeout=120)
     if commit.returncode != 0:
         raise RolloutsError(f"git commit-tree (signed) failed: {commit.stderr.strip()[:500]}",
                             "Check the signing key: an SSH key without a passphrase or in ssh-agent, or a gpg key "
@@ -425,21 +361,29 @@ def commit(opts: CommitOptions) -> CommitResult:
     if not opts.dry_run or opts.ssh_signing_key or opts.gpg_key:
         sign_config, pub, secret_key = signing_config(opts)  # before anything slow: refuse unsigned commits now
     _loaded_key(opts)  # a wrong COSIGN_PASSWORD fails before the render
-    project, result, findings = _check_render(opts)
-    out.findings += findings
-    if not out.ok:
+    project = load_project(opts.root)
+    rendered = _render(opts, project)
+    for stage in rendered.stages:
+        record(out.stages, stage)
+    if not rendered.ok:
         return out
-    source_root = getattr(project, "root", os.path.abspath(opts.root))
-    remote = opts.repo is not None and _is_remote(opts.repo, source_root)
+    out.source = _source(opts, project, out)  # before validate and sign: never attest a commit it did not render
+    source_root = project.root
+    remote = opts.repo is not None and gitlib.is_remote(opts.repo, source_root)
     work = tempfile.mkdtemp(prefix="rollouts-commit-")
     try:
         if remote:
             assert opts.repo is not None
-            _commit_remote(opts, project, result, work, sign_config, pub, out)
+            _commit_remote(opts, rendered, work, sign_config, pub, out)
         else:
-            _commit_worktree(opts, opts.repo or source_root, project, result, work, sign_config, pub, out)
+            _commit_worktree(opts, opts.repo or source_root, rendered, work, sign_config, pub, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if out.committed:
+        record(out.stages, StageResult("commit", detail=f"{out.commit[:12]} on {out.branch} of {out.repo}"))
+    elif out.ok:
+        record(out.stages, skipped("commit", "dry run: nothing was committed") if opts.dry_run else
+               StageResult("commit", detail=f"{out.branch} of {out.repo} already holds this render"))
     if out.committed and secret_key:
         out.notes.append(
             f"Flux verifies HEAD with the Secret flux-system/{opts.verify_secret}; create it once with the public key "
@@ -452,25 +396,25 @@ def _backoff(opts: CommitOptions, attempt: int) -> None:
     time.sleep(opts.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
 
-def _commit_remote(opts: CommitOptions, project: object, result: object, work: str, sign_config: list[str],
-                   pub: str, out: CommitResult) -> None:
+def _commit_remote(opts: CommitOptions, rendered: Rendered, work: str, sign_config: list[str], pub: str,
+                   out: CommitResult) -> None:
     """Fetch, build on the remote tip, push fast-forward; retry from the new tip when rejected. For a remote name
     of the source repository (``origin``) the objects go into that repository, under a private ref of this process,
     so that its URL and credentials apply (e.g. actions/checkout's token); for a URL or path, into a temporary bare
     repository."""
     assert opts.repo is not None
-    root = str(getattr(project, "root", opts.root))
-    named = _remote_name(opts.repo, root)
+    root = rendered.project.root
+    named = gitlib.remote_name(opts.repo, root)
     local_path = not named and "://" not in opts.repo and os.path.isdir(opts.repo)
     url = os.path.abspath(opts.repo) if local_path else opts.repo
     branch = opts.branch or "main"
     out.repo, out.branch = opts.repo, branch
     if named:  # the source repository's remote: its URL and credentials apply, objects go there
-        local = _git_dir(root)
+        local = gitlib.git_dir(root)
         private = f"refs/rollouts/commit-{os.getpid()}-{random.randrange(1 << 30)}/{branch}"
     else:  # a URL or path: a private temporary repository, the source repository is not touched
         local = os.path.join(work, "repo.git")
-        subprocess.run(["git", "init", "-q", "--bare", local], check=True, capture_output=True)
+        gitlib.init_bare(local)
         private = f"refs/remotes/origin/{branch}"
     git = Git(local)
     try:
@@ -482,7 +426,7 @@ def _commit_remote(opts: CommitOptions, project: object, result: object, work: s
                 raise RolloutsError(f"cannot fetch {opts.repo}: {fetched.stderr.strip()[:300]}")
             base = git.rev(private) if fetched.returncode == 0 else ""
             out.base = base
-            new = _attempt(opts, git, base, project, result, work, sign_config, out)
+            new = _attempt(opts, git, base, rendered, work, sign_config, out)
             if not new:
                 return
             _check_signature(git, new, sign_config, pub, work)
@@ -503,10 +447,10 @@ def _commit_remote(opts: CommitOptions, project: object, result: object, work: s
                         "Another job is committing continuously; run again.")
 
 
-def _commit_worktree(opts: CommitOptions, path: str, project: object, result: object, work: str,
-                     sign_config: list[str], pub: str, out: CommitResult) -> None:
-    git_dir = _git_dir(path)
-    top = _top_level(path)
+def _commit_worktree(opts: CommitOptions, path: str, rendered: Rendered, work: str, sign_config: list[str],
+                     pub: str, out: CommitResult) -> None:
+    git_dir = gitlib.git_dir(path)
+    top = gitlib.top_level(path)
     git = Git(git_dir)
     current = git.run("symbolic-ref", "-q", "--short", "HEAD", check=False).stdout.strip()
     branch = opts.branch or current
@@ -518,7 +462,7 @@ def _commit_worktree(opts: CommitOptions, path: str, project: object, result: ob
             out.attempts = attempt
             base = git.rev(f"refs/heads/{branch}") or git.rev("HEAD")
             out.base = base
-            new = _attempt(opts, git, base, project, result, work, sign_config, out)
+            new = _attempt(opts, git, base, rendered, work, sign_config, out)
             if not new:
                 if out.ok and not opts.dry_run and branch == current and base:
                     _repair_worktree(git, top)

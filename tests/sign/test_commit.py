@@ -360,3 +360,51 @@ def test_a_failing_sign_step_commits_nothing(lab: Lab) -> None:
     assert out.returncode == 1
     assert "not regular files: passwd.yaml" in out.stderr and "Traceback" not in out.stderr
     assert lab.remote_git("rev-parse", "main") == head
+
+
+def test_an_uncommitted_spec_edit_is_refused_naming_the_file(lab: Lab) -> None:
+    """The bundle attests the source commit and hashes the specs: with an edit not committed it would attest HEAD
+    while hashing the edited file (issue 13, major defect 4)."""
+    assert lab.run().returncode == 0
+    head = lab.remote_git("rev-parse", "main")
+    spec = lab.source / "services/checkout/rollouts.yaml"
+    spec.write_text(re.sub(r"(\n      tag: ).*\n", r"\g<1>7.7.7\n", spec.read_text(), count=1))
+    (lab.source / "services/extra").mkdir()
+    (lab.source / "services/extra/rollouts.yaml").write_text(spec.read_text().replace("name: checkout", "name: extra"))
+    refused = lab.run()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "uncommitted changes to what the render reads: services/checkout/rollouts.yaml, " \
+           "services/extra/rollouts.yaml" in refused.stderr
+    assert "Commit them first" in refused.stderr and "Traceback" not in refused.stderr
+    assert lab.remote_git("rev-parse", "main") == head
+    # a dry run shows what would be committed, and says a real commit would refuse
+    dry = lab.run("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "a real commit refuses this" in dry.stderr
+    # once committed, the same render goes through
+    git("add", "-A", cwd=lab.source, env=lab.env)
+    git("-c", "commit.gpgsign=false", "commit", "-q", "-m", "checkout 7.7.7", cwd=lab.source, env=lab.env)
+    done = lab.run()
+    assert done.returncode == 0, done.stderr
+    source = git("rev-parse", "HEAD", cwd=lab.source, env=lab.env)
+    assert f"Source-commit: {source}\n" in lab.remote_git("log", "-1", "--format=%B", "main") + "\n"
+
+
+def test_allow_dirty_attests_the_working_tree_and_says_so(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollouts.commit import CommitOptions, commit
+
+    for name, value in lab.env.items():
+        monkeypatch.setenv(name, value)
+    spec = lab.source / "services/checkout/rollouts.yaml"
+    spec.write_text(re.sub(r"(\n      tag: ).*\n", r"\g<1>7.7.8\n", spec.read_text(), count=1))
+    opts = CommitOptions(root=str(lab.source), repo=str(lab.remote), key=lab.cosign_key,
+                         ssh_signing_key=str(lab.ssh_key), validate=False, allow_dirty=True)
+    done = commit(opts)
+    assert done.ok and done.committed, done.findings
+    head = git("rev-parse", "HEAD", cwd=lab.source, env=lab.env)
+    message = lab.remote_git("log", "-1", "--format=%B", "main")
+    assert f"Source-commit: {head} with uncommitted changes to services/checkout/rollouts.yaml" in message
+    assert any("--allow-dirty" in note for note in done.notes)
+    assert [s.name for s in done.stages] == ["lint", "render", "validate", "sign", "verify", "commit"]
+    validate = done.stage("validate")
+    assert validate is not None and not validate.ran and "--skip-validate" in validate.detail

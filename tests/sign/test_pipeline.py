@@ -31,6 +31,19 @@ def fresh_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
     return repo, env
 
 
+STEPS = ["keys", "lint", "render", "validate", "sign", "commit", "verify"]
+
+
+def summary(out: str) -> dict[str, tuple[str, str]]:
+    """The pipeline summary: step -> (status, detail), whatever the column widths."""
+    steps = {}
+    for line in out.splitlines():
+        words = line.split(None, 2)
+        if line.startswith("  ") and len(words) >= 2 and words[0] in STEPS:
+            steps[words[0]] = (words[1].lower(), words[2] if len(words) > 2 else "")
+    return steps
+
+
 def run(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ROLLOUTS, "pipeline", *args], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
@@ -41,9 +54,8 @@ def test_pipeline_end_to_end(tmp_path: Path, catalog: Path) -> None:
     skips = [a for kind in NO_SCHEMA for a in ("--skip", kind)]
     first = run(repo, env, "--schemas", str(catalog), *skips)
     assert first.returncode == 0, first.stdout + first.stderr
-    lines = first.stdout.splitlines()
-    for step in ("keys", "lint + render", "validate", "sign", "commit", "verify"):
-        assert any(line.split()[0:len(step.split())] == step.split() and " ok " in line for line in lines), step
+    steps = summary(first.stdout)
+    assert list(steps) == STEPS and {status for status, _ in steps.values()} == {"ok"}, first.stdout
     assert "kinds not schema-checked: ClusterIssuer" in first.stdout
     cache = tmp_path / "cache" / "rollouts"
     keys = cache / "dev-keys"
@@ -65,7 +77,8 @@ def test_pipeline_end_to_end(tmp_path: Path, catalog: Path) -> None:
     # the second run: nothing new to commit, still verified
     second = run(repo, env, "--schemas", str(catalog), *skips)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "unchanged" in second.stdout and "verify           ok" in second.stdout
+    steps = summary(second.stdout)
+    assert steps["commit"][0] == "unchanged" and steps["verify"][0] == "ok"
 
 
 def test_pipeline_without_a_catalog_validates_with_the_shipped_schemas(tmp_path: Path) -> None:
@@ -73,8 +86,9 @@ def test_pipeline_without_a_catalog_validates_with_the_shipped_schemas(tmp_path:
     repo, env = fresh_copy(tmp_path)
     out = run(repo, env)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "validate         ok" in out.stdout and "SKIPPED" not in out.stdout
-    assert "verify           ok" in out.stdout
+    steps = summary(out.stdout)
+    assert steps["validate"][0] == "ok" and "SKIPPED" not in out.stdout
+    assert steps["verify"][0] == "ok"
 
 
 def test_pipeline_stops_on_validation_errors(tmp_path: Path) -> None:
@@ -86,6 +100,10 @@ def test_pipeline_stops_on_validation_errors(tmp_path: Path) -> None:
     out = run(repo, env, "--schemas", str(core))
     assert out.returncode == 1
     assert "schema-missing" in out.stdout and "nothing was committed" in out.stdout
+    # the same steps as on success, in the same order: the failed one, and what did not run
+    steps = summary(out.stdout)
+    assert list(steps) == STEPS
+    assert [steps[s][0] for s in STEPS] == ["ok", "ok", "ok", "failed", "skipped", "skipped", "skipped"]
     bare = tmp_path / "cache" / "rollouts" / "gitops.git"
     refs = subprocess.run(["git", f"--git-dir={bare}", "for-each-ref"], env=env, capture_output=True, text=True,
                           check=True).stdout
@@ -99,6 +117,6 @@ def test_pipeline_builds_the_catalog_from_fetched_crds(tmp_path: Path, shared: P
     skips = [a for kind in NO_SCHEMA for a in ("--skip", kind)]
     out = run(repo, env, *skips)
     assert out.returncode == 0, out.stdout + out.stderr
-    expected = f"validate         ok        kubeconform + PromQL + kustomize, catalog {repo}/.rollouts/schemas"
-    assert expected in out.stdout
+    status, detail = summary(out.stdout)["validate"]
+    assert status == "ok" and detail.startswith(f"kubeconform + PromQL + kustomize, catalog {repo}/.rollouts/schemas")
     assert (repo / ".rollouts/schemas").is_dir()
