@@ -8,9 +8,7 @@ from.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .engine import Doc, Expected
@@ -80,23 +78,6 @@ class Service:
 def namespace_for(namespace: str, environment: str) -> str:
     """The Kubernetes namespace of a service in an environment: <namespace> in production, else <namespace>-<env>."""
     return namespace if environment == HOME_ENVIRONMENT else f"{namespace}-{environment}"
-
-
-def cookie_regex(name: str, value: str) -> str:
-    """Flagger's cookie match on the ``cookie`` header (names and values are [A-Za-z0-9_.-])."""
-    return "^(.*?;)?(" + re.escape(name) + "=" + re.escape(value) + ")(;.*)?$"
-
-
-def substitute_canary_url(cmd: str, url: str) -> str:
-    """An acceptance test may write CANARY_URL for the canary Service's URL."""
-    return cmd.replace("CANARY_URL", url)
-
-
-def per_worker_rate(rps: int, concurrency: int) -> str:
-    """hey's -q is the rate of each of the -c workers (a float, rakyll/hey hey.go), so the total is rps when each
-    worker gets rps / concurrency: 15 rps over 2 workers is -q 7.5 (never rounded up to 8, i.e. 16 rps)."""
-    share = Fraction(rps, concurrency)
-    return str(share.numerator) if share.denominator == 1 else f"{float(share):.6g}"
 
 
 def pod_selector(label: str, name: str) -> dict[str, Any]:
