@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import RolloutsError
 from .findings import Finding, Severity
 from .keys import load_private_key
 from .project import Project
 from .render import RenderOptions, RenderResult, options_from_project, render, write_tree
 from .render.engine import templates_dir
+from .render.origins import Position
 from .sign import sign_tree
 from .verify import Policy, bundle_signer, verify_tree
 
@@ -109,12 +111,15 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def rendered_origins(project: Project) -> dict[str, Any]:
+def rendered_origins(project: Project) -> Mapping[str, Mapping[str, Position]]:
     """Which spec line produced each field of each rendered object (``RenderResult.origins``), by a render in
-    memory; {} when the specs do not render (findings then stay on the rendered files). For ``rollouts validate``,
-    which is handed a tree and asks only when there are findings to map."""
-    result = render(project)
-    return dict(result.origins) if result.ok else {}
+    memory; empty when the specs do not render (findings then stay on the rendered files). For ``rollouts
+    validate``, which is handed a tree and asks only when there are findings to map."""
+    try:
+        result = render(project)
+    except RolloutsError:
+        return {}
+    return result.origins if result.ok else {}
 
 
 def render_inputs(project: Project) -> list[str]:
