@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -93,7 +94,7 @@ def describe(value: Any) -> str:
     if isinstance(value, TaggedScalar):
         return f"a tagged value {tag} {value.value}"
     prefix = f"a tagged ({tag}) " if isinstance(tag, str) and tag.startswith("!") else "a "
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return prefix + "mapping"
     if isinstance(value, list | tuple):
         return prefix + "list"
@@ -114,7 +115,7 @@ def describe(value: Any) -> str:
 
 def _flow_text(value: Any) -> str:
     """A key that is not a string (``[a, b]: 1``, ``{k: v}: 1``, ``1: x``) as YAML flow text."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_flow_text(k)}: {_flow_text(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_flow_text(v) for v in value) + "]"
