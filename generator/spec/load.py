@@ -144,9 +144,11 @@ def load(path: str, display: str | None = None) -> tuple[Spec | None, list[Findi
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except IsADirectoryError:
-        return None, [error("file-unreadable", file, 0, 0, "this is a directory, not a rollouts.yaml file")]
+        return None, [error("file-unreadable", file, 0, 0, "this is a directory, not a rollouts.yaml file",
+                            f"Name the spec inside it: {os.path.join(file, 'rollouts.yaml')}.")]
     except OSError as e:
-        return None, [error("file-unreadable", file, 0, 0, f"cannot read the file: {e.strerror}")]
+        return None, [error("file-unreadable", file, 0, 0, f"cannot read the file: {e.strerror}",
+                            "Check the path and the file's permissions.")]
     return parse(raw, file)
 
 
@@ -176,9 +178,11 @@ def parse(raw: bytes, file: str) -> tuple[Spec | None, list[Finding]]:
     except MarkedYAMLError as e:
         return None, [_yaml_finding(e, file, text)]
     except YAMLError as e:  # pragma: no cover - ruamel raises marked errors for all syntax problems seen
-        return None, [error("yaml-syntax", file, 1, 1, f"invalid YAML: {e}")]
+        return None, [error("yaml-syntax", file, 1, 1, f"invalid YAML: {e}",
+                            "Check the indentation and quoting.")]
     except RecursionError:
-        return None, [error("yaml-nesting", file, 1, 1, "the YAML is nested too deeply")]
+        return None, [error("yaml-nesting", file, 1, 1, "the YAML is nested too deeply",
+                            "Write nested values a few levels deep, not hundreds.")]
     if not isinstance(data, CommentedMap):
         return None, [error("spec-not-mapping", file, 1, 1, f"the top level is {describe(data)}, not a mapping",
                             "A rollouts.yaml is one mapping with apiVersion, kind, metadata and spec.")]

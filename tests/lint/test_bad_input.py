@@ -56,6 +56,8 @@ def _assert_clean_failure(done, location, rule):
     first = done.stdout.splitlines()[0]
     assert first.startswith(f"{location}: error: "), done.stdout
     assert first.endswith(f"({rule})"), done.stdout
+    hint = done.stdout.splitlines()[1] if len(done.stdout.splitlines()) > 1 else ""
+    assert hint.startswith("  hint: ") and hint.strip() not in ("hint:", "hint: ."), done.stdout  # how to fix it
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
