@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..findings import Finding, Severity
@@ -16,10 +17,28 @@ from ..project import Project
 from .manifests import OriginsArg
 
 
+@dataclass
+class Validation:
+    """What a validate run found, sorted, and how many files the tree holds (what the summary of a clean run
+    counts, without walking the tree again)."""
+
+    findings: list[Finding]
+    files: int
+
+
 def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = None, schema_dir: str | None = None,
              skip_kinds: Iterable[str] = (), *, promql: bool = True, kustomize: bool = True,
              engine: str = "auto", cache_dir: str | None = None,
              progress: Callable[[str], None] | None = None) -> list[Finding]:
+    """Every problem in the tree, sorted: :func:`validation`'s findings."""
+    return validation(project, tree_dir, origins, schema_dir, skip_kinds, promql=promql, kustomize=kustomize,
+                      engine=engine, cache_dir=cache_dir, progress=progress).findings
+
+
+def validation(project: Project, tree_dir: str = "flux", origins: OriginsArg = None, schema_dir: str | None = None,
+               skip_kinds: Iterable[str] = (), *, promql: bool = True, kustomize: bool = True,
+               engine: str = "auto", cache_dir: str | None = None,
+               progress: Callable[[str], None] | None = None) -> Validation:
     """Every problem in the tree, sorted. ``engine``: kubeconform, python (the in-process fallback), or auto
     (kubeconform when installed, else the fallback with a warning that says so). ``cache_dir``: where successful
     kustomize builds are remembered by the content of their inputs (none by default). The project's
@@ -28,7 +47,7 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
     from ..catalog import find_catalog, kubeconform_template
     from ..errors import RolloutsError
     from . import kubeconform
-    from .manifests import Locator
+    from .manifests import Locator, tree_files
 
     tree = tree_dir if os.path.isabs(tree_dir) else os.path.join(project.root, tree_dir)
     if not os.path.isdir(tree):
@@ -47,17 +66,18 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
         raise ToolMissing("kubeconform is not installed", kubeconform.INSTALL_HINT)
     run = kubeconform.start(tree, kubeconform_template(catalog), skips, binary) if binary else None
     try:
+        files = tree_files(tree)  # the one walk of the tree, shared by the checks
         documents: dict[str, list[Any]] = {}  # every file kustomize's check read, for PromQL not to read it again
         if kustomize:
             stage("kustomize build")
             from .kustomize import validate_builds
 
-            findings += validate_builds(tree, locator, cache_dir=cache_dir, documents=documents)
+            findings += validate_builds(tree, locator, cache_dir=cache_dir, documents=documents, files=files)
         if promql:
             stage("PromQL")
             from .promql import validate_queries
 
-            findings += validate_queries(tree, locator, documents)
+            findings += validate_queries(tree, locator, documents, files)
     except BaseException:
         if run:
             run.process.kill()
@@ -74,5 +94,5 @@ def validate(project: Project, tree_dir: str = "flux", origins: OriginsArg = Non
                 "kubeconform-missing", Severity.WARNING, project.relative(tree), 0, 0,
                 "kubeconform is not installed: validated with the in-process fallback (jsonschema-rs, same schemas)",
                 kubeconform.INSTALL_HINT))
-        findings += validate_tree(tree, catalog, locator, skips)
-    return sorted(set(findings), key=Finding.sort_key)
+        findings += validate_tree(tree, catalog, locator, skips, files)
+    return Validation(sorted(set(findings), key=Finding.sort_key), len(files))

@@ -13,19 +13,13 @@ from typing import Any
 
 from ..catalog import schema_path
 from ..findings import Finding
-from .manifests import KUSTOMIZATION_FILES, MANIFEST_SUFFIXES, Locator, pointer_escape
+from .manifests import KUSTOMIZATION_FILES, MANIFEST_SUFFIXES, Locator, pointer_escape, tree_files
 
 _UNEXPECTED = re.compile(r"\(((?:'[^']*'(?:, )?)+) (?:was|were) unexpected\)")
 
 
-def _files(tree: str) -> list[str]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if name.endswith(MANIFEST_SUFFIXES) and name not in KUSTOMIZATION_FILES:
-                out.append(os.path.join(dirpath, name))
-    return out
+def _files(files: list[str]) -> list[str]:
+    return [f for f in files if f.endswith(MANIFEST_SUFFIXES) and os.path.basename(f) not in KUSTOMIZATION_FILES]
 
 
 class _UniqueKeyLoader:
@@ -64,7 +58,9 @@ def _message(err: Any, pointer: str) -> str:
     return f"{err.message}: " + "; ".join(dict.fromkeys(reasons))
 
 
-def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[str, ...] = ()) -> list[Finding]:
+def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[str, ...] = (),
+                  files: list[str] | None = None) -> list[Finding]:
+    """Every object of the tree against its schema (``files``: the tree's files, when already listed)."""
     import jsonschema_rs
     import yaml
 
@@ -74,7 +70,7 @@ def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[s
     validators: dict[str, Any] = {}
     findings: list[Finding] = []
     skip = set(skip_kinds) | {"kustomize.config.k8s.io/v1beta1/Kustomization"}
-    for file in _files(tree):
+    for file in _files(tree_files(tree) if files is None else files):
         try:
             with open(file, encoding="utf-8") as fh:
                 docs = list(yaml.load_all(fh, Loader=loader))

@@ -38,7 +38,7 @@ from typing import Any
 from .. import tools
 from ..findings import Finding, Severity
 from ..workdir import makedirs
-from .manifests import KUSTOMIZATION_FILES, Locator
+from .manifests import KUSTOMIZATION_FILES, Locator, tree_files
 
 INSTALL_HINT = ("Install it with `go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.1` (bash .ci/setup puts it in "
                 ".venv/bin), or put it on PATH.")
@@ -106,14 +106,16 @@ class Node:
     standins: list[str] = field(default_factory=list)  # bootstrap files it lists that are absent
 
 
-def directories(tree: str) -> dict[str, str]:
-    """Directory -> its kustomization file, for every kustomization under the tree."""
+def directories(tree: str, files: list[str] | None = None) -> dict[str, str]:
+    """Directory -> its kustomization file, for every kustomization under the tree (``files``: the tree's files,
+    when already listed)."""
     found = {}
-    for dirpath, dirnames, _ in os.walk(tree):
-        dirnames.sort()
-        file = kustomization_file(dirpath)
-        if file:
-            found[os.path.abspath(dirpath)] = file
+    for path in tree_files(tree) if files is None else files:
+        directory, name = os.path.split(path)
+        if name in KUSTOMIZATION_FILES and directory not in found:
+            file = kustomization_file(directory)
+            if file:
+                found[directory] = file
     return found
 
 
@@ -415,20 +417,21 @@ def verify_plain(node: Node, child_ids: Callable[[str], list[Id] | None],
 
 
 def validate_builds(tree: str, locator: Locator, workers: int | None = None, cache_dir: str | None = None,
-                    documents: dict[str, list[Any]] | None = None) -> list[Finding]:
+                    documents: dict[str, list[Any]] | None = None, files: list[str] | None = None) -> list[Finding]:
     """Findings for every kustomization that does not build. With ``cache_dir``, a real build of a plain
     kustomization whose inputs (every file, and the kustomize binary) match an earlier successful one is not run
     again. ``documents`` receives the documents of every file read in-process (path -> documents), for the
-    PromQL check to reuse."""
+    PromQL check to reuse; ``files``: the tree's files, when already listed."""
     tree = os.path.abspath(tree)
-    dirs = directories(tree)
+    files = tree_files(tree) if files is None else files
+    dirs = directories(tree, files)
     documents = {} if documents is None else documents
     kustomize = find_kustomize()
     if not dirs or kustomize is None:
         unchecked = [Finding("kustomize-unchecked", Severity.WARNING, locator.relative(tree), 0, 0,
                              f"kustomize is not installed: {len(dirs)} kustomization(s) were not built",
                              INSTALL_HINT)] if dirs else []
-        return unchecked + flux_paths(tree, locator, set(dirs), documents)
+        return unchecked + flux_paths(tree, locator, set(dirs), documents, files)
     nodes = {d: _load(d, f) for d, f in dirs.items()}
     height = _heights(nodes)
     # kustomizations whose own build does not show the ids an including one merges: one that is neither plain nor
@@ -482,33 +485,30 @@ def validate_builds(tree: str, locator: Locator, workers: int | None = None, cac
         if any(c in failing for c in _under(nodes, d) if c != d):
             continue  # a kustomization it includes is the broken one
         findings.append(_finding(locator, nodes[d].file, f"kustomize build {locator.relative(d)} fails: {message}"))
-    return findings + flux_paths(tree, locator, set(dirs), documents)
+    return findings + flux_paths(tree, locator, set(dirs), documents, files)
 
 
 def flux_paths(tree: str, locator: Locator, kustomizations: set[str],
-               documents: dict[str, list[Any]]) -> list[Finding]:
+               documents: dict[str, list[Any]], files: list[str] | None = None) -> list[Finding]:
     """Every Flux Kustomization of the tree whose ``spec.path`` (from the repository root, ``locator.root``) is
     inside the tree applies a directory that exists and has a kustomization, so that the build above is the one
     kustomize-controller runs. ``documents``: files already read, by path."""
     from .promql import load_documents
 
     findings = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = os.path.abspath(os.path.join(dirpath, name))
-            docs = documents.get(path)
-            if docs is None:
-                try:
-                    with open(path, encoding="utf-8") as fh:
-                        text = fh.read()
-                    docs = load_documents(text) if "kustomize.toolkit.fluxcd.io/" in text else []
-                except (OSError, ValueError):
-                    continue  # kubeconform reports it
-            for doc in docs:
-                finding = _flux_path(tree, locator, kustomizations, path, doc)
-                if finding:
-                    findings.append(finding)
+    for path in tree_files(tree) if files is None else files:
+        docs = documents.get(path)
+        if docs is None:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+                docs = load_documents(text) if "kustomize.toolkit.fluxcd.io/" in text else []
+            except (OSError, ValueError):
+                continue  # kubeconform reports it
+        for doc in docs:
+            finding = _flux_path(tree, locator, kustomizations, path, doc)
+            if finding:
+                findings.append(finding)
     return findings
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import tools
 from ..findings import Finding, Severity
-from .manifests import MANIFEST_SUFFIXES, Document, Locator
+from .manifests import MANIFEST_SUFFIXES, Document, Locator, tree_files
 
 FUNCTIONS = ("name", "namespace", "target", "service", "ingress", "route", "interval")
 INSTALL_HINT = "Install promtool: `apt-get install --no-install-recommends prometheus` (Debian/Ubuntu)."
@@ -141,39 +141,36 @@ class _Template:
     used: bool = False
 
 
-def _load(tree: str, documents: Mapping[str, list[Any]]) -> tuple[dict[tuple[str, str], _Template],
-                                                                  list[tuple[str, dict[str, Any]]]]:
+def _load(tree: str, documents: Mapping[str, list[Any]], files: list[str] | None = None) -> tuple[
+        dict[tuple[str, str], _Template], list[tuple[str, dict[str, Any]]]]:
     """MetricTemplates (by namespace, name) with a Prometheus provider, and Canaries, from the rendered files
-    (``documents``: those already read, by path)."""
+    (``documents``: those already read, by path; ``files``: the tree's files, when already listed)."""
     templates: dict[tuple[str, str], _Template] = {}
     canaries: list[tuple[str, dict[str, Any]]] = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if not name.endswith(MANIFEST_SUFFIXES):
-                continue
-            path = os.path.join(dirpath, name)
-            docs = documents.get(os.path.abspath(path))
-            if docs is None:
-                try:
-                    with open(path, encoding="utf-8") as fh:
-                        text = fh.read()
-                    if "MetricTemplate" not in text and "Canary" not in text:
-                        continue
-                    docs = load_documents(text)
-                except (OSError, ValueError):
-                    continue  # kubeconform reports unreadable files
-            for doc in docs:
-                if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("flagger.app/"):
+    for path in tree_files(tree) if files is None else files:
+        if not path.endswith(MANIFEST_SUFFIXES):
+            continue
+        docs = documents.get(path)
+        if docs is None:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+                if "MetricTemplate" not in text and "Canary" not in text:
                     continue
-                meta = doc.get("metadata") or {}
-                if doc.get("kind") == "MetricTemplate":
-                    provider = ((doc.get("spec") or {}).get("provider") or {}).get("type", "prometheus")
-                    if provider == "prometheus":
-                        templates[(str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = _Template(
-                            path, doc)
-                elif doc.get("kind") == "Canary":
-                    canaries.append((path, doc))
+                docs = load_documents(text)
+            except (OSError, ValueError):
+                continue  # kubeconform reports unreadable files
+        for doc in docs:
+            if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("flagger.app/"):
+                continue
+            meta = doc.get("metadata") or {}
+            if doc.get("kind") == "MetricTemplate":
+                provider = ((doc.get("spec") or {}).get("provider") or {}).get("type", "prometheus")
+                if provider == "prometheus":
+                    templates[(str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = _Template(
+                        path, doc)
+            elif doc.get("kind") == "Canary":
+                canaries.append((path, doc))
     return templates, canaries
 
 
@@ -189,11 +186,11 @@ def load_documents(text: str) -> list[Any]:
     return loaded if isinstance(loaded, list) else [loaded]
 
 
-def collect(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | None = None) -> tuple[
-        list[Query], list[Finding]]:
+def collect(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | None = None,
+            files: list[str] | None = None) -> tuple[list[Query], list[Finding]]:
     """Every query Flagger would send to Prometheus, filled in; template problems as findings. ``documents``: files
     already read (path -> documents), not read again."""
-    templates, canaries = _load(tree, documents or {})
+    templates, canaries = _load(tree, documents or {}, files)
     queries: list[Query] = []
     findings: list[Finding] = []
     for file, canary in canaries:
@@ -286,8 +283,9 @@ def check_syntax(texts: list[str], promtool: str) -> dict[int, str]:
     return errors
 
 
-def validate_queries(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | None = None) -> list[Finding]:
-    queries, findings = collect(tree, locator, documents)
+def validate_queries(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | None = None,
+                     files: list[str] | None = None) -> list[Finding]:
+    queries, findings = collect(tree, locator, documents, files)
     if not queries:
         return findings
     promtool = find_promtool()
