@@ -79,10 +79,28 @@ def _github(f: Finding) -> str:
     return f"::{level} {','.join(props)}::{_escape_data(message)}"
 
 
-def _sarif(findings: list[Finding], rules: dict[str, str]) -> dict[str, object]:
-    from .lint.explain import summary_of
+def summaries(rule_ids: Iterable[str]) -> dict[str, str]:
+    """The one-line summary of each id (what ``lint --explain`` says first), importing the module of a lint rule
+    only when its id is asked for (``lint/rules/<id with underscores>.py``), not all of them."""
+    import importlib
 
+    from .lint.explain import BUILT_IN, OTHER, summary_of
+    from .lint.rules import RULES
+
+    out = {}
+    for rule_id in rule_ids:
+        name = rule_id.replace("-", "_")
+        if name in RULES:
+            module = importlib.import_module(f".lint.rules.{name}", __package__)
+            out[rule_id] = str(module.SUMMARY) if rule_id == module.ID else summary_of(rule_id)
+        else:
+            out[rule_id] = BUILT_IN.get(rule_id) or OTHER.get(rule_id) or rule_id
+    return out
+
+
+def _sarif(findings: list[Finding], rules: dict[str, str]) -> dict[str, object]:
     rule_ids = sorted({f.rule for f in findings} | set(rules))
+    summary_of = summaries(r for r in rule_ids if not rules.get(r)).__getitem__
     results = []
     for f in findings:
         region = {"startLine": f.line, "startColumn": f.column} if f.line else {}

@@ -138,6 +138,38 @@ def test_sarif_output(run_cli, repo):
                                          ("schema-unknown-key", "error", 15)]
 
 
+def test_sarif_rule_summaries_are_explains():
+    """SARIF reads each summary from the one rule module it names (or the tables of other ids): the same text as
+    `lint --explain`, for every id the tool can emit. Rule modules are named after their ids."""
+    from rollouts.lint.explain import known_ids, summary_of
+    from rollouts.report import summaries
+
+    assert {m.__name__.rsplit(".", 1)[1] for m in all_rules()} == {m.ID.replace("-", "_") for m in all_rules()}
+    assert summaries(known_ids()) == {i: summary_of(i) for i in known_ids()}
+    assert summaries(["no-such-id"]) == {"no-such-id": "no-such-id"}
+
+
+def test_sarif_imports_only_the_rules_it_reports():
+    """`validate -f sarif` (or render, verify) describes the ids in its findings without importing all 45 rules."""
+    code = """if True:
+        import sys
+        from rollouts.findings import Finding, Severity
+        from rollouts.report import format_findings
+        out = format_findings([Finding("kustomize-build", Severity.ERROR, "flux/a", 0, 0, "m"),
+                               Finding("min-replicas", Severity.WARNING, "services/a/rollouts.yaml", 3, 1, "m")],
+                              "sarif")
+        print(sorted(m for m in sys.modules if m.startswith("rollouts.lint.rules.")))
+        print(out)
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported, _, sarif = done.stdout.partition("\n")
+    assert imported == "['rollouts.lint.rules.min_replicas']"
+    rules = json.loads(sarif)["runs"][0]["tool"]["driver"]["rules"]
+    assert [(r["id"], r["shortDescription"]["text"]) for r in rules] == [
+        ("kustomize-build", "`kustomize build` of a rendered kustomization failed."),
+        ("min-replicas", "Run at least 2 replicas (autoscaling.minReplicas, or replicas when not autoscaled).")]
+
+
 def _on_a_tty(args: list[str], cwd: str, no_color: bool) -> str:
     """Run rollouts with its stdout on a pseudo-terminal; return what it printed there."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "GITHUB_ACTIONS")}
