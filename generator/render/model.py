@@ -8,8 +8,8 @@ from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from .engine import Doc, Expected
 
@@ -23,6 +23,7 @@ SELECTOR_LABEL = "app.kubernetes.io/instance"
 FLAGGER_SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
 HOME_ENVIRONMENT = "production"
 
+Part = TypeVar("Part")
 Origin = dict[str, tuple[str | int, ...]]  # JSON pointer inside an object -> the spec path it comes from
 
 
@@ -43,7 +44,7 @@ class Service:
     Server and the PodDisruptionBudget select on it); one of Flagger's selector labels is matched with both
     values, <name> and <name>-primary."""
 
-    __slots__ = ("context", "environment", "meta", "name", "namespace", "port", "selector", "spec")
+    __slots__ = ("_parts", "context", "environment", "meta", "name", "namespace", "port", "selector", "spec")
 
     def __init__(self, resolved: Resolved, selector_label: str = SELECTOR_LABEL) -> None:
         self.meta: Metadata = resolved["metadata"]
@@ -61,6 +62,14 @@ class Service:
             "rollouts.dev/owner": str(self.meta.get("owner", "")),
         }
         self.context: dict[str, Any] = {"name": self.name, "namespace": self.namespace, "labels": labels}
+        self._parts: dict[Callable[[Service], Any], Any] = {}
+
+    def part(self, compute: Callable[[Service], Part]) -> Part:
+        """``compute(self)``, computed once for this service: a part that several builders read (the metrics
+        are in the Canary and in the MetricTemplates, the alerts in the Canary and the AlertProviders)."""
+        if compute not in self._parts:
+            self._parts[compute] = compute(self)
+        return cast(Part, self._parts[compute])
 
     @property
     def canary_url(self) -> str:

@@ -16,6 +16,6 @@ def alerts(svc: Service) -> list[dict[str, Any]]:
 
 
 def alert_providers(svc: Service) -> Iterator[Built]:
-    for alert in alerts(svc):
+    for alert in svc.part(alerts):
         yield svc.object("alerts.yaml", "apps/alertprovider.yaml.j2", {"alert": alert}, "flagger.app/v1beta1",
                          "AlertProvider", alert["provider"], {"": ("spec", "alerts", alert["index"])})

@@ -78,9 +78,9 @@ def routes(svc: Service) -> tuple[list[dict[str, Any]], list[str]]:
 
 def canary(svc: Service) -> Iterator[Built]:
     workload = svc.spec["workload"]
-    metrics = [c.analysis for c in checks(svc)]
+    metrics = [c.analysis for c in svc.part(checks)]
     hooks = webhooks(svc)
-    notified = alerts(svc)
+    notified = svc.part(alerts)
     parents, hosts = routes(svc)
     context = {"canary": analysis(svc), "metrics": metrics, "webhooks": hooks, "alerts": notified,
                "parents": parents, "hosts": hosts, "port": svc.port, "port_name": workload["portName"],

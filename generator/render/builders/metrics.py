@@ -21,7 +21,8 @@ LATENCY = (
     'histogram_quantile({quantile}, sum(rate(response_latency_ms_bucket{{namespace="{{{{ namespace }}}}", '
     'deployment=~"{{{{ target }}}}", direction="{{{{ variables.direction }}}}"}}[{{{{ interval }}}}])) by (le))'
 )
-LATENCIES = (("latencyP99", "0.99"), ("latencyP95", "0.95"))
+LATENCIES = tuple((key, LATENCY.format(quantile=quantile)) for key, quantile in (("latencyP99", "0.99"),
+                                                                               ("latencyP95", "0.95")))
 
 
 class Check(NamedTuple):
@@ -44,7 +45,7 @@ def checks(svc: Service) -> list[Check]:
                           "variables": inbound, "origin": origin},
                          {"template": f"{name}-success-rate", "address": PROMETHEUS, "query": SUCCESS_RATE,
                           "origin": origin}))
-    for key, quantile in LATENCIES:
+    for key, query in LATENCIES:
         if key in slo:
             metric = "latency-" + key[-3:].lower()
             origin = ("spec", "slo", key)
@@ -52,7 +53,7 @@ def checks(svc: Service) -> list[Check]:
                               "thresholdRange": {"max": milliseconds(str(slo[key]))},  # type: ignore[literal-required]
                               "interval": str(slo["interval"]), "variables": inbound, "origin": origin},
                              {"template": f"{name}-{metric}", "address": PROMETHEUS,
-                              "query": LATENCY.format(quantile=quantile), "origin": origin}))
+                              "query": query, "origin": origin}))
     for i, custom in enumerate(svc.spec.get("metrics") or []):
         bounds = {k: custom[k] for k in ("min", "max") if k in custom}
         origin = ("spec", "metrics", i)
@@ -65,7 +66,7 @@ def checks(svc: Service) -> list[Check]:
 
 
 def metric_templates(svc: Service) -> Iterator[Built]:
-    for check in checks(svc):
+    for check in svc.part(checks):
         origin = check.template["origin"]
         query = (*origin, "query") if origin[1] == "metrics" else origin
         yield svc.object("metrics.yaml", "apps/metrictemplate.yaml.j2", {"metric": check.template},

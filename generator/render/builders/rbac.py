@@ -30,14 +30,14 @@ def _grant(svc: Service) -> dict[str, Any] | None:
 
 
 def helm_test_role(svc: Service) -> Iterator[Built]:
-    grant = _grant(svc)
+    grant = svc.part(_grant)
     if grant is not None:
         yield svc.object("rbac.yaml", "apps/role.yaml.j2", grant, "rbac.authorization.k8s.io/v1", "Role",
                          grant["role"], dict(ORIGIN))
 
 
 def helm_test_role_binding(svc: Service) -> Iterator[Built]:
-    grant = _grant(svc)
+    grant = svc.part(_grant)
     if grant is not None:
         yield svc.object("rbac.yaml", "apps/rolebinding.yaml.j2", grant, "rbac.authorization.k8s.io/v1",
                          "RoleBinding", grant["role"], dict(ORIGIN))

@@ -41,7 +41,7 @@ def values(svc: Service) -> dict[str, Any]:
 
 
 def chart_source(svc: Service) -> Iterator[Built]:
-    source = chart(svc)
+    source = svc.part(chart)
     origin: Origin = {"": (*WORKLOAD, "chart"), "/spec/url": (*WORKLOAD, "chart", "repository"),
                       "/spec/ref": (*WORKLOAD, "chart", "version")}
     yield svc.object("release.yaml", f"apps/{source['kind'].lower()}.yaml.j2", {"chart": source},
@@ -52,5 +52,5 @@ def helm_release(svc: Service) -> Iterator[Built]:
     origin: Origin = {"": WORKLOAD, "/spec/values": (*WORKLOAD, "values"),
                       "/spec/chart/spec/version": (*WORKLOAD, "chart", "version"),
                       "/spec/values/image": (*WORKLOAD, "image"), "/spec/values/replicaCount": (*WORKLOAD, "replicas")}
-    yield svc.object("release.yaml", "apps/helmrelease.yaml.j2", {"chart": chart(svc), "values": values(svc)},
+    yield svc.object("release.yaml", "apps/helmrelease.yaml.j2", {"chart": svc.part(chart), "values": values(svc)},
                      "helm.toolkit.fluxcd.io/v2", "HelmRelease", svc.name, origin)
