@@ -70,3 +70,19 @@ def test_schemas_fetch_downloads_are_not_committed(tmp_path: Path) -> None:
     assert report.fetched == ["x/crd.yaml"]
     assert (repo / ".rollouts" / ".gitignore").read_text() == "*\n"
     assert _untracked(repo) == []
+
+
+@pytest.mark.xfail(strict=True, reason="generator/render/cache.py still makes .rollouts/cache with os.makedirs: "
+                   "the lead applies `makedirs(os.path.dirname(self.path))` from rollouts.workdir (H6's report)")
+def test_a_render_does_not_commit_its_cache(root: Path, tmp_path: Path) -> None:
+    import shutil
+    import sys
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(root / "rollouts.project.yaml", repo)
+    shutil.copytree(root / "services", repo / "services")
+    rollouts = os.path.join(os.path.dirname(sys.executable), "rollouts")
+    subprocess.run([rollouts, "render"], cwd=repo, check=True, capture_output=True)
+    assert (repo / ".rollouts" / "cache" / "render.json").is_file()
+    assert not [p for p in _untracked(repo) if p.startswith(".rollouts/")]
