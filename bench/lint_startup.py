@@ -1,7 +1,7 @@
 """Benchmark: `rollouts lint` of one spec as a fresh process (the way pre-commit calls it), against yamllint on
 the same file and a bare interpreter from the same venv, interleaved in one run. Prints medians and ratios.
 
-Target (issue 2): median of rollouts lint <= 0.9 x median of yamllint.
+Target (issue 13, with the click CLI): median of rollouts lint <= 1.0 x median of yamllint.
 
 The package's bytecode is compiled first (compileall), as ``pip install`` does for yamllint and for the copy
 pre-commit installs: with PYTHONDONTWRITEBYTECODE set and an editable install, every run would otherwise
@@ -21,6 +21,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
+TARGET = 1.0
 
 
 def timed(cmd: list[str]) -> float:
@@ -56,9 +57,9 @@ def main() -> int:
     for name, median in medians.items():
         print(f"  {name:<16} {median * 1000:7.1f} ms   {median / medians['yamllint']:.2f} x yamllint")
     ratio = medians["rollouts lint"] / medians["yamllint"]
-    verdict = "met" if ratio <= 0.9 else "NOT met"
-    print(f"target rollouts lint <= 0.90 x yamllint: {ratio:.2f} x, {verdict}")
-    return 0 if ratio <= 0.9 else 1
+    verdict = "met" if ratio <= TARGET else "NOT met"
+    print(f"target rollouts lint <= {TARGET:.2f} x yamllint: {ratio:.2f} x, {verdict}")
+    return 0 if ratio <= TARGET else 1
 
 
 if __name__ == "__main__":

@@ -86,6 +86,12 @@ def check(spec: Spec) -> list[Finding]:
     return examine(spec).findings
 
 
+def conforms(spec: Spec, node: dict[str, Any]) -> bool:
+    """Whether the whole document is valid against ``node``, a schema without ``$ref`` that uses only SUPPORTED
+    keywords (rollouts.project.yaml's), reporting nothing."""
+    return _Walk(spec).trial(spec.data, node, ())
+
+
 def examine(spec: Spec) -> Result:
     walk = _Walk(spec)
     walk.check(spec.data, schema(), ())
