@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from functools import cache
@@ -106,6 +105,8 @@ def _schema_findings(doc: Any) -> tuple[list[Finding], list[Finding]]:
 
     if conforms(doc, project_schema()):  # lint's own walker: jsonschema-rs costs lint's start-up 0.1 x yamllint
         return [], []
+    import difflib
+
     import jsonschema_rs
 
     from .spec.load import path_text
