@@ -25,7 +25,7 @@ def project(tmp_path: Path, root: Path) -> Path:
 def test_usage_error_exits_64_not_the_strict_warnings_code(run_cli: Run) -> None:
     result = run_cli("lint", "--no-such-option")
     assert result.returncode == 64
-    assert "No such option '--no-such-option'" in result.stderr
+    assert "No such option" in result.stderr and "--no-such-option" in result.stderr
 
 
 def test_no_command_exits_64(run_cli: Run) -> None:
