@@ -146,7 +146,6 @@ def pipeline(root: str = ".", *, cache: str | None = None, gitops_repo: str | No
              allow_dirty: bool = False) -> PipelineResult:
     """Every stage, one :class:`Step` each, in the same order whether or not one fails: keys, lint, render,
     validate, sign, commit, verify (the pushed commit, from a working copy of the GitOps branch)."""
-
     result = PipelineResult()
     root = os.path.abspath(root)
     result.cache = cache = cache_dir(cache)
