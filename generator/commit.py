@@ -214,7 +214,7 @@ def _source(opts: CommitOptions, project: Project, out: CommitResult) -> str:
         raise RolloutsError(
             f"uncommitted changes to what the render reads: {shown}; the bundle would attest the source commit "
             f"{(source.commit or '')[:12]} while hashing the edited files",
-            "Commit them first (git add + git commit), then run rollouts commit again; or pass --allow-dirty to "
+            "Commit them first (git add, git commit) and run again; or pass --allow-dirty to "
             "attest the working tree as it is (the commit message names the uncommitted files).")
     out.notes.append(f"the render reads uncommitted changes ({shown}): "
                      + ("attested as such (--allow-dirty)" if opts.allow_dirty else

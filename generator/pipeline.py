@@ -65,7 +65,7 @@ def _step(name: str, stage: StageResult | None, failed: str) -> Step:
         return Step(name, "skipped", stage.detail)
     if not stage.ok:
         count = len([f for f in stage.findings if f.severity is Severity.ERROR])
-        return Step(name, "failed", f"{count} error(s); nothing was committed")
+        return Step(name, "failed", f"{count} error(s)")
     return Step(name, "ok", stage.detail)
 
 
