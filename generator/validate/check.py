@@ -87,9 +87,10 @@ def _validate_drifted(project: Project, rendered: RenderResult, tree: str, drift
     with tempfile.TemporaryDirectory(prefix="rollouts-check-") as work:
         fresh_tree = write_onto(project, rendered, tree, work)
         fresh = validate_stage(project, fresh_tree, rendered.origins, settings, shown=shown)
-    if not os.path.isdir(tree):
-        return fresh
     drifted = {_in_tree(project, f.file, tree) for f in drift}
+    drifted = {rel for rel in drifted if os.path.isfile(os.path.join(tree, rel))}
+    if not drifted:  # only files the committed tree lacks: nothing stale to look at
+        return fresh
     seen = {(f.rule, f.resource, f.path) for f in fresh.findings}
     committed = validate_stage(project, tree, None, settings)
     for f in committed.findings:
