@@ -112,6 +112,20 @@ def test_options_that_take_several_values_still_do() -> None:
     assert ctx.params["out"] == "o"
 
 
+@pytest.mark.parametrize(("argv", "expected"), [
+    pytest.param(["validate"], {"promql": True, "kustomize": True, "cache": True, "engine": "auto"}, id="defaults"),
+    pytest.param(["validate", "--no-promql", "--no-kustomize", "--no-cache"],
+                 {"promql": False, "kustomize": False, "cache": False}, id="switches-off"),
+    pytest.param(["check", "--skip", "A", "--skip", "B,C"], {"skip": ("A", "B,C"), "fmt": "text"}, id="repeatable"),
+    pytest.param(["commit", "--attempts", "3", "--dry-run"], {"attempts": 3, "dry_run": True, "service": ()},
+                 id="typed"),
+    pytest.param(["keys", "generate", "--output-key-prefix", "k"], {"output_prefix": "k"}, id="cosign-spelling"),
+])
+def test_option_names_and_defaults_are_kept(argv: list[str], expected: dict[str, object]) -> None:
+    params = cli.parse(argv).params
+    assert {k: params[k] for k in expected} == expected
+
+
 # --- shell completion -----------------------------------------------------------------------------------------
 
 def _complete(words: str, cword: int) -> subprocess.CompletedProcess[str]:
