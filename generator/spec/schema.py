@@ -178,7 +178,7 @@ def _set_hint(path: Path, node: dict[str, Any], value: Any = None) -> str:
     tag = getattr(getattr(value, "tag", None), "value", None)
     untag = f"Remove the tag {tag}. " if isinstance(tag, str) and tag.startswith("!") else ""
     if path and isinstance(path[-1], int):
-        where = f"item {path[-1]} of {_name(path)}"
+        where = path_text(path[-2:]) if isinstance(path[-2:][0], str) else f"item {path[-1]} of {_name(path)}"
         return f"{untag}Write {where} as {wanted}" + (f", e.g. {_flow(example)}." if example is not None else ".")
     name = _name(path)
     if example is None:
