@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from ..project import Project
+from ..workdir import makedirs
 from .options import RenderOptions
 
 CACHE_FILE = os.path.join(".rollouts", "cache", "render.json")
@@ -105,7 +106,7 @@ class RenderCache:
         if not self.changed and set(self.new) == set(self.entries):
             return
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            makedirs(os.path.dirname(self.path))
             tmp = f"{self.path}.{os.getpid()}.tmp"
             entries = {**self.entries, **self.new}
             if len(entries) > 2 * len(self.new) + 1000:  # keep it from growing without bound

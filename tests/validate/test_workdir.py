@@ -72,8 +72,6 @@ def test_schemas_fetch_downloads_are_not_committed(tmp_path: Path) -> None:
     assert _untracked(repo) == []
 
 
-@pytest.mark.xfail(strict=True, reason="generator/render/cache.py still makes .rollouts/cache with os.makedirs: "
-                   "the lead applies `makedirs(os.path.dirname(self.path))` from rollouts.workdir (H6's report)")
 def test_a_render_does_not_commit_its_cache(root: Path, tmp_path: Path) -> None:
     import shutil
     import sys
