@@ -20,10 +20,9 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import __version__
+from . import __version__, git
 from .certificates import certificate_identity
 from .errors import RolloutsError
 from .sigstore_api import ambient_identity_token, sign_dsse_keyless
@@ -121,14 +120,16 @@ def digest_tree(tree: str) -> tuple[dict[str, str], list[str], int]:
 
 # --- the statement -----------------------------------------------------------------------------------------------
 
-def source_commit(root: str) -> str | None:
-    """HEAD of the git repository at ``root``, or None outside git."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
-                             text=True, check=False, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+def source_record(root: str) -> dict[str, Any]:
+    """The source commit of ``root`` (None outside git), and the spec files that differ from it when there are any
+    (a render of uncommitted edits, ``commit --allow-dirty``), so the statement never names a commit whose specs it
+    does not hash."""
+    record: dict[str, Any] = {"commit": git.source_commit(root)}
+    if record["commit"]:
+        edited = git.uncommitted(root, ["services", "rollouts.project.yaml"])
+        if edited:
+            record["uncommitted"] = edited
+    return record
 
 
 def spec_digests(root: str) -> list[dict[str, Any]]:
@@ -159,7 +160,7 @@ def build_statement(tree: str, root: str, digests: dict[str, str], source: str |
             "tool": {"name": "rollouts", "version": __version__},
             "tree": name,
             "specs": spec_digests(source),
-            "source": {"commit": source_commit(source)},
+            "source": source_record(source),
         },
     }
 

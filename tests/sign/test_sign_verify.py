@@ -71,6 +71,22 @@ def test_source_commit_recorded(small_tree: Path, key_pair: tuple[str, str]) -> 
     assert result.statement["predicate"]["source"]["commit"] == head
 
 
+def test_uncommitted_spec_edits_are_named_beside_the_commit(small_tree: Path, key_pair: tuple[str, str]) -> None:
+    # a bundle over an edited spec must not claim the spec is HEAD's (issue 13, major defect 4)
+    root = small_tree.parent
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "services"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "specs"], cwd=root, check=True)
+    clean = sign_tree(str(small_tree), str(root), key_path=key_pair[0]).statement["predicate"]["source"]
+    assert "uncommitted" not in clean
+    spec = root / "services" / "checkout" / "rollouts.yaml"
+    spec.write_text(spec.read_text() + "\n# edited\n")
+    dirty = sign_tree(str(small_tree), str(root), key_path=key_pair[0]).statement["predicate"]["source"]
+    assert dirty["commit"] == clean["commit"]
+    assert dirty["uncommitted"] == ["services/checkout/rollouts.yaml"]
+
+
 def test_signing_is_deterministic(small_tree: Path, key_pair: tuple[str, str]) -> None:
     first = Path(sign_tree(str(small_tree), str(small_tree.parent), key_path=key_pair[0]).bundle_path).read_bytes()
     second = Path(sign_tree(str(small_tree), str(small_tree.parent), key_path=key_pair[0]).bundle_path).read_bytes()
