@@ -239,17 +239,17 @@ def test_pipeline_summary_aligns_the_status_column(monkeypatch: pytest.MonkeyPat
 
 
 def test_validate_origins_let_real_bugs_surface(monkeypatch: pytest.MonkeyPatch, project: Path) -> None:
-    from rollouts.commands.validate import _origins
     from rollouts.errors import RolloutsError
     from rollouts.project import load_project
+    from rollouts.stages import rendered_origins as _origins
 
     loaded = load_project(str(project))
 
     def unrenderable(*args: object, **kwargs: object) -> None:
         raise RolloutsError("the project does not render")
 
-    monkeypatch.setattr("rollouts.render.render", unrenderable)
+    monkeypatch.setattr("rollouts.stages.render", unrenderable)
     assert _origins(loaded) == {}
-    monkeypatch.setattr("rollouts.render.render", _boom)
+    monkeypatch.setattr("rollouts.stages.render", _boom)
     with pytest.raises(ValueError, match="a bug"):
         _origins(loaded)

@@ -38,13 +38,16 @@ if TYPE_CHECKING:
 @click.option("--skip-validate", is_flag=True,
               help="do not run validate (kubeconform, PromQL, kustomize) before signing")
 @click.option("--attempts", type=int, default=5, help="publish attempts when the branch moved (default 5)")
+@click.option("--allow-dirty", is_flag=True,
+              help="commit a render of uncommitted changes to the specs (the commit message and the bundle name "
+              "the uncommitted files; default: refuse)")
 @click.option("--dry-run", is_flag=True,
               help="check, render, sign and show what would be committed; commit nothing")
 @output_options
 def command(root: str, repo: str | None, branch: str | None, service: tuple[str, ...], key: str | None,
             identity_token: str | None, trust_config: str | None, signing_key: str | None, gpg_key: str | None,
             verify_secret: str | None, schemas: str | None, skip: tuple[str, ...], skip_validate: bool,
-            attempts: int, dry_run: bool, fmt: str, strict: bool) -> int:
+            attempts: int, allow_dirty: bool, dry_run: bool, fmt: str, strict: bool) -> int:
     if signing_key and gpg_key:
         raise click.UsageError("--gpg-key: not allowed with --signing-key (one key signs the commit)")
     from ..commit import CommitOptions, commit
@@ -52,7 +55,8 @@ def command(root: str, repo: str | None, branch: str | None, service: tuple[str,
     opts = CommitOptions(root=root, repo=repo, branch=branch, services=list(service) or None, key=key,
                          identity_token=identity_token, trust_config=trust_config, ssh_signing_key=signing_key,
                          gpg_key=gpg_key, verify_secret=verify_secret, schema_dir=schemas, skip_kinds=tuple(skip),
-                         validate=not skip_validate, dry_run=dry_run, attempts=max(1, attempts))
+                         validate=not skip_validate, dry_run=dry_run, attempts=max(1, attempts),
+                         allow_dirty=allow_dirty)
     result = commit(opts)
     code = report(result.findings, fmt, strict)
     out = sys.stdout if fmt == "text" else sys.stderr

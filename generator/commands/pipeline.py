@@ -26,13 +26,16 @@ SYMBOL = {"ok": "ok", "failed": "FAILED", "unchanged": "unchanged"}
               "schemas the package ships when there is no other)")
 @click.option("--skip", multiple=True, metavar="KIND",
               help="validate: do not check this kind against a schema (repeatable; listed in the summary)")
+@click.option("--allow-dirty", is_flag=True,
+              help="run on uncommitted changes to the specs (the commit message and the bundle name them; "
+              "default: refuse)")
 @output_options
 def command(root: str, cache_dir: str | None, gitops_repo: str | None, branch: str, schemas: str | None,
-            skip: tuple[str, ...], fmt: str, strict: bool) -> int:
+            skip: tuple[str, ...], allow_dirty: bool, fmt: str, strict: bool) -> int:
     from ..pipeline import pipeline
 
     result = pipeline(root, cache=cache_dir, gitops_repo=gitops_repo, branch=branch, schema_dir=schemas,
-                      skip_kinds=tuple(skip))
+                      skip_kinds=tuple(skip), allow_dirty=allow_dirty)
     code = report(result.findings, fmt, strict)
     print_summary(result, sys.stdout if fmt == "text" else sys.stderr)
     for note in result.notes:

@@ -3,15 +3,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from ..cli import COMMANDS, output_options, report
-
-if TYPE_CHECKING:
-    from ..project import Project
-    from ..validate.manifests import Origins
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,34 +73,20 @@ class Stages:
 def command(tree: str | None, schemas: str | None, skip: tuple[str, ...], engine: str, promql: bool, kustomize: bool,
             cache: bool, fmt: str, strict: bool, root: str) -> int:
     from ..project import load_project
-    from ..validate import validate
+    from ..stages import rendered_origins
+    from ..validate import validation
 
     project = load_project(root)
     tree = os.path.abspath(tree) if tree else "flux"
     stages = Stages()
     try:
-        findings = validate(project, tree, origins=lambda: _origins(project), schema_dir=schemas,
+        result = validation(project, tree, origins=lambda: rendered_origins(project), schema_dir=schemas,
                             skip_kinds=skip_kinds(skip), promql=promql, kustomize=kustomize, engine=engine,
                             cache_dir=cache_dir(project.root, cache), progress=stages)
     finally:
         stages.close()
-    code = report(findings, fmt, strict)
-    if fmt == "text" and not findings:
-        tree_dir = tree if os.path.isabs(tree) else os.path.join(project.root, tree)
-        count = sum(len(files) for _, _, files in os.walk(tree_dir))
+    code = report(result.findings, fmt, strict)
+    if fmt == "text" and not result.findings:
+        count = result.files
         print(f"validated {count} file{'' if count == 1 else 's'} under {tree}: no problems", file=sys.stderr)
     return code
-
-
-def _origins(project: Project) -> Origins:
-    """Render in memory to learn which spec line produced each field; asked only when there are findings.
-    A project that does not render (a RolloutsError) leaves the findings on the rendered files; anything else
-    is a bug and surfaces as one."""
-    from ..errors import RolloutsError
-    from ..render import render
-
-    try:
-        result = render(project)
-    except RolloutsError:
-        return {}
-    return result.origins

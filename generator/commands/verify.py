@@ -21,8 +21,8 @@ from ..cli import COMMANDS, output_options, report
 @click.option("--certificate-oidc-issuer-regexp", metavar="RE",
               help="keyless: a regular expression for the OIDC issuer (unanchored, as cosign)")
 @click.option("--trusted-root", metavar="FILE",
-              help="keyless: the Sigstore trusted_root.json to verify against (default: the public-good root "
-              "pinned in the sigstore package); never fetched")
+              help="keyless: the Sigstore trusted_root.json to verify against (default: sigstore-python's "
+              "offline public-good root); never fetched")
 @output_options
 def command(tree: str | None, root: str, bundle: str | None, key: str | None, certificate_identity: str | None,
             certificate_identity_regexp: str | None, certificate_oidc_issuer: str | None,

@@ -23,3 +23,19 @@ def test_dry_run_with_a_change_shows_the_commit(lab: Lab) -> None:
     assert dry.returncode == 0, dry.stderr
     assert "Dry run: would commit" in dry.stdout
     assert "M flux/apps/production/checkout/release.yaml" in dry.stdout
+
+
+def test_allow_dirty_flag_commits_and_the_bundle_names_the_edited_spec(lab: Lab) -> None:
+    import base64
+    import json
+    import re
+
+    spec = lab.source / "services/checkout/rollouts.yaml"
+    spec.write_text(re.sub(r"(\n      tag: ).*\n", r"\g<1>7.7.9\n", spec.read_text(), count=1))
+    refused = lab.run()
+    assert refused.returncode == 1 and "--allow-dirty" in refused.stderr
+    done = lab.run("--allow-dirty")
+    assert done.returncode == 0, done.stderr
+    bundle = json.loads(lab.remote_git("show", "main:flux.sigstore.json"))
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    assert statement["predicate"]["source"]["uncommitted"] == ["services/checkout/rollouts.yaml"]
