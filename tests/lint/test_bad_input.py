@@ -1,5 +1,6 @@
 """Bad input, each through a fresh `rollouts lint` process: a finding at its place, exit 1, no traceback; the
-alias bomb and the 50 MB file also within 2 s and 200 MB of peak memory."""
+alias bomb and the 50 MB file also within 200 MB of peak memory (their time is measured by bench/bad_input.py, not
+here)."""
 
 from __future__ import annotations
 
@@ -95,7 +96,6 @@ def test_alias_bomb_is_bounded(tmp_path):
     _write(tmp_path / "rollouts.yaml", BILLION_LAUGHS)
     done, report = _measured(tmp_path, "lint", "rollouts.yaml")
     _assert_clean_failure(done, "rollouts.yaml:1:1", "yaml-alias-bomb")
-    assert report["seconds"] < 2, report
     assert report["peak_mib"] < 200, report
 
 
@@ -107,14 +107,12 @@ def test_fifty_megabyte_file_is_bounded(tmp_path):
     assert os.path.getsize(tmp_path / "rollouts.yaml") >= 50 * 1000 * 1000
     done, report = _measured(tmp_path, "lint", "rollouts.yaml")
     _assert_clean_failure(done, "rollouts.yaml", "file-too-large")
-    assert report["seconds"] < 2, report
     assert report["peak_mib"] < 200, report
 
 
 def test_largest_allowed_file_is_bounded(tmp_path):
-    """Just under the size limit, a real spec with huge chart values still lints, in linear time: the bound is loose
-    (parsing 128 KiB takes about 0.5 s on an idle 2-core machine) so that a loaded CI machine does not fail it,
-    yet a quadratic slowdown would."""
+    """Just under the size limit, a real spec with huge chart values still lints within 200 MB (its time, linear in
+    the size, is measured by bench/bad_input.py)."""
     head = GOOD.replace("  workload: {steadyTraffic: true}\n", "  workload:\n    steadyTraffic: true\n    values:\n")
     lines, size, i = [], len(head), 0
     while size < 127 * 1024:
@@ -126,7 +124,6 @@ def test_largest_allowed_file_is_bounded(tmp_path):
     _write(tmp_path / "rollouts.yaml", text)
     done, report = _measured(tmp_path, "lint", "rollouts.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert report["seconds"] < 10, report
     assert report["peak_mib"] < 200, report
 
 
