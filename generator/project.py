@@ -7,7 +7,7 @@ import os
 from functools import cache
 from typing import Any
 
-from .findings import Finding, error
+from .findings import Finding, error, warning
 
 PROJECT_FILE = "rollouts.project.yaml"
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "project.schema.json")
@@ -54,7 +54,13 @@ def load_project(root: str = ".") -> Project:
     root = os.path.abspath(root)
     path = os.path.join(root, PROJECT_FILE)
     if not os.path.exists(path):  # a scratch project: the placeholder repository (discover() reports a bare root)
-        return Project(root)
+        if not os.path.isdir(os.path.join(root, "services")):
+            return Project(root)
+        return Project(root, render_findings=[warning(
+            "project-config", PROJECT_FILE, 1, 1,
+            f"no {PROJECT_FILE}: the GitRepository Flux pulls gets the placeholder URL {PLACEHOLDER_REPOSITORY}",
+            f"Create {PROJECT_FILE} with render: {{repository: ssh://git@host/org/gitops.git, secretRef: "
+            "flux-system} (the URL of this repository; see docs/project.md).")])
     from .spec.load import parse
 
     with open(path, "rb") as fh:

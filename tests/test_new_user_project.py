@@ -104,6 +104,20 @@ def test_render_without_a_repository_is_an_error_at_the_render_line(root: Path, 
     assert 'url: "https://git.example/ops.git"' in (tmp_path / "flux/bootstrap/rollouts/repository.yaml").read_text()
 
 
+def test_render_without_a_project_file_warns_of_the_placeholder_repository(root: Path, tmp_path: Path,
+                                                                           run_cli: Run) -> None:
+    # a scratch project still renders (exit 0), but never silently points Flux at the placeholder
+    _service(root, tmp_path)
+    done = run_cli("render", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    message = ("no rollouts.project.yaml: the GitRepository Flux pulls gets the placeholder URL "
+               "ssh://git@github.com/example/gitops.git")
+    assert _findings(done) == [("project-config", "warning", "rollouts.project.yaml", 1, 1, message)]
+    assert run_cli("render", "--strict", cwd=tmp_path).returncode == 2
+    (tmp_path / "rollouts.project.yaml").write_text(PROJECT)
+    assert _findings(run_cli("render", "--format", "json", cwd=tmp_path)) == []
+
+
 def test_a_spec_named_rollouts_yml_is_reported_by_lint_render_and_check(root: Path, tmp_path: Path,
                                                                        run_cli: Run) -> None:
     (tmp_path / "rollouts.project.yaml").write_text(PROJECT)

@@ -142,6 +142,8 @@ def test_output_is_byte_identical_across_cwd_tz_locale_and_hash_seed(root: Path,
 
 def _big_repo(repo: Path, root: Path, copies: int, tag: str) -> None:
     template = (root / "services" / "checkout" / "rollouts.yaml").read_text()
+    (repo / "services").mkdir(parents=True, exist_ok=True)
+    (repo / "rollouts.project.yaml").write_text("render:\n  repository: https://git.example/ops.git\n")
     for i in range(copies):
         folder = repo / "services" / f"svc-{i:03d}"
         folder.mkdir(parents=True, exist_ok=True)
