@@ -61,12 +61,23 @@ def load_project(root: str = ".") -> Project:
             f"no {PROJECT_FILE}: the GitRepository Flux pulls gets the placeholder URL {PLACEHOLDER_REPOSITORY}",
             f"Create {PROJECT_FILE} with render: {{repository: ssh://git@host/org/gitops.git, secretRef: "
             "flux-system} (the URL of this repository; see docs/project.md).")])
-    from .spec.load import parse
-
     with open(path, "rb") as fh:
-        doc, findings = parse(fh.read(1024 * 1024), PROJECT_FILE)
+        raw = fh.read(1024 * 1024)
+    from .spec.load import parse, parse_plain
+
+    fast = parse_plain(raw, PROJECT_FILE)  # a valid file needs no positions: ruamel only when there is a finding
+    if fast is not None:
+        project = _project(root, fast)
+        if not project.findings and not project.render_findings:
+            return project
+    doc, findings = parse(raw, PROJECT_FILE)
     if doc is None:
         return Project(root, findings=findings)
+    return _project(root, doc)
+
+
+def _project(root: str, doc: Any) -> Project:
+    """The project ``doc`` describes, with a finding for each problem (at its line:col when ``doc`` has them)."""
     unknown, invalid = _schema_findings(doc)
     findings = list(unknown)
     envs = doc.data.get("environments", list(DEFAULT_ENVIRONMENTS))

@@ -16,7 +16,8 @@ from rollouts.project import SCHEMA_FILE, project_schema
 from rollouts.spec.load import parse
 from rollouts.spec.schema import SUPPORTED, conforms
 
-HEAVY = ("jsonschema_rs", "jinja2", "sigstore", "cryptography", "rollouts.render", "rollouts.validate", "argparse")
+HEAVY = ("jsonschema_rs", "jinja2", "sigstore", "cryptography", "rollouts.render", "rollouts.validate", "argparse",
+         "ruamel")  # a clean spec and project file are parsed without positions (spec.load.parse_plain)
 
 
 def test_lint_imports_nothing_heavy(root: Path) -> None:
@@ -27,6 +28,18 @@ def test_lint_imports_nothing_heavy(root: Path) -> None:
     code, modules = done.stderr.strip().splitlines()[-1].split(" ", 1)
     assert code == "0"
     assert [m for m in HEAVY if f"'{m}'" in modules] == []
+
+
+def test_a_spec_with_a_finding_is_reported_at_its_line_by_the_positional_loader(tmp_path: Path, root: Path) -> None:
+    spec = tmp_path / "services" / "checkout" / "rollouts.yaml"
+    spec.parent.mkdir(parents=True)
+    text = (root / "services" / "checkout" / "rollouts.yaml").read_text()
+    spec.write_text(text.replace("  strategy:\n", "  strategy:\n    stepz: 1\n", 1))
+    line = spec.read_text().splitlines().index("    stepz: 1") + 1
+    done = subprocess.run([sys.executable, "-m", "rollouts", "lint", "--format", "json"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    found = [(f["rule"], f["line"], f["column"]) for f in json.loads(done.stdout)]
+    assert ("schema-unknown-key", line, 5) in found, found
 
 
 def _keywords(node: Any, out: set[str]) -> set[str]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding, error
 from ..project import Project, discover, outside_repository
-from ..spec.load import Spec, load, path_text
+from ..spec.load import Spec, path_text
 
 if TYPE_CHECKING:
     from ..spec.schema import Failure
@@ -41,13 +41,13 @@ def lint(project: Project, paths: list[str] | None = None) -> LintResult:
     else:
         files, found = discover(project)
         result.findings += found
+    from .fastload import load_and_lint
+
     for path in files:
-        spec, findings = load(path, project.relative(path))
-        if spec is None:
-            result.findings += findings
-            continue
-        result.specs.append(spec)
-        result.findings += lint_spec(spec, project)
+        spec, findings = load_and_lint(project, path)  # positions (ruamel) only when there is a finding
+        if spec is not None:
+            result.specs.append(spec)
+        result.findings += findings
     return result
 
 

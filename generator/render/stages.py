@@ -10,6 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from ..findings import Finding, Severity, error
+from ..lint.fastload import fast_spec, load_and_lint
 from ..project import PLACEHOLDER_REPOSITORY, Project
 from ..project import discover as discover_specs
 from ..spec.load import Spec
@@ -20,7 +21,6 @@ from .builders import infrastructure, service_documents
 from .cache import Output, RenderCache
 from .derived import APPS, derived_files
 from .engine import RenderCheckError, parse_back, render_text
-from .fastload import fast_spec, load_and_lint
 from .options import RenderOptions
 from .origins import Origins
 from .result import RenderResult

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rollouts.lint.fastload import fast_spec, load_and_lint
 from rollouts.project import load_project
-from rollouts.render.fastload import fast_spec, load_and_lint
 from rollouts.spec.load import load
 from rollouts.spec.resolve import to_plain
 

@@ -9,49 +9,24 @@ the positional loader, so findings carry exact lines and columns.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from ..findings import Finding
 from ..project import Project
-from ..spec.load import MAX_BYTES, Spec, load
-
-# constructs where parsers may differ or that only the positional loader guards (alias bombs): take the slow path
-_RISKY = re.compile(rb"&|<<|(?:^|[\s,\[{:-])!|\b[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\b|^%", re.MULTILINE)
-
-
-def _plain(node: Any) -> bool:
-    if isinstance(node, dict):
-        return all(_plain(v) for v in node.values())
-    if isinstance(node, list):
-        return all(_plain(v) for v in node)
-    return node is None or isinstance(node, str | int | float | bool)
+from ..spec.load import MAX_BYTES, Spec, load, parse_plain
 
 
 def fast_spec(path: str, display: str) -> Spec | None:
     """The spec parsed without positions, or None when the positional loader must decide."""
-    import yaml_rs
-
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError:
         return None
-    if len(raw) > MAX_BYTES or b"\0" in raw or raw.startswith(b"\xef\xbb\xbf") or _RISKY.search(raw):
-        return None
-    try:
-        text = raw.decode("utf-8")
-        data = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
-    except (UnicodeDecodeError, yaml_rs.YAMLDecodeError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or not _plain(data):
-        return None
-    return Spec(display, text, data)  # type: ignore[arg-type]  # plain dict: positions are never asked for
+    return None if len(raw) > MAX_BYTES else parse_plain(raw, display)
 
 
 def load_and_lint(project: Project, path: str) -> tuple[Spec | None, list[Finding]]:
     """One spec and its lint findings; exact positions whenever there is a finding."""
-    from ..lint import lint_spec
+    from . import lint_spec
 
     display = project.relative(path)
     spec = fast_spec(path, display)
