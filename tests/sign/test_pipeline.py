@@ -84,6 +84,9 @@ def test_pipeline_end_to_end(tmp_path: Path, catalog: Path) -> None:
 def test_pipeline_without_a_catalog_validates_with_the_shipped_schemas(tmp_path: Path) -> None:
     """A fresh copy with no .rollouts/schemas and no ../shared: validate runs on the schemas the package ships."""
     repo, env = fresh_copy(tmp_path)
+    nowhere = "http://127.0.0.1:9"  # no network: any download would fail
+    env.update(ROLLOUTS_SHARED=str(tmp_path / "no-such-shared"), HTTPS_PROXY=nowhere, HTTP_PROXY=nowhere,
+               https_proxy=nowhere, http_proxy=nowhere, NO_PROXY="", no_proxy="")
     out = run(repo, env)
     assert out.returncode == 0, out.stdout + out.stderr
     steps = summary(out.stdout)
