@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from ..findings import Finding, Severity, error
 from ..lint.fastload import fast_spec, load_and_lint
@@ -25,9 +25,6 @@ from .options import RenderOptions
 from .origins import Origins
 from .result import RenderResult
 from .safe import RenderValueError
-
-if TYPE_CHECKING:
-    from ..spec.types import Resolved
 
 Progress = Callable[[int, int], None]
 
@@ -158,7 +155,7 @@ def render_spec(job: Job, spec: Spec, path: str) -> Unit:
         if env not in job.environments:
             continue
         try:
-            files, hints, namespace = service_documents(cast("Resolved", resolve(spec, env)))
+            files, hints, namespace = service_documents(resolve(spec, env))
             base = f"{APPS}/{env}/{spec.name}"
             texts = {}
             for name, docs in files.items():

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .load import Path, Spec
 from .schema import resolve_ref, schema
+
+if TYPE_CHECKING:
+    from .types import Resolved
 
 
 def to_plain(node: Any) -> Any:
@@ -71,14 +74,14 @@ def environments(spec: Spec, default: Sequence[str] | None = None) -> list[str]:
     return list(schema()["properties"]["spec"]["properties"]["environments"]["default"])
 
 
-def resolve(spec: Spec, environment: str) -> dict[str, Any]:
+def resolve(spec: Spec, environment: str) -> Resolved:
     """The whole document for one environment: metadata, and spec with the overrides merged and defaults filled.
 
     Computed once per spec and environment (lint and render share it); callers must not modify it."""
     done = spec.resolved.get(environment)
     if done is None:
         done = spec.resolved[environment] = _resolve(spec, environment)
-    return done
+    return cast("Resolved", done)  # the schema's shape, with its defaults filled (tests/lint/test_spec_types.py)
 
 
 def _resolve(spec: Spec, environment: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...findings import Finding
 from ...project import Project
@@ -14,6 +14,7 @@ from ...spec.load import Path, Spec, path_text
 from ...spec.resolve import environments, origin, resolve
 
 if TYPE_CHECKING:
+    from ...spec.types import Resolved
     from ...spec.types import Spec as ResolvedSpec
 
 RULES = (
@@ -84,7 +85,7 @@ class Context:
         self.spec = spec
         self.project = project
         self.rule: ModuleType | None = None
-        self.environments: dict[str, dict[str, Any]] = {
+        self.environments: dict[str, Resolved] = {
             env: resolve(spec, env) for env in environments(spec, project.environments)}
         self.where: dict[int, str | None] = {}  # id(finding) -> its environment, while the rule runs
 
