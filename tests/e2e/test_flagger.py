@@ -40,6 +40,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -410,6 +411,32 @@ def promotion_ticks(canary: dict[str, Any]) -> tuple[int, int]:
     return int(analysis["iterations"]), int(analysis["iterations"]) + 4
 
 
+def skipped_ticks(outcome: Outcome, start: float, end: float, interval: float) -> tuple[int, list[float]]:
+    """Ticks Flagger did not run between ``start`` and ``end``: a gap of more than 1.5 intervals between two
+    changes of the Canary's state with no Warning event inside it (a webhook or metric problem warns at the tick it
+    fails; a scheduler that missed a tick on this 2-core machine does not; events are stamped to the second and the
+    state is polled every second, so a tick's own events sit within 3 s of its ends), less the ticks of a manual
+    gate's wait. Returns the count and
+    where the gaps start, so the report says what was discounted."""
+    times = [s.at for s in outcome.samples if start <= s.at <= end]
+    warned = [at for at, kind, _ in outcome.events if kind == "Warning"]
+    count, where = 0, []
+    for a, b in pairwise(times):
+        missed = round((b - a) / interval) - 1
+        if missed > 0 and not any(a + 3 < w < b - 3 for w in warned):  # a tick's own events: at its ends
+            count += missed
+            where.append(a)
+    gate = round(outcome.gate_wait / interval)
+    return max(0, count - gate), where if count > gate else []
+
+
+def _discounted(skipped: int, where: list[float], trigger: float) -> str:
+    if not skipped:
+        return ""
+    return (f"; less {skipped} tick(s) Flagger did not run (no state change and no warning for over 1.5 intervals "
+            f"after t+{', t+'.join(f'{w - trigger:.1f}s' for w in where)})")
+
+
 def assert_promoted(outcome: Outcome) -> None:
     interval = interval_of(outcome.canary)
     lines = []
@@ -417,10 +444,12 @@ def assert_promoted(outcome: Outcome) -> None:
         assert outcome.phase == "Succeeded", (f"{outcome.scenario.label}: ended {outcome.phase!r}; warnings: "
                                               f"{outcome.warnings()[-5:]}")
         assert outcome.progressing is not None and outcome.end is not None
-        measured = outcome.end - outcome.progressing - outcome.gate_wait
+        skipped, where = skipped_ticks(outcome, outcome.progressing, outcome.end, interval)
+        measured = outcome.end - outcome.progressing - outcome.gate_wait - skipped * interval
         analysed, ticks = promotion_ticks(outcome.canary)
         formula = ticks * interval
-        lines.append(f"time to promotion (from Progressing{', less the gate wait' if outcome.gate_wait else ''}): "
+        lines.append(f"time to promotion (from Progressing{', less the gate wait' if outcome.gate_wait else ''}"
+                     f"{_discounted(skipped, where, outcome.trigger)}): "
                      f"measured {measured:.1f} s, formula {ticks} x {interval:g} s = {formula:g} s "
                      f"({analysed} analysis ticks as the docs count them + {ticks - analysed} of promotion)")
         assert abs(measured - formula) <= interval, lines[-1]
@@ -436,10 +465,12 @@ def assert_rolled_back(outcome: Outcome, metric: str) -> None:
         assert outcome.phase == "Failed", f"{outcome.scenario.label}: ended {outcome.phase!r}"
         first, end = outcome.first_failed_check, outcome.end
         assert first is not None and end is not None
-        measured = end - first
+        skipped, where = skipped_ticks(outcome, first, end, interval)
+        measured = end - first - skipped * interval
         formula = threshold * interval
         lines.append(f"first failed check {first - outcome.trigger:.1f} s after the release; rollback "
-                     f"{measured:.1f} s after it, formula threshold {threshold} x {interval:g} s = {formula:g} s")
+                     f"{measured:.1f} s after it{_discounted(skipped, where, outcome.trigger)}, formula threshold "
+                     f"{threshold} x {interval:g} s = {formula:g} s")
         halts = [w for w in outcome.warnings() if "Halt" in w]
         assert any(metric in w for w in halts), f"no failed check of {metric}: {halts[-5:]}"
         assert abs(measured - formula) <= interval, lines[-1]
