@@ -3,11 +3,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..cli import COMMANDS, output_options, report
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..project import Project
+    from ..render.origins import Position
+
+    Origins = Mapping[str, Mapping[str, Position]]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,14 +81,13 @@ class Stages:
 def command(tree: str | None, schemas: str | None, skip: tuple[str, ...], engine: str, promql: bool, kustomize: bool,
             cache: bool, fmt: str, strict: bool, root: str) -> int:
     from ..project import load_project
-    from ..stages import rendered_origins
     from ..validate import validation
 
     project = load_project(root)
     tree = os.path.abspath(tree) if tree else "flux"
     stages = Stages()
     try:
-        result = validation(project, tree, origins=lambda: rendered_origins(project), schema_dir=schemas,
+        result = validation(project, tree, origins=lambda: _origins(project), schema_dir=schemas,
                             skip_kinds=skip_kinds(skip), promql=promql, kustomize=kustomize, engine=engine,
                             cache_dir=cache_dir(project.root, cache), progress=stages)
     finally:
@@ -90,3 +97,10 @@ def command(tree: str | None, schemas: str | None, skip: tuple[str, ...], engine
         count = result.files
         print(f"validated {count} file{'' if count == 1 else 's'} under {tree}: no problems", file=sys.stderr)
     return code
+
+
+def _origins(project: Project) -> Origins:
+    """Asked only when there are findings to map: the release stages (render, sign, verify) are imported then."""
+    from ..stages import rendered_origins
+
+    return rendered_origins(project)

@@ -19,11 +19,10 @@ SUPPRESS = re.compile(r"#\s*rollouts:\s*ignore\[([a-z0-9,\s-]+)\](.*)$")
 
 
 class LintResult:
-    """The findings of a lint run, and the specs that loaded (render and check reuse them)."""
+    """The findings of a lint run."""
 
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
-        self.specs: list[Spec] = []
 
 
 def lint(project: Project, paths: list[str] | None = None) -> LintResult:
@@ -44,9 +43,7 @@ def lint(project: Project, paths: list[str] | None = None) -> LintResult:
     from .fastload import load_and_lint
 
     for path in files:
-        spec, findings = load_and_lint(project, path)  # positions (ruamel) only when there is a finding
-        if spec is not None:
-            result.specs.append(spec)
+        _, findings = load_and_lint(project, path)  # positions (ruamel) only when there is a finding
         result.findings += findings
     return result
 

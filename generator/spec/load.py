@@ -225,7 +225,7 @@ def _plain(node: Any) -> bool:
 
 
 def parse_plain(raw: bytes, file: str) -> Spec | None:
-    """The file as plain data without positions (yaml-rs, YAML 1.2 like ruamel's default; about 7 x faster than
+    """The file as plain data without positions (yaml-rs, YAML 1.2 like ruamel's default, much faster than
     :func:`parse`), or None when :func:`parse` must decide: anything but a plain mapping, and the YAML features
     where two parsers could disagree or that only :func:`parse` guards (anchors, tags, merge keys, dates, a BOM).
     Use it only where a problem sends the caller back to :func:`parse` for positions."""
