@@ -34,6 +34,7 @@ from . import git as gitlib
 from .errors import RolloutsError
 from .findings import Finding, Severity
 from .git import Git
+from .keys import load_private_key
 from .project import Project, load_project
 from .render import options_from_project, write_tree
 from .stages import Rendered, StageResult, findings_of, lint_and_render, record, render_inputs, sign_and_verify, skipped
@@ -277,8 +278,6 @@ def _loaded_key(opts: CommitOptions) -> Any:
     if opts.key is None:
         return None
     if opts.key not in _KEYS:
-        from .keys import load_private_key
-
         _KEYS[opts.key] = load_private_key(opts.key)
     return _KEYS[opts.key]
 

@@ -26,6 +26,7 @@ from . import git
 from .commit import BUNDLE, CommitOptions, commit
 from .errors import RolloutsError
 from .findings import Finding, Severity
+from .keys import PASSWORD_ENV, password_from_env, write_key_pair
 from .stages import StageResult
 from .verify import make_policy, verify_tree
 
@@ -84,8 +85,6 @@ def _inside(path: str, root: str) -> bool:
 def development_keys(cache: str) -> tuple[str, str, str]:
     """(cosign.key, cosign.pub, commit-ssh) in ``cache/dev-keys``, generated on first use; sets COSIGN_PASSWORD for
     this process when the password was generated."""
-    from .keys import PASSWORD_ENV, password_from_env, write_key_pair
-
     keys = os.path.join(cache, "dev-keys")
     os.makedirs(keys, mode=0o700, exist_ok=True)
     readme = os.path.join(keys, "README-DEVELOPMENT-ONLY.txt")

@@ -8,6 +8,8 @@ from functools import cache
 from typing import Any
 
 from .findings import Finding, error, warning
+from .spec.load import parse, parse_plain
+from .spec.schema import conforms, findings_against
 
 PROJECT_FILE = "rollouts.project.yaml"
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "project.schema.json")
@@ -63,8 +65,6 @@ def load_project(root: str = ".") -> Project:
             "flux-system} (the URL of this repository; see docs/project.md).")])
     with open(path, "rb") as fh:
         raw = fh.read(1024 * 1024)
-    from .spec.load import parse, parse_plain
-
     fast = parse_plain(raw, PROJECT_FILE)  # a valid file needs no positions: ruamel only when there is a finding
     if fast is not None:
         project = _project(root, fast)
@@ -116,50 +116,15 @@ def _project(root: str, doc: Any) -> Project:
 
 
 def _schema_findings(doc: Any) -> tuple[list[Finding], list[Finding]]:
-    """project.schema.json's verdict (jsonschema-rs), each problem at its line:col: the unknown keys (with a
+    """project.schema.json's verdict, each problem at its line:col in lint's words: the unknown keys (with a
     did-you-mean), and the other problems."""
-    from .spec.schema import conforms
-
-    if conforms(doc, project_schema()):  # lint's own walker: jsonschema-rs costs lint's start-up 0.1 x yamllint
+    if conforms(doc, project_schema()):
         return [], []
-    import difflib
-
-    import jsonschema_rs
-
-    from .spec.load import path_text
-    from .spec.resolve import to_plain
-
     unknown: list[Finding] = []
     invalid: list[Finding] = []
-    for err in jsonschema_rs.validator_for(project_schema()).iter_errors(to_plain(doc.data)):
-        path = tuple(err.instance_path)
-        unexpected = getattr(err.kind, "unexpected", None)
-        if unexpected is not None:
-            known = list(_node(path).get("properties", {}))
-            for key in unexpected:
-                line, col = doc.position((*path, key), key=True)
-                where = path_text((*path, key))
-                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-                hint = (f"Did you mean {'.'.join(str(p) for p in (*path, close[0]))!r}?" if close
-                        else f"Known keys here: {', '.join(known)}.")
-                unknown.append(error("project-config", PROJECT_FILE, line, col,
-                                     f"unknown key {where!r} in {PROJECT_FILE}", hint, where))
-            continue
-        line, col = doc.position(path)
-        where = path_text(path) or "the document"
-        node = _node(path)
-        described = str(node.get("description", "")).split(". ")[0].rstrip(".")
-        invalid.append(error("project-config", PROJECT_FILE, line, col, f"{where}: {err.message}",
-                             f"{described}." if described else "", path_text(path)))
+    for found in findings_against(doc, project_schema()):
+        (unknown if found.rule == "schema-unknown-key" else invalid).append(found._replace(rule="project-config"))
     return unknown, invalid
-
-
-def _node(path: tuple[Any, ...]) -> dict[str, Any]:
-    """The schema node describing the value at ``path``."""
-    node = project_schema()
-    for step in path:
-        node = node.get("items", {}) if isinstance(step, int) else node.get("properties", {}).get(step, {})
-    return node
 
 
 def _render_problem(render: Any) -> tuple[tuple[str, ...], str, str] | None:

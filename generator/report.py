@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from . import __version__
 from .findings import Finding, Severity
+from .lint.explain import BUILT_IN, OTHER, summary_of
+from .lint.rules import RULES
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -83,9 +85,6 @@ def summaries(rule_ids: Iterable[str]) -> dict[str, str]:
     """The one-line summary of each id (what ``lint --explain`` says first), importing the module of a lint rule
     only when its id is asked for (``lint/rules/<id with underscores>.py``), not all of them."""
     import importlib
-
-    from .lint.explain import BUILT_IN, OTHER, summary_of
-    from .lint.rules import RULES
 
     out = {}
     for rule_id in rule_ids:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import __version__, git
 from .certificates import certificate_identity
 from .errors import RolloutsError
+from .keys import load_private_key, password_from_env, public_key_hint
 from .sigstore_api import ambient_identity_token, sign_dsse_keyless
 
 if TYPE_CHECKING:
@@ -182,8 +183,6 @@ def keyed_bundle(statement: bytes, key: EllipticCurvePrivateKey) -> dict[str, An
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from .keys import public_key_hint
-
     sig = key.sign(pae(PAYLOAD_TYPE, statement), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     return {
         "mediaType": BUNDLE_MEDIA_TYPE,
@@ -236,8 +235,6 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
     elif key_path:
         from concurrent.futures import ThreadPoolExecutor
 
-        from .keys import load_private_key, password_from_env
-
         if password_from_env() is None:
             load_private_key(key_path)  # raises the "COSIGN_PASSWORD is not set" error
         # scrypt (about 0.2 s, the GIL released) runs on the second core while the tree is hashed
@@ -260,8 +257,6 @@ def sign_tree(tree: str, root: str = ".", *, key_path: str | None = None, identi
     statement = build_statement(tree, root, digests, source)
     payload = statement_bytes(statement)
     if key is not None:
-        from .keys import public_key_hint
-
         text = json.dumps(keyed_bundle(payload, key), indent=2) + "\n"
         mode, identity = "key", public_key_hint(key.public_key())
     else:

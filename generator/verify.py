@@ -34,6 +34,7 @@ from . import sigstore_api
 from .certificates import certificate_identity, identities_of, issuer_of
 from .errors import RolloutsError
 from .findings import Finding, error
+from .keys import load_public_key, public_key_hint
 from .sign import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
@@ -70,8 +71,6 @@ class Policy(NamedTuple):
 
     def describe(self) -> str:
         if self.public_key is not None:
-            from .keys import public_key_hint
-
             return f"key {public_key_hint(self.public_key)}"
         who = self.identity or f"~{self.identity_regexp}"
         issuer = self.issuer or f"~{self.issuer_regexp}"
@@ -86,8 +85,6 @@ def make_policy(*, key: str | None = None, identity: str | None = None, identity
     if key and keyless:
         raise RolloutsError("--key cannot be combined with --certificate-identity/--certificate-oidc-issuer")
     if key:
-        from .keys import load_public_key
-
         return Policy(public_key=load_public_key(key))
     if not keyless:
         raise RolloutsError("nothing to verify against", KEYLESS_HINT)
@@ -146,8 +143,6 @@ def _verify_keyed(doc: dict[str, Any], key: EllipticCurvePublicKey, where: str,
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
-
-    from .keys import public_key_hint
 
     material = doc.get("verificationMaterial") or {}
     if "publicKey" not in material:

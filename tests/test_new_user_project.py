@@ -54,11 +54,9 @@ def test_typos_in_the_project_file_are_unknown_keys_with_did_you_mean(tmp_path: 
     assert done.returncode == 1, done.stdout + done.stderr
     found = [(f["rule"], f["line"], f["column"], f["message"], f["hint"]) for f in json.loads(done.stdout)]
     assert found == [
-        ("project-config", 1, 1, "unknown key 'environment' in rollouts.project.yaml", "Did you mean 'environments'?"),
-        ("project-config", 3, 3, "unknown key 'render.repositry' in rollouts.project.yaml",
-         "Did you mean 'render.repository'?"),
-        ("project-config", 6, 3, "unknown key 'validate.skp' in rollouts.project.yaml",
-         "Did you mean 'validate.skip'?"),
+        ("project-config", 1, 1, "environment: unknown key 'environment'", "Did you mean 'environments'?"),
+        ("project-config", 3, 3, "render.repositry: unknown key 'repositry'", "Did you mean 'repository'?"),
+        ("project-config", 6, 3, "validate.skp: unknown key 'skp'", "Did you mean 'skip'?"),
     ]
 
 
@@ -78,8 +76,8 @@ def test_values_the_hand_checks_miss_are_schema_findings_at_their_line(tmp_path:
         "environments: [staging, staging]\nrender:\n  repository: https://g.example/o.git\n  develop: 'yes'\n")
     found = [(f.rule, f.line, f.column, f.message) for f in load_project(str(tmp_path)).findings]
     assert found == [
-        ("project-config", 1, 15, 'environments: ["staging","staging"] has non-unique elements'),
-        ("project-config", 4, 12, 'render.develop: "yes" is not of type "boolean"'),
+        ("project-config", 1, 25, 'environments[1]: "staging" is listed twice'),
+        ("project-config", 4, 12, 'render.develop: expected boolean, got string "yes"'),
     ]
 
 

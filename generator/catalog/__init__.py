@@ -11,39 +11,31 @@ kubeconform finds a schema with :data:`KUBECONFORM_TEMPLATE`: kubeconform names 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
-from ..workdir import NAME as WORKDIR
+from ..errors import RolloutsError
+from . import kubernetes
+from .build import build
+from .layout import (
+    DEFAULT_DIR,
+    DEFAULT_KUBERNETES_VERSION,
+    FETCHED_DIR,
+    INDEX_FILE,
+    SCHEMAS_ENV,
+    SHIPPED_DIR,
+    kubeconform_template,
+    schema_path,
+)
 
-INDEX_FILE = "catalog.json"
-SCHEMAS_ENV = "ROLLOUTS_SCHEMAS"
-DEFAULT_DIR = os.path.join(WORKDIR, "schemas")
-FETCHED_DIR = WORKDIR  # where `rollouts schemas fetch` keeps its downloads: crds/ and catalogs/
-DEFAULT_KUBERNETES_VERSION = "1.34"
-
-
-def kubeconform_template(catalog: str) -> str:
-    """The ``-schema-location`` for a catalog directory (a Go template; it ends in ``.json`` on purpose)."""
-    group = '{{ if eq .Group "v1" }}core{{ else }}{{ .Group }}{{ end }}'
-    return f"{os.path.abspath(catalog)}/{group}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json"
-
-
-def schema_path(catalog: str, api_version: str, kind: str) -> str:
-    """The file holding the schema of ``kind`` in ``api_version`` (it may not exist)."""
-    group, _, version = api_version.rpartition("/")
-    return os.path.join(catalog, group or "core", f"{kind.lower()}_{version}.json")
-
-
-SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
+__all__ = ["DEFAULT_DIR", "DEFAULT_KUBERNETES_VERSION", "FETCHED_DIR", "INDEX_FILE", "SCHEMAS_ENV", "SHIPPED_DIR",
+           "catalog_dir", "find_catalog", "kubeconform_template", "schema_path", "shipped_catalog"]
 
 
 def shipped_key(kubernetes_version: str) -> str:
     """Names the shipped schemas (generator/catalog/shipped, made by scripts/build-schemas) and the Kubernetes core
     kinds of kubernetes-validate they are combined with: a catalog built from other ones is rebuilt."""
-    import hashlib
-
-    from . import kubernetes
-
     with open(os.path.join(SHIPPED_DIR, "manifest.json"), "rb") as fh:
         manifest = fh.read()
     return hashlib.sha256(manifest + kubernetes_version.encode() + kubernetes.source_root().encode()).hexdigest()[:16]
@@ -51,8 +43,6 @@ def shipped_key(kubernetes_version: str) -> str:
 
 def _shipped_mark(catalog: str) -> str | None:
     """The shipped key a catalog was built with, None for a catalog the user built (or none at all)."""
-    import json
-
     try:
         with open(os.path.join(catalog, INDEX_FILE), encoding="utf-8") as fh:
             index = json.load(fh)
@@ -64,9 +54,6 @@ def _shipped_mark(catalog: str) -> str | None:
 
 def shipped_catalog(out: str, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> str:
     """``out`` holding the shipped schemas plus the Kubernetes core kinds (built unless already current)."""
-    from . import kubernetes
-    from .build import build
-
     version = kubernetes.pick_version(kubernetes_version)
     key = shipped_key(version)
     if _shipped_mark(out) != key:
@@ -86,8 +73,6 @@ def find_catalog(root: str, explicit: str | None = None) -> str:
     when the user built it (``schemas build``/``fetch``); otherwise it is built there offline, once: from what
     ``rollouts schemas fetch`` left in ``.rollouts/`` when there is such, else from the schemas this package ships
     (rebuilt when the package ships other ones). A catalog the user built is never touched."""
-    from ..errors import RolloutsError
-
     path = catalog_dir(root, explicit)
     if explicit or os.environ.get(SCHEMAS_ENV):
         if not os.path.isdir(path):
@@ -117,8 +102,6 @@ def has_fetched(root: str) -> bool:
 def _build_from_fetched(root: str, out: str) -> None:
     """Build ``out`` from the Kubernetes core kinds of kubernetes-validate and the catalogs and CRDs that
     ``rollouts schemas fetch`` left in ``.rollouts/catalogs`` and ``.rollouts/crds``."""
-    from .build import build
-
     fetched = os.path.join(root, FETCHED_DIR)
     crds = os.path.join(fetched, "crds")
     catalogs = []  # every <name>/ extracted beside its <name>.tar.gz

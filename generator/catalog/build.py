@@ -18,7 +18,8 @@ from typing import Any
 from ..errors import RolloutsError
 from ..findings import Finding
 from ..workdir import makedirs
-from . import INDEX_FILE
+from . import crd, kubernetes
+from .layout import INDEX_FILE
 
 _NAME = re.compile(r"[a-z0-9.-]+_[a-z0-9]+\.json")
 
@@ -63,8 +64,6 @@ def build(out: str, kubernetes_version: str | None = "1.34", crds: list[str] | N
     """Write the catalog to ``out``; user problems are findings (CRD files) or RolloutsError (bad arguments).
     ``shipped``: the catalog is the package's shipped schemas, this key naming their version (catalog.json says so,
     and a stale one is rebuilt)."""
-    from . import crd, kubernetes
-
     out = os.path.abspath(out)
     if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, INDEX_FILE)):
         raise RolloutsError(f"{out} exists and is not a schema catalog built by rollouts",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..findings import Finding
+from ..findings import Finding, error
 
 SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
 
@@ -162,8 +162,6 @@ def _untemplate(text: str) -> tuple[str | None, str]:
 def load_crd_files(paths: list[str]) -> tuple[dict[str, dict[str, Any]], list[str], list[Finding]]:
     """CRD files or directories (recursively: *.yaml, *.yml, *.json, *.tpl) -> (schemas, notes, findings)."""
     import yaml
-
-    from ..findings import error
 
     files: list[str] = []
     notes: list[str] = []

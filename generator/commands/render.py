@@ -65,8 +65,8 @@ def command(env: tuple[str, ...], service: tuple[str, ...], check: bool, out: st
     cache = None if no_cache else RenderCache(project, options, envs, out)
     progress = Progress()
     try:
-        result = render(project, environments=environments, services=services, progress=progress,
-                        parse_back=not check, options=options, cache=cache, compare_dir=out if check else None)
+        result = render(project, environments=environments, services=services, options=options, progress=progress,
+                        cache=cache, check_against=out if check else None)
     finally:
         progress.close()
     if not result.ok:

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding, error
 from ..project import Project, discover, outside_repository
-from ..spec.load import Spec, path_text
+from ..spec.load import Spec, load, path_text
+from ..spec.schema import examine
+from .fastload import fast_spec
+from .rules import all_rules, run_rules
 
 if TYPE_CHECKING:
     from ..spec.schema import Failure
@@ -40,12 +43,22 @@ def lint(project: Project, paths: list[str] | None = None) -> LintResult:
     else:
         files, found = discover(project)
         result.findings += found
-    from .fastload import load_and_lint
-
     for path in files:
         _, findings = load_and_lint(project, path)  # positions (ruamel) only when there is a finding
         result.findings += findings
     return result
+
+
+def load_and_lint(project: Project, path: str) -> tuple[Spec | None, list[Finding]]:
+    """One spec and its lint findings; exact positions whenever there is a finding."""
+    display = project.relative(path)
+    spec = fast_spec(path, display)
+    if spec is not None and not lint_spec(spec, project):
+        return spec, []
+    slow, findings = load(path, display)
+    if slow is None:
+        return None, findings
+    return slow, lint_spec(slow, project)
 
 
 def _inside(project: Project, path: str) -> bool:
@@ -56,9 +69,6 @@ def _inside(project: Project, path: str) -> bool:
 
 def lint_spec(spec: Spec, project: Project) -> list[Finding]:
     """The schema's findings, then the rules' on what the schema accepted, then the suppressions."""
-    from ..spec.schema import examine
-    from .rules import run_rules
-
     verdict = examine(spec)
     owned = {id(f) for _, f in verdict.owned}
     findings = [f for f in verdict.findings if id(f) not in owned]
@@ -83,8 +93,6 @@ def _usable(spec: Spec, failures: list[Failure]) -> tuple[Spec | None, list[str]
     if not failures:
         return spec, []
     import copy
-
-    from ..spec.schema import examine
 
     data = copy.deepcopy(spec.data)
     removed: list[str] = []
@@ -187,8 +195,6 @@ def apply_suppressions(spec: Spec, findings: list[Finding]) -> list[Finding]:
 def _unknown_ids(spec: Spec, number: int, text: str, match: re.Match[str], rules: set[str]) -> list[Finding]:
     """A suppression naming an id no lint rule has (a typo would silently suppress nothing), or a check that
     cannot be suppressed."""
-    from .rules import all_rules
-
     known = sorted(m.ID for m in all_rules())
     out = []
     for rule in sorted(rules, key=lambda r: match.group(1).find(r)):

@@ -2,16 +2,14 @@
 
 ruamel.yaml keeps the line and column of every node, at a few milliseconds a file: that is seconds for a
 thousand services, spent on positions that only a finding needs. Here a file is parsed with yaml-rs (YAML 1.2,
-like ruamel's default) and linted through the public lint API; only when lint has something to say, or the file
-uses YAML features where two parsers could disagree (anchors, tags, merge keys, dates), is it loaded again with
+like ruamel's default) and linted (``rollouts.lint.load_and_lint``); only when lint has something to say, or
+the file uses YAML features where two parsers could disagree (anchors, tags, merge keys, dates), is it loaded again with
 the positional loader, so findings carry exact lines and columns.
 """
 
 from __future__ import annotations
 
-from ..findings import Finding
-from ..project import Project
-from ..spec.load import MAX_BYTES, Spec, load, parse_plain
+from ..spec.load import MAX_BYTES, Spec, parse_plain
 
 
 def fast_spec(path: str, display: str) -> Spec | None:
@@ -22,17 +20,3 @@ def fast_spec(path: str, display: str) -> Spec | None:
     except OSError:
         return None
     return None if len(raw) > MAX_BYTES else parse_plain(raw, display)
-
-
-def load_and_lint(project: Project, path: str) -> tuple[Spec | None, list[Finding]]:
-    """One spec and its lint findings; exact positions whenever there is a finding."""
-    from . import lint_spec
-
-    display = project.relative(path)
-    spec = fast_spec(path, display)
-    if spec is not None and not lint_spec(spec, project):
-        return spec, []
-    slow, findings = load(path, display)
-    if slow is None:
-        return None, findings
-    return slow, lint_spec(slow, project)

@@ -22,24 +22,25 @@ __all__ = ["RenderCache", "RenderOptions", "RenderResult", "check_tree", "option
 
 
 def render(project: Project, specs: list[Spec] | None = None, environments: list[str] | None = None,
-           services: list[str] | None = None, options: RenderOptions | None = None,
-           progress: Callable[[int, int], None] | None = None, parse_back: bool = True,
-           cache: RenderCache | None = None, compare_dir: str | None = None) -> RenderResult:
+           services: list[str] | None = None, options: RenderOptions | None = None, *,
+           progress: Callable[[int, int], None] | None = None, cache: RenderCache | None = None,
+           check_against: str | None = None) -> RenderResult:
     """Render the project (or the given, already linted ``specs``), limited to ``environments``/``services``.
 
     Lint errors stop the render: the result then has findings and no files. Every rendered file is parsed back
-    and checked, unless ``parse_back`` is False: ``render --check`` writes nothing, so it only compares text.
+    and checked, unless the render is a check (``check_against``): ``render --check`` writes nothing, so it only
+    compares text.
     With a ``cache`` (see :mod:`generator.render.cache`), specs whose output is already in the tree are skipped
     (their objects then have no ``origins``: callers that map findings back pass no cache).
-    With ``compare_dir`` (``render --check``), each spec's files are compared with that tree where they are
-    rendered, in the worker processes; identical files count as read from it, so the check reads only the rest.
+    With ``check_against`` (``render --check``: a tree), each spec's files are compared with that tree where they
+    are rendered, in the worker processes; identical files count as read from it, so the check reads only the rest.
 
     The stages (:mod:`generator.render.stages`): discover the spec files, take what the cache has, execute the
     rest (lint and render, in the worker pool), assemble the result with the infrastructure.
     """
     options = options or options_from_project(project)
     result = stages.start(project, options, specs, environments, services)
-    job = stages.job(project, environments, parse_back, compare_dir, cache)
+    job = stages.job(project, environments, check_against, cache)
     if specs is not None:
         chosen = [s for s in specs if services is None or s.name in services]
         units = [stages.render_spec(job, s, os.path.join(project.root, s.file)) for s in chosen]

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..project import Project
 from ..workdir import makedirs
+from .engine import templates_dir
 from .options import RenderOptions
 
 CACHE_FILE = os.path.join(".rollouts", "cache", "render.json")
@@ -31,8 +32,6 @@ def code_digest() -> str:
     """sha256 over the generator package, the templates, and the versions of Jinja2 and yaml-rs."""
     import jinja2
     import yaml_rs
-
-    from .engine import templates_dir
 
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.sha256(f"{VERSION} {jinja2.__version__} {yaml_rs.__version__}".encode())

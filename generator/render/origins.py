@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from ..spec.load import Spec, load
+from ..spec.resolve import origin
 
 Position = tuple[str, int, int]
 Hint = tuple[str, str, str, dict[str, tuple[str | int, ...]]]  # path on disk, display, environment, pointers
@@ -27,8 +28,6 @@ class ObjectOrigins(Mapping[str, Position]):
         return self._specs[path]
 
     def __getitem__(self, pointer: str) -> Position:
-        from ..spec.resolve import origin
-
         _, display, env, pointers = self._hint
         where = pointers[pointer]
         spec = self._spec()

@@ -10,7 +10,8 @@ from functools import partial
 from typing import cast
 
 from ..findings import Finding, Severity, error
-from ..lint.fastload import fast_spec, load_and_lint
+from ..lint import load_and_lint
+from ..lint.fastload import fast_spec
 from ..project import PLACEHOLDER_REPOSITORY, Project
 from ..project import discover as discover_specs
 from ..spec.load import Spec
@@ -73,13 +74,13 @@ def start(project: Project, options: RenderOptions, specs: list[Spec] | None, en
     return result
 
 
-def job(project: Project, environments: list[str] | None, parse_back: bool, compare_dir: str | None,
+def job(project: Project, environments: list[str] | None, check_against: str | None,
         cache: RenderCache | None) -> Job:
     envs = tuple(e for e in project.environments if environments is None or e in environments)
-    compare = os.path.abspath(os.path.join(project.root, compare_dir)) if compare_dir else None
+    compare = os.path.abspath(os.path.join(project.root, check_against)) if check_against else None
     if cache is not None and compare is not None and cache.out != compare:
         compare = None  # from_tree describes one tree only
-    return Job(project, envs, parse_back, compare)
+    return Job(project, envs, parse_back=check_against is None, compare=compare)
 
 
 def discover(project: Project, services: list[str] | None, result: RenderResult) -> list[str]:

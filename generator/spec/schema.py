@@ -92,6 +92,14 @@ def conforms(spec: Spec, node: dict[str, Any]) -> bool:
     return _Walk(spec).trial(spec.data, node, ())
 
 
+def findings_against(spec: Spec, node: dict[str, Any]) -> list[Finding]:
+    """Every problem of the whole document against ``node`` (a schema as :func:`conforms` takes), at its line:col,
+    in the words lint uses for a spec."""
+    walk = _Walk(spec)
+    walk.check(spec.data, node, ())
+    return walk.findings
+
+
 def examine(spec: Spec) -> Result:
     walk = _Walk(spec)
     walk.check(spec.data, schema(), ())

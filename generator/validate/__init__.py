@@ -12,9 +12,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog import find_catalog, kubeconform_template
+from ..errors import RolloutsError, ToolMissing
 from ..findings import Finding, Severity
 from ..project import Project
-from .manifests import OriginsArg
+from . import kubeconform
+from .inprocess import validate_tree
+from .kustomize import validate_builds
+from .manifests import Locator, OriginsArg, tree_files
+from .promql import validate_queries
 
 
 @dataclass
@@ -44,11 +50,6 @@ def validation(project: Project, tree_dir: str = "flux", origins: OriginsArg = N
     kustomize builds are remembered by the content of their inputs (none by default). The project's
     ``validate.skip`` kinds are skipped as well as ``skip_kinds``. ``progress`` is told the name of each stage
     as it starts."""
-    from ..catalog import find_catalog, kubeconform_template
-    from ..errors import RolloutsError
-    from . import kubeconform
-    from .manifests import Locator, tree_files
-
     tree = tree_dir if os.path.isabs(tree_dir) else os.path.join(project.root, tree_dir)
     if not os.path.isdir(tree):
         raise RolloutsError(f"no rendered tree at {project.relative(tree)}",
@@ -61,8 +62,6 @@ def validation(project: Project, tree_dir: str = "flux", origins: OriginsArg = N
 
     binary = kubeconform.find_kubeconform() if engine != "python" else None
     if engine == "kubeconform" and binary is None:
-        from ..errors import ToolMissing
-
         raise ToolMissing("kubeconform is not installed", kubeconform.INSTALL_HINT)
     run = kubeconform.start(tree, kubeconform_template(catalog), skips, binary) if binary else None
     try:
@@ -70,13 +69,9 @@ def validation(project: Project, tree_dir: str = "flux", origins: OriginsArg = N
         documents: dict[str, list[Any]] = {}  # every file kustomize's check read, for PromQL not to read it again
         if kustomize:
             stage("kustomize build")
-            from .kustomize import validate_builds
-
             findings += validate_builds(tree, locator, cache_dir=cache_dir, documents=documents, files=files)
         if promql:
             stage("PromQL")
-            from .promql import validate_queries
-
             findings += validate_queries(tree, locator, documents, files)
     except BaseException:
         if run:
@@ -87,8 +82,6 @@ def validation(project: Project, tree_dir: str = "flux", origins: OriginsArg = N
     if run:
         findings += kubeconform.finish(run, locator, catalog)
     else:
-        from .inprocess import validate_tree
-
         if engine == "auto":
             findings.append(Finding(
                 "kubeconform-missing", Severity.WARNING, project.relative(tree), 0, 0,

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..catalog import schema_path
 from ..findings import Finding
+from .kubeconform import error_finding
 from .manifests import KUSTOMIZATION_FILES, MANIFEST_SUFFIXES, Locator, pointer_escape, tree_files
 
 _UNEXPECTED = re.compile(r"\(((?:'[^']*'(?:, )?)+) (?:was|were) unexpected\)")
@@ -63,8 +64,6 @@ def validate_tree(tree: str, catalog: str, locator: Locator, skip_kinds: tuple[s
     """Every object of the tree against its schema (``files``: the tree's files, when already listed)."""
     import jsonschema_rs
     import yaml
-
-    from .kubeconform import error_finding
 
     loader = _UniqueKeyLoader.make()
     validators: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tools
-from ..errors import ToolMissing
+from ..errors import RolloutsError, ToolMissing
 from ..findings import Finding, Severity
 from .manifests import Locator, additional_keys
 
@@ -155,8 +155,6 @@ def finish(run: Run, locator: Locator, catalog: str) -> list[Finding]:
     except ValueError:
         report = None
     if not isinstance(report, dict) or (run.process.returncode not in (0, 1)):
-        from ..errors import RolloutsError
-
         detail = (err.decode("utf-8", "replace") or out.decode("utf-8", "replace")).strip()
         raise RolloutsError(f"kubeconform failed (exit {run.process.returncode}): {detail[:2000]}",
                             "Run the command with --verbose; check the kubeconform version is v0.7.0.")

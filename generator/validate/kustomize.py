@@ -39,6 +39,7 @@ from .. import tools
 from ..findings import Finding, Severity
 from ..workdir import makedirs
 from .manifests import KUSTOMIZATION_FILES, Locator, tree_files
+from .promql import load_documents
 
 INSTALL_HINT = ("Install it with `go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.1` (bash .ci/setup puts it in "
                 ".venv/bin), or put it on PATH.")
@@ -270,8 +271,6 @@ def _doc_id(doc: Any) -> Id | None:
 
 def output_ids(text: str) -> list[Id] | None:
     """The ids of what ``kustomize build`` printed (None if that cannot be read)."""
-    from .promql import load_documents
-
     try:
         return ids_of([d for d in load_documents(text) if d is not None])
     except ValueError:
@@ -493,8 +492,6 @@ def flux_paths(tree: str, locator: Locator, kustomizations: set[str],
     """Every Flux Kustomization of the tree whose ``spec.path`` (from the repository root, ``locator.root``) is
     inside the tree applies a directory that exists and has a kustomization, so that the build above is the one
     kustomize-controller runs. ``documents``: files already read, by path."""
-    from .promql import load_documents
-
     findings = []
     for path in tree_files(tree) if files is None else files:
         docs = documents.get(path)

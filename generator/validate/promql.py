@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tools
+from ..errors import RolloutsError
 from ..findings import Finding, Severity
 from .manifests import MANIFEST_SUFFIXES, Document, Locator, tree_files
 
@@ -276,8 +277,6 @@ def check_syntax(texts: list[str], promtool: str) -> dict[int, str]:
         if m:
             errors[int(m.group(1))] = m.group(2)
     if proc.returncode != 0 and not errors:
-        from ..errors import RolloutsError
-
         raise RolloutsError(f"promtool check rules failed: {(proc.stderr or proc.stdout).strip()[:2000]}",
                             "Check promtool works: promtool --version.")
     return errors

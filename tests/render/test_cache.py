@@ -27,7 +27,7 @@ def test_a_warm_check_reads_the_tree_instead_of_rendering(example_repo: Path) ->
     cached_render(example_repo)
     project = load_project(str(example_repo))
     cache = RenderCache(project, RenderOptions(), project.environments)
-    result = render(project, options=RenderOptions(), cache=cache, parse_back=False)
+    result = render(project, options=RenderOptions(), cache=cache, check_against=str(example_repo / "flux"))
     assert result.from_tree == {p for p in result.files if p.startswith("flux/apps/") and "/namespaces/" not in p
                                 and p.count("/") == 4}
     assert check_tree(project, result) == ([], "")

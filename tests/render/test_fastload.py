@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rollouts.lint.fastload import fast_spec, load_and_lint
+from rollouts.lint import load_and_lint
+from rollouts.lint.fastload import fast_spec
 from rollouts.project import load_project
 from rollouts.spec.load import load
 from rollouts.spec.resolve import to_plain
