@@ -56,7 +56,7 @@ class Workload(TypedDict):
     portName: str  # default "http"
     replicas: int  # default 2
     autoscaling: NotRequired[Autoscaling]
-    disruptionBudget: NotRequired[DisruptionBudget]
+    disruptionBudget: DisruptionBudget  # default {}
     steadyTraffic: bool  # default false
 
 

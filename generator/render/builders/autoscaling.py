@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..model import Built, Service
 
 if TYPE_CHECKING:
-    from ...spec.types import DisruptionBudget
+    pass
 from .release import WORKLOAD
 
 
@@ -24,7 +24,7 @@ def autoscaler(svc: Service) -> Iterator[Built]:
 
 
 def disruption_budget(svc: Service) -> Iterator[Built]:
-    budget: DisruptionBudget | dict[str, Any] = svc.spec["workload"].get("disruptionBudget") or {}
-    context = {"max_unavailable": budget.get("maxUnavailable", 1), "selector": svc.selector}
+    budget = svc.spec["workload"]["disruptionBudget"]  # the schema's default {} fills maxUnavailable
+    context = {"max_unavailable": budget["maxUnavailable"], "selector": svc.selector}
     yield svc.object("autoscaling.yaml", "apps/pdb.yaml.j2", context, "policy/v1", "PodDisruptionBudget", svc.name,
                      {"": (*WORKLOAD, "disruptionBudget")})

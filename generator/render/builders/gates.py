@@ -57,10 +57,10 @@ def webhooks(svc: Service) -> list[dict[str, Any]]:
         hooks.append(_hook("acceptance-test", "pre-rollout", LOADTESTER, ("gates", "acceptanceTest"), test["timeout"],
                            {"type": "bash", "cmd": substitute_canary_url(str(test["cmd"]), svc.canary_url)}))
     if "loadTest" in gates:
-        load = gates["loadTest"] or {}
+        load = gates["loadTest"]
         rps, concurrency = int(load["rps"]), int(load["concurrency"])
         cmd = (f"hey -z {svc.spec['strategy']['interval']} -q {per_worker_rate(rps, concurrency)} -c {concurrency} "
-               f"{svc.canary_url}{load.get('path', '/')}")
+               f"{svc.canary_url}{load['path']}")
         hooks.append(_hook("load-test", "rollout", LOADTESTER, ("gates", "loadTest"), load["timeout"],
                            {"cmd": cmd}))
     if before_promotion:
