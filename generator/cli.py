@@ -135,12 +135,14 @@ def report(findings: list[Any], fmt: str, strict: bool, rules: dict[str, str] | 
 def parse(argv: list[str]) -> click.Context:
     """Parse a command line down to the command it runs, without running it (raises click.UsageError).
     For tests and tools that check a command line, such as the CI workflow's calls."""
-    ctx = rollouts.make_context("rollouts", list(argv))
+    args = list(argv)
+    ctx = rollouts.make_context("rollouts", args)
     while isinstance(ctx.command, click.Group):
-        # a group keeps the command name and its arguments for invoke(); click has no public name for them
-        rest = [*ctx._protected_args, *ctx.args]
-        if not rest:
+        # a group takes flags only and stops parsing at its command's name: ctx.args are the tokens after that
+        at = len(args) - len(ctx.args) - 1
+        if at < 0 or args[at].startswith("-"):
             raise click.UsageError("missing command", ctx)
+        rest = args[at:]
         _, command, args = ctx.command.resolve_command(ctx, rest)
         assert command is not None  # resolve_command raises for an unknown name
         ctx = command.make_context(command.name, args, parent=ctx)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 from rollouts import cli
 
@@ -110,6 +111,17 @@ def test_options_that_take_several_values_still_do() -> None:
     assert ctx.params["crds"] == ("a", "b", "d", "e")
     assert ctx.params["catalog"] == ("c",)
     assert ctx.params["out"] == "o"
+
+
+@pytest.mark.parametrize("argv", [["-v"], ["schemas", "-v"], ["-v", "schemas", "-v"]])
+def test_parse_says_a_command_is_missing_after_a_group_s_flags(argv: list[str]) -> None:
+    with pytest.raises(click.UsageError, match="missing command"):
+        cli.parse(argv)
+
+
+def test_parse_finds_the_command_after_flags_anywhere() -> None:
+    ctx = cli.parse(["-v", "schemas", "-v", "build", "-v", "--out", "o"])
+    assert (ctx.command.name, ctx.params["out"]) == ("build", "o")
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
