@@ -4,7 +4,6 @@ alone, in the user's words, with a hint that says how to fix it."""
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -22,6 +21,7 @@ from rollouts.project import Project
 from rollouts.spec import schema as walker
 from rollouts.spec.load import Spec, load, parse
 from rollouts.spec.resolve import to_plain
+from spec_paths import every_path, with_value
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -101,14 +101,6 @@ def _numbers(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]
         yield path
 
 
-def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    out = copy.deepcopy(doc)
-    node = out
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
-    return out
-
 
 @pytest.mark.parametrize("name", ["checkout", "frontend", "billing-worker"])
 def test_no_infinite_or_nan_number_gets_past_lint_in_any_numeric_field(root: Path, name: str) -> None:
@@ -124,7 +116,7 @@ def test_no_infinite_or_nan_number_gets_past_lint_in_any_numeric_field(root: Pat
 
     for path in paths:
         for value in (math.inf, -math.inf, math.nan):
-            findings = lint_spec(Spec(f"services/{name}/rollouts.yaml", "", _set(doc, path, value)), project)
+            findings = lint_spec(Spec(f"services/{name}/rollouts.yaml", "", with_value(doc, path, value)), project)
             assert [f.rule for f in findings if f.path == path_text(path)] == ["schema-range"], (path, findings)
 
 
@@ -242,20 +234,11 @@ def _mutation_findings(root: Path) -> Iterator[Any]:
         spec, _ = load(str(root / "services" / name / "rollouts.yaml"))
         assert spec is not None
         doc = to_plain(spec.data)
-        paths = [p for p in _all_paths(doc) if p]
+        paths = [p for p in every_path(doc) if p]
         for path in paths:
             for value in BREAKERS:
-                yield from lint_spec(Spec(f"services/{name}/rollouts.yaml", "", _set(doc, path, value)), project)
+                yield from lint_spec(Spec(f"services/{name}/rollouts.yaml", "", with_value(doc, path, value)), project)
 
-
-def _all_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _all_paths(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _all_paths(value, (*path, i))
 
 
 def test_every_schema_hint_says_how_to_fix(root: Path) -> None:

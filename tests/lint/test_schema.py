@@ -17,6 +17,7 @@ from rollouts.spec import schema as walker
 from rollouts.spec.load import Spec, load
 from rollouts.spec.resolve import to_plain
 from spec_derive import derive, dump
+from spec_paths import every_path, with_value
 
 SCHEMA = walker.schema()
 NAMED_SCHEMAS = ("properties", "definitions")  # keywords whose value maps names to schemas
@@ -75,23 +76,6 @@ def test_every_section_can_be_overridden():
 REPLACEMENTS = [None, True, -1, 0, 7, 250000, 2.5, "", "x", "1h", "UPPER/case", "latest", [], [1, 1], {}, {"k": "v"}]
 
 
-def _paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*path, i))
-
-
-def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    out = copy.deepcopy(doc)
-    node = out
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
-    return out
 
 
 def _delete(doc: Any, path: tuple[Any, ...]) -> Any:
@@ -114,19 +98,19 @@ def _mutations() -> Iterator[tuple[str, Any]]:
         assert spec is not None and findings == []
         doc = to_plain(spec.data)
         yield f"{name}", doc
-        for path in _paths(doc):
+        for path in every_path(doc):
             if not path:
                 continue
             for value in REPLACEMENTS:
-                yield f"{name}:{'.'.join(map(str, path))}={value!r}", _set(doc, path, value)
+                yield f"{name}:{'.'.join(map(str, path))}={value!r}", with_value(doc, path, value)
             if isinstance(path[-1], str):
                 yield f"{name}:-{'.'.join(map(str, path))}", _delete(doc, path)
-        for path in _paths(doc):
+        for path in every_path(doc):
             node = doc
             for step in path:
                 node = node[step]
             if isinstance(node, dict):
-                yield f"{name}:{'.'.join(map(str, path))}+unknown", _set(doc, (*path, "unknownKey"), 1) if path \
+                yield f"{name}:{'.'.join(map(str, path))}+unknown", with_value(doc, (*path, "unknownKey"), 1) if path \
                     else {**doc, "unknownKey": 1}
 
 
