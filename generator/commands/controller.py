@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..cli import COMMANDS
+
+HELP = "The in-cluster analysis controller that Flagger's webhooks call."
+
+
+@click.group("controller", help=COMMANDS.get("controller", HELP))
+def command() -> None:
+    """The controller group: serve (the lead adds build-context)."""
+
+
+@command.command("serve", help="Serve Flagger's webhooks (POST /webhooks/<type>), /healthz, /readyz and /metrics. "
+                 "The configuration is reloaded when a file changes; a missing or invalid one denies every check "
+                 "(fail closed) and keeps the last good one in use after a failed reload.",
+                 short_help="serve Flagger's webhooks, health, readiness and metrics")
+@click.option("--config", "config_path", default="/etc/rollouts/controller", metavar="FILE|DIR", show_default=True,
+              help="one environment's config.json, or a directory of them (*.json and */config.json)")
+@click.option("--listen", default="0.0.0.0:8080", metavar="HOST:PORT", show_default=True,
+              help="address to listen on")
+@click.option("--evidence", "evidence_dir", metavar="DIR", help="directory of the signed evidence records")
+@click.option("--outbox", "outbox_dir", metavar="DIR", help="directory of the durable notification outbox")
+@click.option("--secrets", "secrets_dir", default="/etc/rollouts/secrets", metavar="DIR", show_default=True,
+              help="where Secrets are mounted (<secret>/<key>)")
+@click.option("--time-budget", default=8.0, type=click.FloatRange(0.1, 600), metavar="SECONDS", show_default=True,
+              help="the most one decision may take; keep it under the webhooks' timeout (Flagger's default: 10s)")
+def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: str | None, secrets_dir: str,
+          time_budget: float) -> int:
+    from ..controller.app import Settings
+    from ..controller.config import ConfigError, load
+    from ..controller.server import parse_listen
+    from ..controller.server import serve as run
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--listen") from None
+    try:
+        config = load(config_path)
+        print(f"controller: {config.service_count} services in environment(s) "
+              f"{', '.join(config.environment_names)} from {config_path}", file=sys.stderr)
+    except ConfigError as e:
+        print(f"controller: warning: {e.message}; every check denies until a valid configuration appears",
+              file=sys.stderr)
+    run(Settings(config=config_path, evidence_dir=evidence_dir, outbox_dir=outbox_dir, secrets_dir=secrets_dir,
+                 time_budget=time_budget), host, port)
+    return 0

@@ -1,0 +1,310 @@
+"""The controller's HTTP service: Flagger's webhooks, health, readiness and metrics, on Starlette.
+
+Flagger's contract (pkg/controller/webhook.go): only 200-202 pass; any other status fails the hook and its body
+becomes the Canary's event message; 5xx and 429 are retried and, when retries run out, the body is lost. So: 200 to
+pass, 403 with a one-line reason to deny, 400/404/413 for what the caller got wrong, 5xx only for the controller's own
+faults. ``rollback`` is inverted: 200 means "roll back now", so it answers 403 unless an abort was asked for.
+
+Each hook type has an explicit list of checks (``CHECKS``). The checks of one call run concurrently under one time
+budget: a check still running when the budget is spent denies with "timed out after ...", so a slow downstream never
+holds Flagger's tick past the hook's timeout. Every decision is keyed by the Canary's ``namespace/name`` and Flagger's
+``checksum`` and logged as one JSON line (no metadata values: a webhook's metadata may carry anything).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .config import ConfigSource
+from .decision import HOOK_TYPES, Call, HookType, Verdict
+from .payload import MAX_BODY, Payload, PayloadError, PayloadTooLarge, parse, read_limited
+from .windows import check_change_window, check_freeze
+
+log = logging.getLogger("rollouts.controller.decision")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """What checks need besides the call, passed explicitly (no globals). Filled by ``create_app``; the Prometheus
+    client, the state store, the probe HTTP client, the evidence log and the outbox are added by their owners."""
+
+    settings: Settings
+    prometheus: Any = None
+    store: Any = None
+    http: Any = None
+    evidence: Any = None
+    outbox: Any = None
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+
+Check = Callable[[Call, Deps], Awaitable[Verdict]]
+
+
+async def _change_window(call: Call, deps: Deps) -> Verdict:
+    return await check_change_window(call)
+
+
+async def _freeze(call: Call, deps: Deps) -> Verdict:
+    return await check_freeze(call)
+
+
+# hook type -> (check name, check), in the order their denials are reported. Empty: nothing to check, the hook
+# passes (rollback: nothing asked for an abort, so it answers 403).
+CHECKS: dict[HookType, tuple[tuple[str, Check], ...]] = {
+    "confirm-rollout": (("freeze", _freeze), ("change-window", _change_window)),
+    "pre-rollout": (),
+    "rollout": (),
+    "confirm-traffic-increase": (),
+    "confirm-promotion": (),
+    "post-rollout": (),
+    "rollback": (),
+    "event": (),
+}
+ANSWERED_AT_ONCE: frozenset[HookType] = frozenset({"event", "post-rollout"})  # notifications only, never a gate
+NO_ABORT = "no abort requested"
+
+
+@dataclass
+class Settings:
+    """How one controller runs. ``clock`` is injectable so tests can stand at a DST transition; ``time_budget`` is
+    the most one decision may take (keep it under the webhook's ``timeout`` in the Canary: Flagger's default is 10s);
+    ``hook_budgets`` overrides it per hook type."""
+
+    config: str | None
+    evidence_dir: str | None = None
+    outbox_dir: str | None = None
+    secrets_dir: str = "/etc/rollouts/secrets"
+    clock: Callable[[], datetime] = utc_now
+    time_budget: float = 8.0
+    hook_budgets: dict[str, float] = field(default_factory=dict)
+    max_concurrent: int = 256
+    poll_interval: float = 1.0
+    checks: Mapping[HookType, Sequence[tuple[str, Check]]] = field(default_factory=lambda: dict(CHECKS))
+
+    def budget(self, hook: str) -> float:
+        return self.hook_budgets.get(hook, self.time_budget)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One decision as it goes back to Flagger: status, one-line reason, and what led to it."""
+
+    status: int
+    reason: str
+    decision: str  # allow | deny | error | invalid
+    verdicts: tuple[Verdict, ...] = ()
+    environment: str = ""
+
+
+class Metrics:
+    """The controller's metrics on its own registry: bounded labels only (hook type, decision, result), never a
+    reason, a canary name or anything from a payload."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.decisions = Counter("rollouts_controller_decisions", "Webhook decisions by hook type and decision",
+                                 ["hook", "decision"], registry=self.registry)
+        self.latency = Histogram("rollouts_controller_decision_seconds", "Time to answer a webhook", ["hook"],
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+                                 registry=self.registry)
+        self.timeouts = Counter("rollouts_controller_check_timeouts", "Checks denied for running over the budget",
+                                ["hook", "check"], registry=self.registry)
+        self.reloads = Counter("rollouts_controller_config_reloads", "Configuration reload attempts by result",
+                               ["result"], registry=self.registry)
+        self.config_ok = Gauge("rollouts_controller_config_last_reload_ok",
+                               "1 when the last reload attempt succeeded, 0 when it failed (the last good "
+                               "configuration stays in use)", registry=self.registry)
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads.labels("ok" if ok else "error").inc()
+        self.config_ok.set(1 if ok else 0)
+
+
+class Controller:
+    """The decision core behind the routes: config lookup, checks under a budget, the answer."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.source = ConfigSource(settings.config, poll_interval=settings.poll_interval, on_reload=metrics.reloaded)
+        self.deps = Deps(settings)
+        self.limit = asyncio.Semaphore(settings.max_concurrent)
+
+    async def decide(self, hook: HookType, payload: Payload) -> Answer:
+        status = self.source.current()
+        config = status.config
+        if hook in ANSWERED_AT_ONCE:
+            found = config.lookup(payload.key) if config is not None else None
+            return Answer(200, "accepted", "allow", environment=found[0] if found else "")
+        if config is None:
+            return Answer(403, f"denied: no valid controller configuration ({status.error})", "deny")
+        found = config.lookup(payload.key)
+        if found is None:
+            envs = ", ".join(config.environment_names)
+            return Answer(404, f"no configuration for {payload.key} in environment(s) {envs}", "deny")
+        environment, service = found
+        call = Call(hook=hook, namespace=payload.namespace, name=payload.name, phase=payload.phase,
+                    checksum=payload.checksum, metadata=payload.metadata, service=service,
+                    environment=environment, now=self.settings.clock())
+        budget = self.settings.budget(hook)
+        deadline = asyncio.get_running_loop().time() + budget
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.limit.acquire()
+        except TimeoutError:
+            return Answer(503, f"controller busy: no decision slot within {budget:g}s", "error",
+                          environment=environment)
+        try:
+            verdicts = await self._run_checks(call, deadline, budget)
+        finally:
+            self.limit.release()
+        if verdicts is None:
+            return Answer(500, f"internal error while checking {hook} (see the controller's log)", "error",
+                          environment=environment)
+        return _answer(hook, verdicts, environment)
+
+    async def _run_checks(self, call: Call, deadline: float, budget: float) -> tuple[Verdict, ...] | None:
+        checks = self.settings.checks.get(call.hook, ())
+
+        async def run(name: str, check: Check) -> Verdict:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await check(call, self.deps)
+            except TimeoutError:
+                self.metrics.timeouts.labels(call.hook, name).inc()
+                return Verdict.deny(name, f"{name} timed out after {budget:g}s")
+
+        results = await asyncio.gather(*(run(n, c) for n, c in checks), return_exceptions=True)
+        faults = [(name, r) for (name, _), r in zip(checks, results, strict=True) if isinstance(r, BaseException)]
+        for name, fault in faults:
+            log.error("check %s raised for %s", name, call.key, exc_info=fault)
+        if faults:
+            return None
+        return tuple(r for r in results if isinstance(r, Verdict))
+
+
+def _answer(hook: HookType, verdicts: tuple[Verdict, ...], environment: str) -> Answer:
+    if hook == "rollback":  # inverted: a check that allows asks for the rollback
+        asked = [v for v in verdicts if v.allow]
+        if asked:
+            return Answer(200, one_line(f"roll back: {asked[0].reason}"), "allow", verdicts, environment)
+        return Answer(403, NO_ABORT, "deny", verdicts, environment)
+    denied = [v for v in verdicts if not v.allow]
+    if denied:
+        return Answer(403, one_line(denied[0].reason), "deny", verdicts, environment)
+    reasons = "; ".join(v.reason for v in verdicts) or f"no checks for {hook}"
+    return Answer(200, one_line(reasons), "allow", verdicts, environment)
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """Flagger shows the body as an event message: one line, bounded."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app: POST /webhooks/{type}, GET /healthz, /readyz, /metrics."""
+    metrics = Metrics()
+    controller = Controller(settings, metrics)
+    controller.source.current()  # load now, so /readyz is right from the first probe
+
+    async def webhook(request: Request) -> Response:
+        started = time.perf_counter()
+        hook_name = request.path_params["type"]
+        answer, payload = await _handle(controller, hook_name, request)
+        hook_label = hook_name if hook_name in HOOK_TYPES else "unknown"
+        elapsed = time.perf_counter() - started
+        metrics.decisions.labels(hook_label, answer.decision).inc()
+        metrics.latency.labels(hook_label).observe(elapsed)
+        _log_decision(hook_label, payload, answer, elapsed)
+        return PlainTextResponse(answer.reason, status_code=answer.status)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        status = controller.source.current()
+        body: dict[str, Any] = {"ready": status.config is not None, "error": status.error}
+        if status.config is not None:
+            body.update(environments=status.config.environment_names, services=status.config.service_count,
+                        loadedAt=_iso(status.loaded_at), stale=status.error is not None)
+        return JSONResponse(body, status_code=200 if status.config is not None else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        controller.source.current()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await controller.deps.aclose()
+
+    app = Starlette(routes=[
+        Route("/webhooks/{type}", webhook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ], lifespan=lifespan)
+    app.state.controller = controller
+    app.state.metrics = metrics
+    return app
+
+
+async def _handle(controller: Controller, hook: str, request: Request) -> tuple[Answer, Payload | None]:
+    if hook not in HOOK_TYPES:  # narrows hook to HookType below
+        return Answer(404, f"unknown hook type {one_line(hook, 60)!r}: expected one of "
+                      f"{', '.join(HOOK_TYPES)}", "invalid"), None
+    try:
+        body = await read_limited(request.stream(), MAX_BODY, request.headers.get("content-length"))
+    except PayloadTooLarge:
+        return Answer(413, f"payload over {MAX_BODY // 1024} KiB", "invalid"), None
+    try:
+        payload = parse(body)
+    except PayloadError as e:
+        return Answer(400, e.reason, "invalid"), None
+    try:
+        return await controller.decide(hook, payload), payload
+    except Exception:
+        log.exception("decision failed for %s %s", hook, payload.key)
+        return Answer(500, f"internal error while deciding {hook} (see the controller's log)", "error"), payload
+
+
+def _log_decision(hook: str, payload: Payload | None, answer: Answer, elapsed: float) -> None:
+    """One JSON line per decision: the key, checksum, answer and each check's outcome (never metadata values)."""
+    record: dict[str, Any] = {"event": "decision", "hook": hook, "status": answer.status,
+                              "decision": answer.decision, "reason": answer.reason,
+                              "ms": round(elapsed * 1000, 3)}
+    if payload is not None:
+        record.update(canary=payload.key, checksum=payload.checksum, phase=payload.phase)
+    if answer.environment:
+        record["environment"] = answer.environment
+    if answer.verdicts:
+        record["checks"] = [{"check": v.check, "allow": v.allow} for v in answer.verdicts]
+    log.info(json.dumps(record, sort_keys=True, separators=(",", ":")))
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
