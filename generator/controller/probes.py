@@ -43,9 +43,10 @@ SLACK_SECONDS = 0.25  # a step waits its latency budget plus this, so a slow ans
 MAX_BODY_BYTES = 1 << 20  # bodies are read up to 1 MiB for bodyMatch and captures; a probe is not a download
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_PART = re.compile(r"^[-._A-Za-z0-9]+$")
+_DURATION = re.compile(r"([0-9]+(ms|s|m|h))+")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_PART = re.compile(r"[-._A-Za-z0-9]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # RFC 9110 field-value in ASCII: no CR, LF or other controls
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def _read_step(flow: str, raw: Any, position: int, captured: set[str]) -> Step:
     if not isinstance(path, str) or not path.startswith("/"):
         raise ProbeConfigError(f"{where}: path must start with /")
     budget = str(raw.get("latencyBudget", "1s"))
-    if not _DURATION.match(budget) or milliseconds(budget) <= 0:
+    if not _DURATION.fullmatch(budget) or milliseconds(budget) <= 0:
         raise ProbeConfigError(f"{where}: latencyBudget {budget!r} is not a duration like 300ms")
     expect = raw.get("expectStatus", 200)
     if not isinstance(expect, int) or not 100 <= expect <= 599:
@@ -225,7 +226,7 @@ def _read_secret_headers(raw: Any, where: str) -> dict[str, SecretRef]:
     for header, ref in raw.items():
         secret = ref.get("secret") if isinstance(ref, dict) else None
         key = ref.get("key") if isinstance(ref, dict) else None
-        if not all(isinstance(part, str) and _SECRET_PART.match(part) and part not in (".", "..")
+        if not all(isinstance(part, str) and _SECRET_PART.fullmatch(part) and part not in (".", "..")
                    for part in (secret, key)):
             raise ProbeConfigError(f"{where}: headersFromSecrets.{header} needs a secret and a key (file names)")
         out[str(header)] = SecretRef(str(secret), str(key))
@@ -239,7 +240,7 @@ def _read_captures(raw: Any, where: str) -> dict[str, re.Pattern[str]]:
         raise ProbeConfigError(f"{where}: capture must map names to regular expressions")
     out: dict[str, re.Pattern[str]] = {}
     for name, pattern in raw.items():
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ProbeConfigError(f"{where}: capture name {name!r} is not an identifier")
         compiled = _compile(pattern, f"{where}: capture {name}")
         if compiled is None or compiled.groups != 1:
@@ -271,10 +272,14 @@ def read_secrets(flows: tuple[Flow, ...], secrets_dir: str) -> dict[SecretRef, s
                 path = os.path.join(secrets_dir, ref.secret, ref.key)
                 try:
                     with open(path, encoding="utf-8") as handle:
-                        values[ref] = handle.read().rstrip("\r\n")
+                        value = handle.read().rstrip("\r\n")
                 except (OSError, UnicodeDecodeError):
                     raise ProbeConfigError(f"probe {step.label}: secret {ref.secret}/{ref.key} is not readable "
                                            f"at {path}") from None
+                if not _HEADER_VALUE.fullmatch(value):  # refused here, so no HTTP library logs it in an error
+                    raise ProbeConfigError(f"probe {step.label}: secret {ref.secret}/{ref.key} is not a valid "
+                                           "header value (printable ASCII only)")
+                values[ref] = value
     return values
 
 
@@ -295,6 +300,9 @@ async def _send(step: Step, base_url: str, captured: Mapping[str, str], secrets:
     url = base_url.rstrip("/") + _substitute(step.path, captured, in_path=True)
     headers = {name: _substitute(value, captured, in_path=False) for name, value in step.headers.items()}
     headers.update({name: secrets[ref] for name, ref in step.secret_headers.items()})
+    invalid = sorted(name for name, value in headers.items() if not _HEADER_VALUE.fullmatch(value))
+    if invalid:  # a captured value with a newline or non-ASCII: refused before any HTTP library sees (or logs) it
+        return _Outcome(error=f"header {invalid[0]} is not a valid header value")
     content = _substitute(step.body, captured, in_path=False).encode() if step.body is not None else None
     started = time.perf_counter()
     outcome = _Outcome()

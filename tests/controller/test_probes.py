@@ -261,3 +261,25 @@ def test_a_missing_target_url_is_denied(shop: str, secrets_dir: str) -> None:
 def test_a_service_without_flows_passes(shop: str, secrets_dir: str) -> None:
     verdict = run(make_call(shop, flows=[]), secrets_dir)
     assert verdict.allow and verdict.reason == "no probe flows configured"
+
+
+@pytest.mark.parametrize("value", [pytest.param(f"Bearer {TOKEN}\nX-Injected: 1", id="newline"),
+                                   pytest.param(f"Bearer {TOKEN}ö", id="non-ascii")])
+def test_a_secret_that_is_no_header_value_is_refused_without_showing_it(
+        shop: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, value: str) -> None:
+    """h11 would refuse it too, but its error (and httpcore's debug log of it) would carry the value."""
+    caplog.set_level(logging.DEBUG)
+    (tmp_path / "probe-creds").mkdir()
+    (tmp_path / "probe-creds" / "token").write_text(value)
+    verdict = run(make_call(shop), str(tmp_path))
+    assert verdict == Verdict.deny("probes", "probe configuration: probe buy/cart: secret probe-creds/token is not a "
+                                             "valid header value (printable ASCII only)")
+    assert_no_secret(verdict, caplog.text)
+
+
+def test_a_header_that_is_no_header_value_once_filled_in_fails_the_step(shop: str, secrets_dir: str) -> None:
+    flow = buy_flow()
+    flow["steps"][1]["headers"] = {"X-Cart": "{{ cartId }}\r\nX-Injected: 1"}
+    verdict = run(make_call(shop, flows=[flow]), secrets_dir)
+    assert not verdict.allow
+    assert verdict.reason.startswith("probe buy/show on the canary: header X-Cart is not a valid header value")
