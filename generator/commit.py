@@ -479,9 +479,23 @@ def _commit_worktree(opts: CommitOptions, path: str, rendered: Rendered, work: s
     raise RolloutsError(f"{branch} kept moving: gave up after {opts.attempts} attempts")
 
 
+SYNC_TMP = ".rollouts-tmp"  # a file of the worktree being replaced: <file>.rollouts-tmp, renamed over <file>
+
+
+def _clear_leftovers(top: str) -> None:
+    """Remove the temporary files a run killed during :func:`_sync_worktree` left beside flux/'s files."""
+    leftovers = [os.path.join(top, BUNDLE + SYNC_TMP)]
+    for dirpath, _, files in os.walk(os.path.join(top, TREE)):
+        leftovers += [os.path.join(dirpath, name) for name in files if name.endswith(SYNC_TMP)]
+    for path in leftovers:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 def _repair_worktree(git: Git, top: str) -> None:
     """Nothing new to commit: make the checked-out flux/ and bundle (index and files) match HEAD again, e.g. after a
     run was killed while it brought the working tree up to date."""
+    _clear_leftovers(top)
     present = git.out("ls-tree", "--name-only", "HEAD", "--", TREE, BUNDLE).splitlines()
     if not present:
         return
@@ -494,6 +508,7 @@ def _repair_worktree(git: Git, top: str) -> None:
 def _sync_worktree(git: Git, top: str, work: str, base: str) -> None:
     """Bring the checked-out flux/ and bundle (files and index) to the new commit; each file is replaced
     atomically, so an interrupted sync leaves whole files that a re-run or `git checkout` repairs."""
+    _clear_leftovers(top)
     stage = os.path.join(work, "stage")
     new_files: set[str] = set()
     for dirpath, _, files in os.walk(os.path.join(stage, TREE)):
@@ -504,7 +519,7 @@ def _sync_worktree(git: Git, top: str, work: str, base: str) -> None:
     for rel in sorted(new_files):
         target = os.path.join(top, *rel.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = f"{target}.rollouts-tmp"
+        tmp = target + SYNC_TMP
         shutil.copyfile(os.path.join(stage, *rel.split("/")), tmp)
         os.replace(tmp, target)
     old_files = set(git.out("ls-tree", "-r", "--name-only", base, "--", TREE, BUNDLE).splitlines()) if base else set()

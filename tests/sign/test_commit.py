@@ -211,6 +211,27 @@ def test_four_concurrent_jobs_all_land(lab: Lab) -> None:
     lab.fsck()
 
 
+def test_a_commit_clears_the_temporary_files_a_killed_run_left_in_the_worktree(lab: Lab) -> None:
+    """Was: a run killed between writing flux/<file>.rollouts-tmp and renaming it left the file untracked for good
+    (seen once in test_sigkill_leaves_repositories_consistent)."""
+    assert lab.run().returncode == 0
+    worktree = lab.make_source("worktree")
+    args = [ROLLOUTS, "commit", "--signing-key", str(lab.ssh_key), "--key", lab.cosign_key, "--skip-validate"]
+    assert subprocess.run(args, cwd=worktree, env=lab.env, capture_output=True, check=False).returncode == 0
+    leftovers = [worktree / "flux" / "apps" / "staging" / "checkout" / "release.yaml.rollouts-tmp",
+                 worktree / "flux.sigstore.json.rollouts-tmp"]
+    for leftover in leftovers:
+        leftover.write_text("half")
+    for change in ("", "8.2.0"):  # nothing new to commit, then a new commit
+        if change:
+            lab.bump(worktree, "checkout", change)
+        done = subprocess.run(args, cwd=worktree, env=lab.env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert git("status", "--porcelain", cwd=worktree, env=lab.env) == ""
+        for leftover in leftovers:
+            leftover.write_text("half")
+
+
 def test_sigkill_leaves_repositories_consistent(lab: Lab) -> None:
     assert lab.run().returncode == 0
     worktree = lab.make_source("worktree")  # also commit in place, in a working copy
