@@ -145,6 +145,8 @@ class _Outcome:
 def read_flows(service: Mapping[str, Any]) -> tuple[Flow, ...]:
     """The service's flows, every regex compiled and every reference checked before any request is sent."""
     probes = service.get("probes") or {}
+    if not isinstance(probes, dict):
+        raise ProbeConfigError("probes is not an object")
     flows = probes.get("flows") or []
     if not isinstance(flows, list):
         raise ProbeConfigError("probes.flows is not a list")

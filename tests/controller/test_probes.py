@@ -251,6 +251,12 @@ def test_a_configuration_that_cannot_run_is_denied_with_the_reason(shop: str, se
     assert verdict.inputs == ()
 
 
+def test_probes_that_are_no_object_are_denied(shop: str, secrets_dir: str) -> None:
+    call = make_call(shop)
+    call.service["probes"] = ["buy"]
+    assert run(call, secrets_dir) == Verdict.deny("probes", "probe configuration: probes is not an object")
+
+
 def test_a_missing_target_url_is_denied(shop: str, secrets_dir: str) -> None:
     call = make_call(shop)
     del call.service["targets"]["canaryURL"]
