@@ -58,7 +58,7 @@ async def read_limited(chunks: AsyncIterator[bytes], limit: int = MAX_BODY, decl
 def parse(body: bytes) -> Payload:
     """Flagger's JSON body -> Payload. Raises PayloadError with a one-line reason."""
     try:
-        doc = json.loads(body)
+        doc = json.loads(body.decode("utf-8"))  # decode first: json.loads(bytes) would also take UTF-16 and -32
     except UnicodeDecodeError:
         raise PayloadError("the body is not UTF-8 JSON") from None
     except json.JSONDecodeError as e:

@@ -1,7 +1,8 @@
 """Run the controller on uvicorn: the decision log as JSON lines on stderr, no access log, graceful SIGTERM.
 
 uvicorn handles SIGTERM and SIGINT itself: it stops accepting, lets requests in flight finish (at most
-``graceful_seconds``), runs the app's shutdown, then returns; Kubernetes sends SIGTERM before SIGKILL.
+``graceful_seconds``), runs the app's shutdown, then re-raises the signal so the process ends as it was asked to
+(exit status -15 for SIGTERM); Kubernetes sends SIGTERM, then SIGKILL after the grace period.
 """
 
 from __future__ import annotations
