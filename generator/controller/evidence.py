@@ -243,7 +243,7 @@ def _fsync_dir(path: str) -> None:
 def write_durably(directory: str, name: str, data: bytes) -> None:
     """Write ``data`` to ``directory/name`` so that it is either wholly there or absent, even across SIGKILL or a
     power cut: a temp file in the same directory, fsync, rename, fsync of the directory."""
-    temp = os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}")
+    temp = os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
