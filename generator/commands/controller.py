@@ -26,10 +26,13 @@ def command() -> None:
 @click.option("--outbox", "outbox_dir", metavar="DIR", help="directory of the durable notification outbox")
 @click.option("--secrets", "secrets_dir", default="/etc/rollouts/secrets", metavar="DIR", show_default=True,
               help="where Secrets are mounted (<secret>/<key>)")
+@click.option("--kubeconfig", metavar="FILE",
+              help="kubeconfig for the operator state (holds, approvals, aborts); default: the pod's service "
+              "account. Without either, holds deny and rollback never fires (fail closed)")
 @click.option("--time-budget", default=8.0, type=click.FloatRange(0.1, 600), metavar="SECONDS", show_default=True,
               help="the most one decision may take; keep it under the webhooks' timeout (Flagger's default: 10s)")
 def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: str | None, secrets_dir: str,
-          time_budget: float) -> int:
+          kubeconfig: str | None, time_budget: float) -> int:
     from ..controller.app import Settings
     from ..controller.config import ConfigError, load
     from ..controller.server import parse_listen
@@ -47,5 +50,20 @@ def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: s
         print(f"controller: warning: {e.message}; every check denies until a valid configuration appears",
               file=sys.stderr)
     run(Settings(config=config_path, evidence_dir=evidence_dir, outbox_dir=outbox_dir, secrets_dir=secrets_dir,
-                 time_budget=time_budget), host, port)
+                 time_budget=time_budget, store=_state_store(kubeconfig)), host, port)
     return 0
+
+
+def _state_store(kubeconfig: str | None) -> object | None:
+    """The operator state through the Kubernetes API: --kubeconfig, else the pod's service account, else none (the
+    checks that need it then deny, with the reason)."""
+    from ..controller import kube
+    from ..controller.state import StateStore
+
+    if kubeconfig:
+        return StateStore.connect(kube.from_kubeconfig(kubeconfig))  # a bad kubeconfig is the user's error: exit 1
+    try:
+        return StateStore.connect(kube.in_cluster())
+    except kube.KubeError as e:
+        print(f"controller: warning: {e.message}; holds deny and rollback never fires until it is", file=sys.stderr)
+        return None

@@ -32,6 +32,7 @@ from starlette.routing import Route
 from .config import ConfigSource
 from .decision import HOOK_TYPES, Call, HookType, Verdict
 from .payload import MAX_BODY, Payload, PayloadError, PayloadTooLarge, parse, read_limited
+from .state import check_abort, check_hold
 from .windows import check_change_window, check_freeze
 
 log = logging.getLogger("rollouts.controller.decision")
@@ -54,8 +55,9 @@ class Deps:
     outbox: Any = None
 
     async def aclose(self) -> None:
-        if self.http is not None:
-            await self.http.aclose()
+        for resource in (self.http, self.store):
+            if resource is not None:
+                await resource.aclose()
 
 
 Check = Callable[[Call, Deps], Awaitable[Verdict]]
@@ -69,27 +71,49 @@ async def _freeze(call: Call, deps: Deps) -> Verdict:
     return await check_freeze(call)
 
 
+NO_ABORT = "no abort requested"
+NO_STORE = "no Kubernetes API configured for the operator state (run in the cluster or pass --kubeconfig)"
+
+
+async def _hold(call: Call, deps: Deps) -> Verdict:
+    if not deps.settings.operator_state:
+        return Verdict.ok("hold", "operator state not used by this controller")
+    if deps.store is None:  # fail closed: a hold that cannot be read may be there
+        return Verdict.deny("hold", f"cannot read holds: {NO_STORE}")
+    return await check_hold(call, deps.store)
+
+
+async def _abort(call: Call, deps: Deps) -> Verdict:
+    if not deps.settings.operator_state:
+        return Verdict.deny("abort", NO_ABORT)
+    if deps.store is None:  # inverted hook: failing closed means no rollback invented
+        return Verdict.deny("abort", f"cannot read abort requests: {NO_STORE}")
+    return await check_abort(call, deps.store)
+
+
 # hook type -> (check name, check), in the order their denials are reported. Empty: nothing to check, the hook
-# passes (rollback: nothing asked for an abort, so it answers 403).
+# passes. rollback is inverted: a check that allows asks for the rollback.
 CHECKS: dict[HookType, tuple[tuple[str, Check], ...]] = {
-    "confirm-rollout": (("freeze", _freeze), ("change-window", _change_window)),
+    "confirm-rollout": (("freeze", _freeze), ("change-window", _change_window), ("hold", _hold)),
     "pre-rollout": (),
     "rollout": (),
-    "confirm-traffic-increase": (),
-    "confirm-promotion": (),
+    "confirm-traffic-increase": (("hold", _hold),),
+    "confirm-promotion": (("hold", _hold),),
     "post-rollout": (),
-    "rollback": (),
+    "rollback": (("abort", _abort),),
     "event": (),
 }
 ANSWERED_AT_ONCE: frozenset[HookType] = frozenset({"event", "post-rollout"})  # notifications only, never a gate
-NO_ABORT = "no abort requested"
 
 
 @dataclass
 class Settings:
     """How one controller runs. ``clock`` is injectable so tests can stand at a DST transition; ``time_budget`` is
     the most one decision may take (keep it under the webhook's ``timeout`` in the Canary: Flagger's default is 10s);
-    ``hook_budgets`` overrides it per hook type."""
+    ``hook_budgets`` overrides it per hook type. ``store`` is the operator state (holds, approvals, aborts: a
+    :class:`rollouts.controller.state.StateStore`); with ``operator_state`` on and no store, the hold check denies
+    and rollback never fires (fail closed). ``operator_state=False`` is for a controller without operator actions
+    (and tests of the other checks): holds are then not checked and nothing can ask for an abort."""
 
     config: str | None
     evidence_dir: str | None = None
@@ -100,6 +124,8 @@ class Settings:
     hook_budgets: dict[str, float] = field(default_factory=dict)
     max_concurrent: int = 256
     poll_interval: float = 1.0
+    store: Any = None
+    operator_state: bool = True
     checks: Mapping[HookType, Sequence[tuple[str, Check]]] = field(default_factory=lambda: dict(CHECKS))
 
     def budget(self, hook: str) -> float:
@@ -148,7 +174,7 @@ class Controller:
         self.settings = settings
         self.metrics = metrics
         self.source = ConfigSource(settings.config, poll_interval=settings.poll_interval, on_reload=metrics.reloaded)
-        self.deps = Deps(settings)
+        self.deps = Deps(settings, store=settings.store)
         self.limit = asyncio.Semaphore(settings.max_concurrent)
 
     async def decide(self, hook: HookType, payload: Payload) -> Answer:
@@ -209,7 +235,8 @@ def _answer(hook: HookType, verdicts: tuple[Verdict, ...], environment: str) -> 
         asked = [v for v in verdicts if v.allow]
         if asked:
             return Answer(200, one_line(f"roll back: {asked[0].reason}"), "allow", verdicts, environment)
-        return Answer(403, NO_ABORT, "deny", verdicts, environment)
+        reason = next((v.reason for v in verdicts if not v.allow), NO_ABORT)
+        return Answer(403, one_line(reason), "deny", verdicts, environment)
     denied = [v for v in verdicts if not v.allow]
     if denied:
         return Answer(403, one_line(denied[0].reason), "deny", verdicts, environment)

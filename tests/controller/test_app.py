@@ -60,7 +60,7 @@ def config_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def base(config_file: Path) -> Iterator[str]:
-    with running(Settings(config=str(config_file), poll_interval=0)) as url:
+    with running(Settings(config=str(config_file), poll_interval=0, operator_state=False)) as url:
         yield url
 
 
@@ -147,7 +147,8 @@ def test_confirm_rollout_is_denied_during_a_freeze(base: str) -> None:
 
 def test_a_service_without_windows_or_freezes_passes(base: str) -> None:
     response = post(base, "confirm-rollout", flagger_payload(name="free"))
-    assert (response.status_code, response.text) == (200, "no freeze in effect; no change windows configured")
+    assert (response.status_code, response.text) == (200, "no freeze in effect; no change windows configured; "
+                                                           "operator state not used by this controller")
 
 
 # --- the other hook types ----------------------------------------------------------------------------------------
@@ -170,6 +171,34 @@ def test_flaggers_payload_without_checksum_or_metadata_is_accepted(base: str) ->
     assert response.status_code == 200
 
 
+# --- holds and aborts: H5's operator state, failing closed ----------------------------------------------------------
+
+
+def test_without_a_state_store_holds_deny_and_rollback_never_fires(config_file: Path) -> None:
+    with running(Settings(config=str(config_file))) as url:
+        confirm = post(url, "confirm-rollout", flagger_payload())
+        promotion = post(url, "confirm-promotion", flagger_payload())
+        rollback = post(url, "rollback", flagger_payload())
+    no_store = "no Kubernetes API configured for the operator state (run in the cluster or pass --kubeconfig)"
+    assert (confirm.status_code, confirm.text) == (403, f"cannot read holds: {no_store}")
+    assert (promotion.status_code, promotion.text) == (403, f"cannot read holds: {no_store}")
+    assert (rollback.status_code, rollback.text) == (403, f"cannot read abort requests: {no_store}")
+
+
+def test_an_unreachable_kubernetes_api_denies_the_hold_check(config_file: Path) -> None:
+    from rollouts.controller.kube import Credentials
+    from rollouts.controller.state import StateStore
+
+    store = StateStore.connect(Credentials(server=f"http://127.0.0.1:{free_port()}"), timeout=2)
+    with running(Settings(config=str(config_file), store=store)) as url:
+        confirm = post(url, "confirm-rollout", flagger_payload())
+        rollback = post(url, "rollback", flagger_payload())
+    assert confirm.status_code == 403
+    assert confirm.text.startswith("cannot read holds: ")
+    assert rollback.status_code == 403
+    assert rollback.text.startswith("cannot read abort requests: ")
+
+
 # --- budget and faults (fakes: a real check cannot be made slow or broken on demand) ------------------------------
 
 
@@ -187,7 +216,7 @@ def with_checks(**extra: tuple[tuple[str, Check], ...]) -> dict[Any, Any]:
 
 
 def test_a_check_over_the_budget_denies_with_timed_out(config_file: Path) -> None:
-    settings = Settings(config=str(config_file), time_budget=0.3,
+    settings = Settings(config=str(config_file), time_budget=0.3, operator_state=False,
                         checks=with_checks(confirm_rollout=(*CHECKS["confirm-rollout"],
                                                             ("fake-slow", fake_slow_check))))
     with running(settings) as url:
@@ -241,7 +270,7 @@ def test_a_changed_config_is_reloaded_and_an_invalid_one_keeps_the_last_good(tmp
     volume = tmp_path / "production"
     volume.mkdir()
     configmap_volume(volume, 1, {"shop/checkout": {"service": "checkout"}})
-    with running(Settings(config=str(tmp_path), poll_interval=0)) as url:
+    with running(Settings(config=str(tmp_path), poll_interval=0, operator_state=False)) as url:
         assert post(url, "confirm-rollout", flagger_payload(name="billing")).status_code == 404
 
         configmap_volume(volume, 2, {"shop/checkout": {"service": "checkout"}, "shop/billing": {"service": "b"}})
@@ -291,7 +320,8 @@ def test_each_decision_is_one_json_line_keyed_by_canary_and_checksum_without_met
     assert {k: record[k] for k in ("canary", "checksum", "decision", "environment", "hook", "phase", "status")} == {
         "canary": "shop/closed", "checksum": "abc123", "decision": "deny", "environment": "production",
         "hook": "confirm-rollout", "phase": "Progressing", "status": 403}
-    assert record["checks"] == [{"allow": True, "check": "freeze"}, {"allow": False, "check": "change-window"}]
+    assert record["checks"] == [{"allow": True, "check": "freeze"}, {"allow": False, "check": "change-window"},
+                                {"allow": True, "check": "hold"}]
     assert "s3cr3t" not in lines[0]
 
 
