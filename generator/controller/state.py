@@ -181,6 +181,7 @@ class StateStore:
     http: httpx.AsyncClient
     namespace: str = STATE_NAMESPACE
     max_attempts: int = MAX_ATTEMPTS
+    conflicts: int = 0  # writes refused because another writer came first (409), each then applied again
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     @classmethod
@@ -229,6 +230,7 @@ class StateStore:
             status = await self._write(environment, configmap, key, after)
             if status in (200, 201):
                 return after
+            self.conflicts += 1
             await asyncio.sleep(min(0.5, 0.01 * 2 ** min(attempt, 6)) * self._rng.random())  # 409: someone wrote
         raise StateError(f"gave up writing {canary} in {configmap_name(environment)} after {self.max_attempts} "
                          "conflicting attempts", "too many concurrent writers: try again")
