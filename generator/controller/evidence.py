@@ -15,6 +15,7 @@ fsynced before :meth:`EvidenceLog.record` returns, so a SIGKILL at any moment le
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import fcntl
@@ -26,15 +27,18 @@ import socket
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
 
 from .. import __version__
 from ..errors import RolloutsError
 from ..findings import Finding, error
+from ..keys import load_private_key, public_key_hint
 from .decision import Call, Verdict
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://rollouts.dev/analysis-decision/v1"
@@ -60,10 +64,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
-def _ecdsa() -> Any:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
+def _ecdsa() -> ec.ECDSA:
     # deterministic (RFC 6979): the same record signs to the same bytes, as the tree signatures of rollouts sign
     return ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 
@@ -72,16 +73,12 @@ class Signer:
     """An ECDSA P-256 key (the cosign format of ``rollouts keys generate``) that signs DSSE envelopes."""
 
     def __init__(self, key: EllipticCurvePrivateKey) -> None:
-        from ..keys import public_key_hint
-
         self._key = key
         self.keyid = public_key_hint(key.public_key())
 
     @classmethod
     def from_file(cls, path: str, password: bytes | None = None) -> Signer:
         """Load the mounted key; the password defaults to COSIGN_PASSWORD (as ``rollouts sign``)."""
-        from ..keys import load_private_key
-
         return cls(load_private_key(path, password))
 
     def public_key(self) -> EllipticCurvePublicKey:
@@ -339,6 +336,11 @@ class EvidenceLog:
             self.sequence, self.head = sequence, digest(data)
             return self.head
 
+    async def record_async(self, call: Call, decision: str, verdicts: Sequence[Verdict], *,
+                           decider: dict[str, str]) -> str:
+        """:meth:`record` from async code: the fsyncs run in a worker thread, not on the event loop."""
+        return await asyncio.to_thread(self.record, call, decision, verdicts, decider=decider)
+
     def close(self) -> None:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # releases the flock
@@ -410,8 +412,6 @@ def _parse(data: bytes) -> _Parsed | str:
 
 
 def _signed_by(parsed: _Parsed, keys: Sequence[EllipticCurvePublicKey]) -> bool:
-    from cryptography.exceptions import InvalidSignature
-
     message = pae(PAYLOAD_TYPE, parsed.payload)
     for key in keys:
         for sig in parsed.sigs:

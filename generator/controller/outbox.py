@@ -28,14 +28,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import httpx
 
 from ..errors import RolloutsError
 from .decision import Call
 from .evidence import canonical, rfc3339, scrub, secret_values, write_durably
-
-if TYPE_CHECKING:
-    import httpx
 
 EVENTS = ("promote", "abort", "hold")
 SIGNATURE_HEADER = "X-Rollouts-Signature"
@@ -94,8 +93,6 @@ def _fsync_dir(path: str) -> None:
 
 def _error_text(e: BaseException) -> str:
     """The kind of failure, without the URL (it may carry credentials) or any header."""
-    import httpx
-
     if isinstance(e, httpx.TimeoutException):
         return f"timeout ({type(e).__name__})"
     if isinstance(e, httpx.HTTPError):
@@ -189,7 +186,6 @@ class Outbox:
             os.close(fd)
             return False
         self._lock_fd = fd
-        self._remove_stale_temp_files()
         return True
 
     def release(self) -> None:
@@ -225,6 +221,7 @@ class Outbox:
 
         await asyncio.gather(*(one(name) for name in self.pending()))
         self._prune_delivered()
+        self._remove_stale_temp_files()
         return result
 
     async def deliver_forever(self, client: httpx.AsyncClient, poll: float = 1.0) -> None:

@@ -3,6 +3,7 @@ by a process that is SIGKILLed at random moments."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import hashlib
@@ -141,6 +142,22 @@ def test_resume_continues_the_chain_and_removes_a_leftover_temp_file(tmp_path: P
     result = verify_dir(str(tmp_path), load_public_key(keys[1]))
     assert result.ok, messages(result)
     assert [d.sequence for d in result.decisions] == [1, 2, 3, 4, 5]
+
+
+def test_concurrent_decisions_make_one_linear_chain(tmp_path: Path, signer: Signer, keys: tuple[str, str]) -> None:
+    log = EvidenceLog(str(tmp_path), signer, replica="r1")
+
+    async def burst() -> list[str]:
+        done: list[str] = await asyncio.gather(*(log.record_async(make_call(i % 60), "allow", [Verdict.ok("hold")],
+                                                                  decider={}) for i in range(50)))
+        return done
+
+    digests = asyncio.run(burst())
+    log.close()
+    result = verify_dir(str(tmp_path), load_public_key(keys[1]))
+    assert result.ok, messages(result)
+    assert sorted(d.sequence for d in result.decisions) == list(range(1, 51))
+    assert sorted(digests) == sorted(d.digest for d in result.decisions)
 
 
 def test_a_second_writer_on_the_same_chain_is_refused(tmp_path: Path, signer: Signer) -> None:
