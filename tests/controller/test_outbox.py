@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -267,3 +268,41 @@ def test_sigkill_during_enqueue_leaves_only_complete_files(tmp_path: Path, recei
     assert all(".tmp-" in name for name in leftovers)
     asyncio.run(deliver_until_empty(Outbox(str(tmp_path / "outbox"), [], str(secrets), backoff=FAST)))
     assert set(receiver.accepted) == {p.name[:-5] for p in pending} and set(receiver.accepted.values()) == {1}
+
+
+def test_a_slow_receiver_never_blocks_enqueue_and_times_out(tmp_path: Path, receiver: Receiver,
+                                                             secrets: Path) -> None:
+    receiver.slow, receiver.failures = 0.6, 0
+    outbox = Outbox(str(tmp_path / "outbox"), [target(receiver.url)], str(secrets), backoff=FAST, timeout=0.3,
+                    max_age=0.0)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient() as client:
+            outbox.enqueue("hold", make_call("first"), "held")
+            task = asyncio.create_task(outbox.deliver_forever(client, poll=5.0))
+            for _ in range(100):
+                if receiver.in_flight:
+                    break
+                await asyncio.sleep(0.01)
+            ids = await asyncio.to_thread(outbox.enqueue, "hold", make_call("second"), "held")
+            assert receiver.in_flight == 1  # queued while the first delivery still hangs
+            assert (tmp_path / "outbox" / "pending" / f"{ids[0]}.json").exists()
+            for _ in range(200):
+                if len(files(tmp_path / "outbox", "dead")) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(scenario())
+    errors = [json.loads(p.read_text())["lastError"] for p in files(tmp_path / "outbox", "dead")]
+    assert errors == ["timeout (ReadTimeout)", "timeout (ReadTimeout)"]
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 9, 30])
+def test_backoff_doubles_with_jitter_up_to_the_cap(attempts: int) -> None:
+    backoff, rng = Backoff(base=1.0, cap=300.0), random.Random(attempts)
+    full = min(300.0, 2.0 ** (attempts - 1))
+    delays = [backoff.delay(attempts, rng) for _ in range(50)]
+    assert all(full / 2 <= d <= full for d in delays) and len(set(delays)) > 1
