@@ -361,3 +361,37 @@ def test_with_the_api_server_stopped_checks_deny_and_the_cli_errors_then_state_s
         plane.start_apiserver()
     [after] = decide(plane, (check_hold, call("confirm-rollout", canary="shop/durable")))
     assert not after.allow and after.reason.endswith(": before the restart")
+
+
+# -- in-cluster credentials -----------------------------------------------------------------------------------
+
+def test_in_cluster_credentials_read_the_rotated_token_on_every_request(plane: ControlPlane, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    k = plane.cluster.kubectl
+    k("create", "serviceaccount", "controller", "-n", "flagger-system", check=True)
+    k("create", "role", "state-reader", "-n", "flagger-system", "--verb=get", "--resource=configmaps", check=True)
+    k("create", "rolebinding", "controller-reads-state", "-n", "flagger-system", "--role=state-reader",
+      "--serviceaccount=flagger-system:controller", check=True)
+    mounted = tmp_path / "serviceaccount"  # what the kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount
+    mounted.mkdir()
+    shutil.copy(plane.cluster.workdir / "pki" / "ca.crt", mounted / "ca.crt")
+    (mounted / "token").write_text("expired-or-rotated-away", encoding="utf-8")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(plane.cluster.api_port))
+
+    def hold_verdict() -> Verdict:
+        async def run() -> Verdict:
+            store = StateStore.connect(kube.in_cluster(str(mounted)))
+            try:
+                (mounted / "token").write_text(token, encoding="utf-8")  # the kubelet rotates it under us
+                return await check_hold(call("confirm-rollout", canary="shop/in-cluster"), store)
+            finally:
+                await store.aclose()
+
+        return asyncio.run(run())
+
+    token = "not-a-token"
+    refused = hold_verdict()
+    assert not refused.allow and "(401)" in refused.reason
+    token = k("create", "token", "controller", "-n", "flagger-system", check=True).stdout.strip()
+    assert hold_verdict() == Verdict.ok("hold", "not held")
