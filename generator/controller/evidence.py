@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -243,13 +244,18 @@ def write_durably(directory: str, name: str, data: bytes) -> None:
     temp = os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, os.path.join(directory, name))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, os.path.join(directory, name))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)  # a full disk leaves no temp file behind
+        raise
     _fsync_dir(directory)
 
 
@@ -268,8 +274,8 @@ class EvidenceLog:
 
     Opening it takes the chain's lock (a second process on the same chain is an error, not a fork of the chain),
     removes a temp file a killed writer left and resumes after the last record. :meth:`record` is synchronous and
-    blocks for two fsyncs: from async code call it through ``asyncio.to_thread`` (the thread lock keeps the chain
-    linear)."""
+    blocks for two fsyncs: from async code use :meth:`record_async` (a worker thread; the thread lock keeps the
+    chain linear). A record that cannot be written raises (OSError): the caller must not answer 200 for it."""
 
     def __init__(self, directory: str, signer: Signer, *, replica: str | None = None,
                  secrets_dir: str | None = None) -> None:
@@ -287,8 +293,12 @@ class EvidenceLog:
             self._lock_fd = self._take_lock()
         except OSError as e:
             raise EvidenceError(f"cannot open the evidence directory {self.directory}: {e.strerror}") from None
-        self._remove_temp_files()
-        self.sequence, self.head = self._resume()
+        try:
+            self._remove_temp_files()
+            self.sequence, self.head = self._resume()
+        except BaseException:
+            self.close()  # the lock is not kept by a log that did not open
+            raise
 
     def _take_lock(self) -> int:
         fd = os.open(os.path.join(self.directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)

@@ -160,6 +160,16 @@ def test_concurrent_decisions_make_one_linear_chain(tmp_path: Path, signer: Sign
     assert sorted(digests) == sorted(d.digest for d in result.decisions)
 
 
+def test_a_broken_last_record_stops_the_chain_with_its_name(tmp_path: Path, signer: Signer) -> None:
+    chain = write_chain(tmp_path, signer, 2)
+    (chain / record_name(2)).write_text("{}")
+    with pytest.raises(EvidenceError, match=f"cannot resume the evidence chain: {chain / record_name(2)}: "
+                       "payloadType is None"):
+        EvidenceLog(str(tmp_path), signer, replica="r1")
+    (chain / record_name(2)).unlink()  # moved away: the chain resumes (and verify reports the gap it leaves)
+    EvidenceLog(str(tmp_path), signer, replica="r1").close()
+
+
 def test_a_second_writer_on_the_same_chain_is_refused(tmp_path: Path, signer: Signer) -> None:
     log = EvidenceLog(str(tmp_path), signer, replica="r1")
     try:
