@@ -16,10 +16,13 @@ import asyncio
 import json
 import math
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 class PrometheusError(Exception):
@@ -225,3 +228,13 @@ def substitute(template: str, values: dict[str, str]) -> str:
         known = ", ".join(sorted(values))
         raise PrometheusError(f"unknown placeholder {{{{ {unknown[0]} }}}} in query (known: {known})")
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+async def gather_all(*awaitables: Awaitable[T]) -> list[T]:
+    """Like ``asyncio.gather`` but lets every query finish before raising the first error, so no request is left
+    half-open when the event loop moves on (a cancelled connect leaks an un-awaited coroutine in httpx/anyio)."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for item in results:
+        if isinstance(item, BaseException):
+            raise item
+    return [item for item in results if not isinstance(item, BaseException)]
