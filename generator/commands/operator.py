@@ -87,12 +87,12 @@ def canary_key(service: str, environment: str, namespace: str | None, root: str)
         return service
     if namespace:
         return f"{namespace}/{service}"
+    import yaml
+
     path = Path(root) / "services" / service / "rollouts.yaml"
     try:
-        import yaml
-
         meta = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("metadata") or {}
-    except (OSError, AttributeError, ValueError) as e:
+    except (OSError, AttributeError, ValueError, yaml.YAMLError) as e:
         raise RolloutsError(f"cannot read the namespace of {service} from {path}: {type(e).__name__}",
                             "pass --namespace NS (or SERVICE as namespace/name), or --root DIR") from None
     if not meta.get("namespace"):

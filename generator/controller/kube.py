@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import ssl
+import subprocess
 import tempfile
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -96,10 +98,37 @@ def from_kubeconfig(path: str | None = None, context: str | None = None) -> Cred
         raise KubeError(f"kubeconfig {file}: cannot read a credential file: {e.strerror}") from None
     if not cluster.get("server"):
         raise KubeError(f"kubeconfig {file}: cluster {ctx.get('cluster')!r} has no server")
+    token = user.get("token")
+    if isinstance(user.get("exec"), dict) and not (token or token_file or cert):
+        token, cert, key = exec_credential(user["exec"], file)
     return Credentials(server=str(cluster["server"]).rstrip("/"), ca_file=str(base / ca) if ca else None,
                        ca_data=base64.b64decode(ca_data).decode() if ca_data else None, cert_pem=cert, key_pem=key,
-                       token=user.get("token"), token_file=token_file,
-                       insecure=bool(cluster.get("insecure-skip-tls-verify")))
+                       token=token, token_file=token_file, insecure=bool(cluster.get("insecure-skip-tls-verify")))
+
+
+def exec_credential(plugin: dict[str, Any], file: str) -> tuple[str | None, bytes | None, bytes | None]:
+    """Run a kubeconfig's credential plugin (``users[].user.exec``, as kubectl does for EKS, GKE, OIDC logins):
+    its ExecCredential's ``status`` gives a token or a client certificate and key. Not interactive."""
+    command = [str(plugin.get("command") or ""), *(str(a) for a in plugin.get("args") or [])]
+    info = {"apiVersion": plugin.get("apiVersion") or "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+            "spec": {"interactive": False}}
+    env = {**os.environ, **{str(e["name"]): str(e["value"]) for e in plugin.get("env") or [] if "name" in e},
+           "KUBERNETES_EXEC_INFO": json.dumps(info)}
+    try:
+        done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise KubeError(f"kubeconfig {file}: the credential plugin {command[0]!r} did not run ({type(e).__name__})",
+                        "check users[].user.exec in the kubeconfig, or log in again") from None
+    try:
+        status = (json.loads(done.stdout).get("status") or {}) if done.returncode == 0 else None
+    except (ValueError, AttributeError):
+        status = None
+    if not isinstance(status, dict):
+        raise KubeError(f"kubeconfig {file}: the credential plugin {command[0]!r} gave no credential "
+                        f"(exit {done.returncode})", "run it by hand to see why, or log in again")
+    cert, key = status.get("clientCertificateData"), status.get("clientKeyData")
+    return (status.get("token") or None, cert.encode() if cert else None, key.encode() if key else None)
 
 
 def _named(config: dict[str, Any], section: str, name: Any, file: str) -> dict[str, Any]:

@@ -327,7 +327,7 @@ async def check_approval(call: Call, store: StateStore) -> Verdict:
             waiting = Waiting(call.checksum, timestamp(call.now))
             await store.update(call.environment, call.key, lambda s: replace(s, waiting=waiting))
     except StateError as e:
-        return Verdict.deny("approval", f"cannot read approvals: {e.message}")
+        return Verdict.deny("approval", f"cannot read or record approvals: {e.message}")
     return Verdict.deny("approval", f"revision {call.checksum} of {call.key} waits for approval: rollouts approve "
                         f"{call.service.get('service') or call.name} --env {call.environment}")
 

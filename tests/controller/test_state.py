@@ -9,6 +9,7 @@ import base64
 import datetime
 import json
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,13 @@ def test_the_cli_says_what_to_do_when_the_spec_is_missing(tmp_path: Path) -> Non
     assert "--namespace" in getattr(result.exception, "hint", "")
 
 
+def test_the_cli_says_what_to_do_when_the_spec_is_not_yaml(tmp_path: Path) -> None:
+    (tmp_path / "services" / "broken").mkdir(parents=True)
+    (tmp_path / "services" / "broken" / "rollouts.yaml").write_text("metadata: [unclosed", encoding="utf-8")
+    result = CliRunner().invoke(COMMANDS["abort"], ["broken", "--env", "staging", "--root", str(tmp_path)])
+    assert result.exit_code == 1 and "cannot read the namespace of broken" in str(result.exception)
+
+
 def test_every_operator_command_is_exported() -> None:
     assert sorted(COMMANDS) == ["abort", "approve", "hold", "release"]
     assert all(command.name == name for name, command in COMMANDS.items())
@@ -179,6 +187,30 @@ def test_a_kubeconfig_with_inline_data_and_a_token(tmp_path: Path) -> None:
         kube.from_kubeconfig(str(path), "zz")
     with pytest.raises(kube.KubeError, match="cannot read kubeconfig"):
         kube.from_kubeconfig(str(tmp_path / "absent"))
+
+
+def test_a_kubeconfig_credential_plugin_is_run_for_its_token(tmp_path: Path) -> None:
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("import json, os, sys\n"
+                      "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
+                      "assert info['spec'] == {'interactive': False} and os.environ['REGION'] == 'eu'\n"
+                      "if sys.argv[1] == 'fail': sys.exit(3)\n"
+                      "print(json.dumps({'apiVersion': info['apiVersion'], 'kind': 'ExecCredential',"
+                      " 'status': {'token': 'from-plugin'}}))\n", encoding="utf-8")
+
+    def config(arg: str) -> Path:
+        exec_ = {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
+                 "args": [str(plugin), arg], "env": [{"name": "REGION", "value": "eu"}]}
+        document = {"current-context": "a", "clusters": [{"name": "c", "cluster": {"server": "https://k:6443"}}],
+                    "users": [{"name": "u", "user": {"exec": exec_}}],
+                    "contexts": [{"name": "a", "context": {"cluster": "c", "user": "u"}}]}
+        path = tmp_path / f"kubeconfig-{arg}"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        return path
+
+    assert kube.from_kubeconfig(str(config("ok"))).token == "from-plugin"
+    with pytest.raises(kube.KubeError, match="gave no credential \\(exit 3\\)"):
+        kube.from_kubeconfig(str(config("fail")))
 
 
 def test_outside_a_pod_in_cluster_credentials_say_so(tmp_path: Path) -> None:

@@ -334,6 +334,7 @@ def test_the_endpoint_acts_for_callers_rbac_lets_write_the_state(plane: ControlP
     assert other_env.status_code == 403  # the Role names production's ConfigMap only
     assert post("promote", order).status_code == 404
     assert post("hold", {"service": "shop/chat"}).status_code == 400
+    assert post("hold", {**order, "reason": "x" * 20_000}).status_code == 413
     assert post("release", order).json()["message"] == "released shop/chat in production"
     assert token not in log.read_text(errors="replace")
 
