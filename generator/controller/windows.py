@@ -30,14 +30,11 @@ class Window:
     end: time
     zone_name: str
     zone: ZoneInfo
+    label: str  # "Mon,Tue 09:00-17:00 Europe/Berlin", for reasons and evidence
 
     @property
     def crosses_midnight(self) -> bool:
         return self.end <= self.start
-
-    def describe(self) -> str:
-        days = ",".join(DAYS[d] for d in sorted(self.days))
-        return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {self.zone_name}"
 
 
 class UnknownZone(Exception):
@@ -47,8 +44,16 @@ class UnknownZone(Exception):
         self.index = index
 
 
+_parsed: dict[int, tuple[list[dict[str, Any]], list[Window]]] = {}  # id(raw) -> (raw, its windows)
+
+
 def parse_windows(raw: list[dict[str, Any]]) -> list[Window]:
-    """The config's changeWindows (validated on load) -> Windows. Raises UnknownZone for a zone zoneinfo lacks."""
+    """The config's changeWindows (validated on load) -> Windows. Raises UnknownZone for a zone zoneinfo lacks.
+    Memoised per list: a loaded config is never changed in place (a reload builds new lists), and the memo holds
+    ``raw`` itself so its id cannot be reused while the entry lives."""
+    hit = _parsed.get(id(raw))
+    if hit is not None and hit[0] is raw:
+        return hit[1]
     out = []
     for i, w in enumerate(raw):
         zone_name = w.get("timeZone", "UTC")
@@ -56,8 +61,13 @@ def parse_windows(raw: list[dict[str, Any]]) -> list[Window]:
             zone = ZoneInfo(zone_name)
         except (ZoneInfoNotFoundError, ValueError):
             raise UnknownZone(zone_name, i) from None
-        out.append(Window(frozenset(DAYS.index(d) for d in w["days"]), _hhmm(w["start"]), _hhmm(w["end"]),
-                          zone_name, zone))
+        start, end = _hhmm(w["start"]), _hhmm(w["end"])
+        days = ",".join(d for d in DAYS if d in w["days"])
+        out.append(Window(frozenset(DAYS.index(d) for d in w["days"]), start, end, zone_name, zone,
+                          f"{days} {w['start']}-{w['end']} {zone_name}"))
+    if len(_parsed) >= 4096:  # reloads leave old lists behind: start over rather than grow
+        _parsed.clear()
+    _parsed[id(raw)] = (raw, out)
     return out
 
 
@@ -137,13 +147,12 @@ def change_window_verdict(raw: list[dict[str, Any]], now: datetime) -> Verdict:
         return Verdict.deny("change-window", f"unknown time zone {e.zone!r} in changeWindows[{e.index}]: "
                             "cannot tell whether the window is open",
                             (Input("change-window", threshold=e.zone, passed=False, detail="unknown time zone"),))
-    at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for window in windows:
         if is_open(window, now):
-            return Verdict.ok("change-window", f"inside change window {window.describe()}",
-                              (Input("change-window", threshold=window.describe(), detail=f"open at {at}"),))
+            return Verdict.ok("change-window", f"inside change window {window.label}",
+                              (Input("change-window", threshold=window.label, detail="open"),))
     openings = [(o, w) for w in windows if (o := next_opening(w, now)) is not None]
-    described = "; ".join(w.describe() for w in windows)
+    described = "; ".join(w.label for w in windows)
     if not openings:
         reason = "outside every change window, and none opens within a week"
     else:
@@ -151,7 +160,7 @@ def change_window_verdict(raw: list[dict[str, Any]], now: datetime) -> Verdict:
         reason = (f"outside every change window: next opens {opens:%a %H:%M} {window.zone_name} "
                   f"(in {until(opens, now)})")
     return Verdict.deny("change-window", reason,
-                        (Input("change-window", threshold=described, passed=False, detail=f"closed at {at}"),))
+                        (Input("change-window", threshold=described, passed=False, detail="closed"),))
 
 
 def freeze_verdict(raw: list[dict[str, Any]], now: datetime) -> Verdict:
