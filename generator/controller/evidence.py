@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from .. import __version__
 from ..errors import RolloutsError
 from ..findings import Finding, error
-from ..keys import load_private_key, public_key_hint
+from ..keys import load_private_key, password_from_env, public_key_hint
 from .decision import Call, Verdict
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -119,12 +119,14 @@ def rfc3339(moment: Any) -> str:
 
 
 def secret_values(secrets_dir: str | None) -> tuple[str, ...]:
-    """Every value of the mounted Secrets (``<dir>/<secret>/<key>``), longest first, so a record can be scrubbed of
-    any that a check let slip into a reason or a detail. Values under 4 characters are not scrubbed (they would
-    blank ordinary words); they are read, never logged."""
+    """Every value of the mounted Secrets (``<dir>/<secret>/<key>``) and the signing key's password
+    (COSIGN_PASSWORD), longest first, so a record can be scrubbed of any that a check let slip into a reason or a
+    detail. Values under 4 characters are not scrubbed (they would blank ordinary words); they are read, never
+    logged."""
+    password = password_from_env()
+    found: set[str] = {password.decode(errors="replace")} if password and len(password) >= 4 else set()
     if not secrets_dir or not os.path.isdir(secrets_dir):
-        return ()
-    found: set[str] = set()
+        return tuple(found)
     for root, _dirs, files in os.walk(secrets_dir, followlinks=False):
         for name in files:
             if name.startswith(".."):  # the kubelet's ..data timestamp links: the same values again

@@ -256,13 +256,14 @@ def test_tampering_is_found_and_names_the_file(tmp_path: Path, signer: Signer, k
     assert untouched.ok and len(untouched.decisions) == 5
 
 
-def test_no_secret_value_reaches_a_record(tmp_path: Path, signer: Signer) -> None:
+def test_no_secret_value_reaches_a_record(tmp_path: Path, signer: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COSIGN_PASSWORD", PASSWORD.decode())
     secrets = tmp_path / "secrets"
     for secret, key, value in (("probe-creds", "token", SECRET_TOKEN + "\n"), ("chatops-hmac", "key", HMAC_KEY)):
         (secrets / secret).mkdir(parents=True)
         (secrets / secret / key).write_text(value)
     log = EvidenceLog(str(tmp_path / "evidence"), signer, replica="r1", secrets_dir=str(secrets))
-    leaky = Verdict.deny("probes", f"step cart: 401 with Authorization {SECRET_TOKEN}",
+    leaky = Verdict.deny("probes", f"step cart: 401 with Authorization {SECRET_TOKEN} ({PASSWORD.decode()})",
                          (Input("cart", query=f"POST /api/v1/cart key={HMAC_KEY}", detail=SECRET_TOKEN,
                                 passed=False),))
     log.record(make_call(), "deny", [leaky], decider={})
@@ -270,7 +271,7 @@ def test_no_secret_value_reaches_a_record(tmp_path: Path, signer: Signer) -> Non
     data = (tmp_path / "evidence" / "r1" / record_name(1)).read_bytes()
     payload = base64.b64decode(json.loads(data)["payload"])
     for text in (data, payload):
-        assert SECRET_TOKEN.encode() not in text and HMAC_KEY.encode() not in text
+        assert SECRET_TOKEN.encode() not in text and HMAC_KEY.encode() not in text and PASSWORD not in text
         assert b"s3cr3t" not in text
     assert b"[redacted]" in payload and b"step cart: 401 with Authorization" in payload
 
