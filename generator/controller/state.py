@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from . import kube
-from .decision import Call, Verdict
+from .decision import Call, Input, Verdict
 
 STATE_NAMESPACE = "flagger-system"
 FINISHED_PHASES = ("Succeeded", "Failed")
@@ -214,13 +215,13 @@ class StateStore:
 
     async def get(self, environment: str, canary: str) -> ServiceState:
         """The state of ``canary`` (``namespace/name``) in ``environment``; empty when nothing was ever set."""
-        configmap = await self._read(environment)
-        return _state_in(configmap, data_key(canary), environment)
+        key = _key_of(canary)
+        return _state_in(await self._read(environment), key, environment)
 
     async def update(self, environment: str, canary: str, change: Change) -> ServiceState:
         """Apply ``change`` to the Canary's state and store it: create the ConfigMap on first use, apply the change
         again on the fresh object after a conflict (409), up to ``max_attempts`` times. Returns the stored state."""
-        key = data_key(canary)
+        key = _key_of(canary)
         for attempt in range(self.max_attempts):
             configmap = await self._read(environment)
             before = _state_in(configmap, key, environment)
@@ -287,6 +288,13 @@ class StateStore:
         return await self.update(environment, canary, lambda s: replace(s, abort=mark))
 
 
+def _key_of(canary: str) -> str:
+    try:
+        return data_key(canary)
+    except ValueError as e:
+        raise StateError(str(e)) from None
+
+
 def _state_in(configmap: dict[str, Any] | None, key: str, environment: str) -> ServiceState:
     value = ((configmap or {}).get("data") or {}).get(key)
     if value is None:
@@ -300,6 +308,26 @@ def _state_in(configmap: dict[str, Any] | None, key: str, environment: str) -> S
 
 # -- the checks -------------------------------------------------------------------------------------------------
 
+Check = Callable[[Call, "StateStore"], Awaitable[Verdict]]
+
+
+def _evidenced(check: Check) -> Check:
+    """The evidence of a state check: which ConfigMap key it read, and what it found (the verdict's reason)."""
+
+    @functools.wraps(check)
+    async def run(call: Call, store: StateStore) -> Verdict:
+        verdict = await check(call, store)
+        try:
+            source = f"ConfigMap {store.namespace}/{configmap_name(call.environment)} key {data_key(call.key)}"
+        except ValueError:
+            source = f"ConfigMap {store.namespace}/{configmap_name(call.environment)}"
+        return replace(verdict, inputs=(Input(name=verdict.check, query=source, value=None, threshold="",
+                                              passed=verdict.allow, detail=verdict.reason),))
+
+    return run
+
+
+@_evidenced
 async def check_hold(call: Call, store: StateStore) -> Verdict:
     """confirm-rollout, confirm-traffic-increase, confirm-promotion: a hold stops the Canary where it is."""
     try:
@@ -312,6 +340,7 @@ async def check_hold(call: Call, store: StateStore) -> Verdict:
     return Verdict.ok("hold", "not held")
 
 
+@_evidenced
 async def check_approval(call: Call, store: StateStore) -> Verdict:
     """confirm-promotion when the service asks for approval: passes only with an approval of this checksum.
     Without one it records the checksum as waiting (so ``rollouts approve`` without --checksum finds it)."""
@@ -332,6 +361,7 @@ async def check_approval(call: Call, store: StateStore) -> Verdict:
                         f"{call.service.get('service') or call.name} --env {call.environment}")
 
 
+@_evidenced
 async def check_abort(call: Call, store: StateStore) -> Verdict:
     """The rollback hook, inverted: ``allow`` True (answered 200) means ROLL BACK NOW. So this check's failure mode
     is "no rollback": when the state cannot be read, a rollback that was asked for is not done at this tick, and
@@ -347,6 +377,7 @@ async def check_abort(call: Call, store: StateStore) -> Verdict:
     return Verdict.deny("abort", "no abort requested")
 
 
+@_evidenced
 async def check_completion(call: Call, store: StateStore) -> Verdict:
     """post-rollout and event: when a revision has finished (Succeeded or Failed), its approval is consumed, its
     waiting mark and, once Failed, its abort request are cleared. Allows unless the write failed (then the reason

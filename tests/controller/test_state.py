@@ -241,6 +241,23 @@ def test_with_no_api_server_every_check_denies_with_the_reason() -> None:
     assert [v.allow for v in verdicts] == [False, False, False, False]
     for verdict in verdicts:
         assert "is unreachable" in verdict.reason and "127.0.0.1" in verdict.reason
+        [evidence] = verdict.inputs  # what the evidence records: where the state was read, what was found
+        assert evidence.query == "ConfigMap flagger-system/analysis-controller-state-production key shop.checkout"
+        assert (evidence.passed, evidence.detail) == (False, verdict.reason)
+
+
+def test_a_canary_name_that_is_no_kubernetes_name_is_denied_not_a_crash() -> None:
+    async def run() -> Any:
+        store = StateStore.connect(kube.Credentials(server=f"https://127.0.0.1:{closed_port()}"), timeout=2)
+        try:
+            bad = Call(hook="confirm-rollout", namespace="shop", name="Check.Out", phase="", checksum="a",
+                       metadata={}, service={}, environment="production", now=NOW)
+            return await check_hold(bad, store)
+        finally:
+            await store.aclose()
+
+    verdict = asyncio.run(run())
+    assert not verdict.allow and "not a Canary key" in verdict.reason
 
 
 def test_checks_that_need_no_state_do_not_read_it() -> None:
