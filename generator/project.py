@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import cache
 from typing import Any
 
@@ -25,7 +26,8 @@ class Project:
 
     def __init__(self, root: str, environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
                  findings: list[Finding] | None = None, skip_kinds: tuple[str, ...] = (),
-                 render: dict[str, Any] | None = None, render_findings: list[Finding] | None = None) -> None:
+                 render: dict[str, Any] | None = None, render_findings: list[Finding] | None = None,
+                 controller: dict[str, Any] | None = None) -> None:
         self.root = root
         self.environments = environments
         self.findings = findings or []
@@ -33,6 +35,7 @@ class Project:
         self.render = render or {}  # the render: section, read by generator.render.options_from_project
         # problems that matter only to a render (no render.repository): render() reports them, lint does not
         self.render_findings = render_findings or []
+        self.controller = controller or {}  # the controller: section (image, baseImage)
 
     def relative(self, path: str) -> str:
         """A path as users see it: relative to the repository root when inside it."""
@@ -111,8 +114,28 @@ def _project(root: str, doc: Any) -> Project:
             f"{PLACEHOLDER_REPOSITORY}",
             "Add render: {repository: ssh://git@host/org/gitops.git, secretRef: flux-system} (the URL of this "
             "repository; see docs/project.md)."))
+    controller = doc.data.get("controller")
+    controller = dict(controller) if isinstance(controller, dict) else {}
+    findings += _unpinned_images(doc, controller)
     return Project(root, tuple(envs), findings, skip_kinds=tuple(skip), render=dict(render) if render else None,
-                   render_findings=render_findings)
+                   render_findings=render_findings, controller=controller)
+
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def _unpinned_images(doc: Any, controller: dict[str, Any]) -> list[Finding]:
+    """A warning for each controller image not pinned by digest: a tag can be moved to other bytes, so the
+    running controller (and what it built on) would no longer be the one reviewed."""
+    found = []
+    for key in ("image", "baseImage"):
+        value = controller.get(key)
+        if isinstance(value, str) and value and not DIGEST.search(value):
+            line, col = doc.position(("controller", key))
+            found.append(warning("project-config", PROJECT_FILE, line, col,
+                                 f"controller.{key} {value!r} is not pinned by digest",
+                                 f"Write controller.{key}: REPO@sha256:<digest> (the digest the registry gives)."))
+    return found
 
 
 def _schema_findings(doc: Any) -> tuple[list[Finding], list[Finding]]:

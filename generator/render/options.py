@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from ..project import PLACEHOLDER_REPOSITORY, Project
 
+# what `rollouts controller build-context` builds and the e2e suite loads locally, until the project pins its own
+CONTROLLER_IMAGE = "localhost/rollouts/analysis-controller:dev"
+
 
 @dataclass(frozen=True)
 class RenderOptions:
@@ -23,6 +26,10 @@ class RenderOptions:
     # public key in this Secret; `render: {verifySecret: ""}` in rollouts.project.yaml turns verification off.
     verify_secret: str | None = "rollouts-commit-signers"
     develop: bool = False
+    # the environments (the analysis controller mounts each one's config; builders.infrastructure sets them)
+    environments: tuple[str, ...] = ()
+    # the analysis controller's image (controller.image in rollouts.project.yaml; pinned by digest there)
+    controller_image: str = CONTROLLER_IMAGE
 
 
 def options_from_project(project: Project) -> RenderOptions:
@@ -32,9 +39,12 @@ def options_from_project(project: Project) -> RenderOptions:
     section = project.render
     defaults = RenderOptions()
     secret = section.get("verifySecret", defaults.verify_secret)
+    controller = project.controller
     credentials = section.get("secretRef", defaults.secret_ref if "repository" not in section else None)
     return RenderOptions(repo_url=str(section.get("repository", defaults.repo_url)),
                          branch=str(section.get("branch", defaults.branch)),
                          secret_ref=str(credentials) if credentials else None,
                          develop=bool(section.get("develop", False)),
-                         verify_secret=str(secret) if secret else None)
+                         verify_secret=str(secret) if secret else None,
+                         environments=tuple(project.environments),
+                         controller_image=str(controller.get("image") or CONTROLLER_IMAGE))

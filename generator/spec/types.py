@@ -176,6 +176,14 @@ class Ingress(TypedDict):
     meshedGateway: bool
 
 
+class SecretKeyRef(TypedDict):
+    """A key of a Secret in flagger-system, mounted into the analysis controller; the value never appears in the spec
+    or the rendered tree."""
+
+    name: str
+    key: str
+
+
 class FlowStep(TypedDict):
     """One request and what it must return."""
 
@@ -187,6 +195,8 @@ class FlowStep(TypedDict):
     expectStatus: int  # default 200
     latencyBudget: str  # default "1s"
     bodyMatch: NotRequired[str]
+    headersFromSecrets: NotRequired[dict[str, SecretKeyRef]]
+    capture: NotRequired[dict[str, str]]
 
 
 class Flow(TypedDict):
@@ -220,6 +230,22 @@ class ErrorBudget(TypedDict):
     minRemaining: float  # default 0
 
 
+class Freeze(TypedDict):
+    """A period in which no rollout starts."""
+
+    start: str
+    end: str
+    reason: str
+
+
+class Approval(TypedDict):
+    """Promotion waits for `rollouts approve SERVICE --env ENV`, recorded by the analysis controller for the one
+    revision (checksum) approved; unlike gates.manualApproval (the load tester's gate, open to anyone who can reach
+    it), the approval is attributed and consumed by its revision."""
+
+    required: bool  # default false
+
+
 class Policy(TypedDict):
     """Rules the release must follow."""
 
@@ -228,6 +254,8 @@ class Policy(TypedDict):
     allowedRegistries: NotRequired[list[str]]
     maxRollbackTime: str  # default "5m"
     maxRolloutTime: NotRequired[str]
+    freezes: NotRequired[list[Freeze]]
+    approval: NotRequired[Approval]
 
 
 class Metric(TypedDict):
@@ -252,6 +280,40 @@ class Alert(TypedDict):
     severity: Literal["info", "warn", "error"]  # default "info"
 
 
+class JudgeMetric(TypedDict):
+    """One metric the judge compares between canary and primary."""
+
+    name: str
+    query: str
+    group: str  # default "default"
+    weight: float  # default 1
+    direction: Literal["increase", "decrease", "either"]  # default "either"
+    critical: bool  # default false
+    allowedChange: float  # default 0.1
+
+
+class Judge(TypedDict):
+    """The canary judge of the analysis controller: each metric on canary and primary over the window, scored 0-100
+    (confirm-promotion)."""
+
+    window: str  # default "5m"
+    minRequests: int  # default 50
+    passScore: float  # default 80
+    marginalScore: float  # default 60
+    noData: Literal["pass", "fail", "hold"]  # default "hold"
+    metrics: list[JudgeMetric]
+
+
+class Notification(TypedDict):
+    """A webhook the analysis controller notifies of promotions, aborts and holds, each body signed with HMAC-SHA256
+    (X-Rollouts-Signature)."""
+
+    name: str
+    url: str
+    events: list[Literal["promote", "abort", "hold"]]  # default ["promote", "abort", "hold"]
+    secretRef: SecretKeyRef
+
+
 class Spec(TypedDict):
     """The release."""
 
@@ -264,6 +326,8 @@ class Spec(TypedDict):
     policy: NotRequired[Policy]
     metrics: NotRequired[list[Metric]]
     alerts: NotRequired[list[Alert]]
+    judge: NotRequired[Judge]
+    notifications: NotRequired[list[Notification]]
 
 
 class Resolved(TypedDict):

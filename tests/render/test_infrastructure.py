@@ -56,7 +56,7 @@ def test_render_options_come_from_the_project_file(example_repo: Path) -> None:
         "         verifySecret: keys}\n")
     options = options_from_project(load_project(str(example_repo)))
     assert options == RenderOptions(repo_url="ssh://git@git.example/ops.git", secret_ref="ops-key", branch="live",
-                                    develop=True, verify_secret="keys")
+                                    develop=True, verify_secret="keys", environments=("staging", "production"))
     result = render(load_project(str(example_repo)))
     repo = one(docs_of(result, f"{LAYER}/repository.yaml"), "GitRepository", "rollouts")
     assert repo["spec"]["url"] == "ssh://git@git.example/ops.git" and repo["spec"]["ref"] == {"branch": "live"}
@@ -109,7 +109,8 @@ def test_no_aggregate_mixes_crds_and_their_resources(rendered: RenderResult) -> 
 
 def test_infrastructure_is_ordered_and_pinned(rendered: RenderResult) -> None:
     chain = {d["metadata"]["name"]: d for d in docs_of(rendered, f"{LAYER}/infrastructure.yaml")}
-    assert list(chain) == ["gateway-api-crds", "cert-manager", "linkerd", "linkerd-viz", "flagger"]
+    assert list(chain) == ["gateway-api-crds", "cert-manager", "linkerd", "linkerd-viz", "flagger",
+                           "analysis-controller"]
     for before, after in itertools.pairwise(chain):
         assert chain[after]["spec"]["dependsOn"] == [{"name": before}]
     flagger = one(docs_of(rendered, f"{PD}/flagger/"), "HelmRelease", "flagger")["spec"]["values"]
@@ -232,7 +233,7 @@ def test_the_develop_pack_is_rendered_only_when_on(rendered: RenderResult, with_
     assert not [p for p in rendered.files if "/develop/" in p]
     assert "develop" not in flux_kustomizations(rendered)
     develop = flux_kustomizations(with_develop)["develop"]["spec"]
-    assert develop["path"] == f"./{PD}/develop" and develop["dependsOn"] == [{"name": "flagger"}]
+    assert develop["path"] == f"./{PD}/develop" and develop["dependsOn"] == [{"name": "analysis-controller"}]
     assert develop["healthChecks"][0] == {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "podinfo",
                                           "namespace": "podinfo-develop"}
 

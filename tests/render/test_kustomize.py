@@ -66,7 +66,8 @@ def test_a_tree_with_the_develop_pack_builds(example_repo: Path, tool: Callable[
     assert build_every_directory(kustomize, example_repo / "flux") == []
     out = subprocess.run([kustomize, "build", str(example_repo / "flux" / "bootstrap")],
                          capture_output=True, text=True, check=True).stdout
-    assert out.count("kind: Kustomization") == 6 + 2 * (1 + 3)  # the chain with develop; per env: namespaces, 3
+    # the chain with develop; per env: namespaces, the analysis controller's config, 3 services
+    assert out.count("kind: Kustomization") == 7 + 2 * (2 + 3)
 
 
 @pytest.mark.slow

@@ -89,7 +89,8 @@ def test_partial_render_replaces_only_its_part(example_repo: Path, read_tree: Ca
     assert proc.returncode == 0, proc.stdout + proc.stderr
     after = read_tree(example_repo / "flux")
     changed = sorted(p for p in after if after[p] != before.get(p))
-    assert changed == ["apps/production/checkout/release.yaml"]
+    # and checkout's entry (its spec digest) in the environment's analysis controller config, no other
+    assert changed == ["apps/production/analysis-controller/config.yaml", "apps/production/checkout/release.yaml"]
     assert set(after) == set(before)
     check = run_cli("render", "--check", "--service", "checkout", "--env", "production", cwd=example_repo)
     assert check.returncode == 0, check.stdout

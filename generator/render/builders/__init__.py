@@ -16,6 +16,7 @@ A new object kind of a service, a metric provider or a stack is a new builder in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..engine import Doc
@@ -27,6 +28,7 @@ from .autoscaling import autoscaler, disruption_budget
 from .bootstrap import bootstrap, gateway_api
 from .canary import canary
 from .cert_manager import cert_manager
+from .controller import analysis_controller
 from .develop import develop
 from .flagger import flagger
 from .linkerd import linkerd, linkerd_viz
@@ -61,6 +63,7 @@ INFRASTRUCTURE: tuple[InfrastructureBuilder, ...] = (
     linkerd,       # flux/infrastructure/progressive-delivery/linkerd
     linkerd_viz,   # .../linkerd/viz
     flagger,       # .../flagger
+    analysis_controller,  # .../analysis-controller (the webhook service of Flagger's gates)
     develop,       # .../develop (render: {develop: true})
 )
 
@@ -88,6 +91,7 @@ def infrastructure(environments: Sequence[str], options: RenderOptions,
     """Every infrastructure file (path -> documents). A kustomization.yaml is in each directory a Flux
     Kustomization (or flux bootstrap) applies, and nowhere else: an aggregate of several would apply CRDs and
     their custom resources in one go."""
+    options = replace(options, environments=tuple(environments))  # the controller mounts each one's config
     layers = [layer for build in builders if (layer := build(options)) is not None]
     files = bootstrap(environments, options, layers)
     for layer in layers:

@@ -44,7 +44,9 @@ def develop(options: RenderOptions) -> Layer | None:
     name, environment = str(DEMO["metadata"]["name"]), str(DEMO["environment"])
     namespace = namespace_for(str(DEMO["metadata"]["namespace"]), environment)
     labels = {"app.kubernetes.io/managed-by": "rollouts", "rollouts.dev/environment": environment, **PRIVILEGED}
-    return Layer(flux_kustomization("develop", f"./{DIRECTORY}", ("flagger",), options.repo_name, wait=False,
+    # after the analysis controller: the demo's Canary is a service like any other
+    return Layer(flux_kustomization("develop", f"./{DIRECTORY}", ("analysis-controller",), options.repo_name,
+                                    wait=False,
                                     timeout="5m", canary=(name, namespace)),
                  DIRECTORY, {"namespace.yaml": [system_namespace(namespace, labels, INJECT)]},
                  services=((cast("Resolved", DEMO), DEMO_SELECTOR),))
