@@ -184,6 +184,22 @@ def test_a_replaced_file_of_the_same_size_and_mtime_is_seen_by_its_inode(tmp_pat
     assert config is not None and config.lookup("shop/b") is not None
 
 
+def test_a_directory_reloads_when_an_environment_file_appears_or_goes(tmp_path: Path) -> None:
+    write(tmp_path / "production" / "config.json", config_doc({"shop/a": GOOD_SERVICE}))
+    clock = Clock()
+    source = ConfigSource(str(tmp_path), monotonic=clock)
+    assert source.current().config is not None
+    write(tmp_path / "staging" / "config.json", config_doc({"shop-staging/a": GOOD_SERVICE}, "staging"))
+    clock.now += 1
+    config = source.current().config
+    assert config is not None and config.environment_names == ["production", "staging"]
+    (tmp_path / "production" / "config.json").unlink()
+    clock.now += 1
+    config = source.current().config
+    assert config is not None and config.environment_names == ["staging"]
+    assert config.lookup("shop/a") is None  # a Canary whose environment went away is denied, not passed
+
+
 def test_no_config_path_means_no_config_and_the_reason(tmp_path: Path) -> None:
     status = ConfigSource(None).current()
     assert (status.config, status.error) == (None, "no configuration given (--config)")
