@@ -22,7 +22,10 @@ def command() -> None:
               help="one environment's config.json, or a directory of them (*.json and */config.json)")
 @click.option("--listen", default="0.0.0.0:8080", metavar="HOST:PORT", show_default=True,
               help="address to listen on")
-@click.option("--evidence", "evidence_dir", metavar="DIR", help="directory of the signed evidence records")
+@click.option("--evidence", "evidence_dir", metavar="DIR", help="directory of the signed evidence records (every "
+              "decision is recorded before it is answered; needs --evidence-key)")
+@click.option("--evidence-key", metavar="FILE", help="the cosign-format private key that signs the evidence "
+              "(rollouts keys generate; its password from COSIGN_PASSWORD), mounted from a Secret")
 @click.option("--outbox", "outbox_dir", metavar="DIR", help="directory of the durable notification outbox")
 @click.option("--secrets", "secrets_dir", default="/etc/rollouts/secrets", metavar="DIR", show_default=True,
               help="where Secrets are mounted (<secret>/<key>)")
@@ -32,7 +35,7 @@ def command() -> None:
 @click.option("--time-budget", default=8.0, type=click.FloatRange(0.1, 600), metavar="SECONDS", show_default=True,
               help="the most one decision may take; keep it under the webhooks' timeout (Flagger's default: 10s)")
 def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: str | None, secrets_dir: str,
-          kubeconfig: str | None, time_budget: float) -> int:
+          evidence_key: str | None, kubeconfig: str | None, time_budget: float) -> int:
     from ..controller.app import Settings
     from ..controller.config import ConfigError, load
     from ..controller.server import parse_listen
@@ -42,6 +45,9 @@ def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: s
         host, port = parse_listen(listen)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
+    if bool(evidence_dir) != bool(evidence_key):
+        raise click.UsageError("--evidence and --evidence-key go together: the records are signed")
+    evidence = _evidence_log(evidence_dir, evidence_key, secrets_dir) if evidence_dir and evidence_key else None
     try:
         config = load(config_path)
         print(f"controller: {config.service_count} services in environment(s) "
@@ -50,8 +56,16 @@ def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: s
         print(f"controller: warning: {e.message}; every check denies until a valid configuration appears",
               file=sys.stderr)
     run(Settings(config=config_path, evidence_dir=evidence_dir, outbox_dir=outbox_dir, secrets_dir=secrets_dir,
-                 time_budget=time_budget, store=_state_store(kubeconfig)), host, port)
+                 time_budget=time_budget, store=_state_store(kubeconfig), evidence=evidence), host, port)
     return 0
+
+
+def _evidence_log(directory: str, key: str, secrets_dir: str) -> object:
+    """The signed decision log (a bad key or a locked chain is the user's error: exit 1 before serving). Secret
+    values under ``secrets_dir`` are scrubbed from every record."""
+    from ..controller.evidence import EvidenceLog, Signer
+
+    return EvidenceLog(directory, Signer.from_file(key), secrets_dir=secrets_dir)
 
 
 def _state_store(kubeconfig: str | None) -> object | None:

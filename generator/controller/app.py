@@ -58,6 +58,8 @@ class Deps:
         for resource in (self.http, self.store):
             if resource is not None:
                 await resource.aclose()
+        if self.evidence is not None:
+            self.evidence.close()  # releases the chain's lock
 
 
 Check = Callable[[Call, Deps], Coroutine[Any, Any, Verdict]]
@@ -113,7 +115,9 @@ class Settings:
     ``hook_budgets`` overrides it per hook type. ``store`` is the operator state (holds, approvals, aborts: a
     :class:`rollouts.controller.state.StateStore`); with ``operator_state`` on and no store, the hold check denies
     and rollback never fires (fail closed). ``operator_state=False`` is for a controller without operator actions
-    (and tests of the other checks): holds are then not checked and nothing can ask for an abort."""
+    (and tests of the other checks): holds are then not checked and nothing can ask for an abort. ``evidence`` is
+    the signed decision log (a :class:`rollouts.controller.evidence.EvidenceLog`): every decision that ran the
+    checks is recorded before it is answered, and one that cannot be recorded is answered 500, never passed."""
 
     config: str | None
     evidence_dir: str | None = None
@@ -125,6 +129,7 @@ class Settings:
     max_concurrent: int = 256
     poll_interval: float = 1.0
     store: Any = None
+    evidence: Any = None
     operator_state: bool = True
     checks: Mapping[HookType, Sequence[tuple[str, Check]]] = field(default_factory=lambda: dict(CHECKS))
 
@@ -174,7 +179,7 @@ class Controller:
         self.settings = settings
         self.metrics = metrics
         self.source = ConfigSource(settings.config, poll_interval=settings.poll_interval, on_reload=metrics.reloaded)
-        self.deps = Deps(settings, store=settings.store)
+        self.deps = Deps(settings, store=settings.store, evidence=settings.evidence)
         self.limit = asyncio.Semaphore(settings.max_concurrent)
 
     async def decide(self, hook: HookType, payload: Payload) -> Answer:
@@ -212,7 +217,20 @@ class Controller:
         if verdicts is None:
             return Answer(500, f"internal error while checking {hook} (see the controller's log)", "error",
                           environment=environment)
-        return _answer(hook, verdicts, environment)
+        answer = _answer(hook, verdicts, environment)
+        return await self._record(call, answer)
+
+    async def _record(self, call: Call, answer: Answer) -> Answer:
+        """Make the decision durable evidence before Flagger hears it: a decision without its record is a 500."""
+        if self.deps.evidence is None:
+            return answer
+        try:
+            await self.deps.evidence.record_async(call, answer.decision, answer.verdicts, decider={})
+        except Exception:
+            log.exception("cannot record the evidence of %s %s@%s", call.hook, call.key, call.checksum)
+            return Answer(500, "cannot record the evidence of this decision (see the controller's log)", "error",
+                          answer.verdicts, answer.environment)
+        return answer
 
     async def _run_checks(self, call: Call, deadline: float, budget: float) -> tuple[Verdict, ...] | None:
         """Every check of the hook at once, one timer for all: a check not done by the deadline is cancelled and

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -368,3 +369,44 @@ def test_serve_refuses_a_bad_listen_address() -> None:
     result = CliRunner().invoke(command, ["serve", "--listen", "localhost"])
     assert result.exit_code == 2
     assert "expected HOST:PORT such as 0.0.0.0:8080, got 'localhost'" in result.output
+
+
+# --- evidence: H4's signed chain, written before the answer ---------------------------------------------------------
+
+
+def test_every_checked_decision_is_signed_evidence_before_it_is_answered(config_file: Path, tmp_path: Path) -> None:
+    from rollouts.controller.evidence import EvidenceLog, Signer, verify_dir
+    from rollouts.keys import load_public_key, write_key_pair
+
+    private, public = write_key_pair(str(tmp_path / "evidence"), b"pw")
+    log = EvidenceLog(str(tmp_path / "records"), Signer.from_file(private, b"pw"), replica="r1")
+    with running(Settings(config=str(config_file), operator_state=False, evidence=log)) as url:
+        allowed = post(url, "confirm-rollout", flagger_payload(checksum="rev-1"))
+        denied = post(url, "confirm-rollout", flagger_payload(name="closed", checksum="rev-2"))
+        post(url, "confirm-rollout", flagger_payload(name="billing"))  # not configured: no call, no record
+    assert (allowed.status_code, denied.status_code) == (200, 403)
+    result = verify_dir(str(tmp_path / "records"), load_public_key(public))
+    assert result.ok, result.findings
+    assert [(d.hook, d.decision, d.reason) for d in result.decisions] == [
+        ("confirm-rollout", "allow", allowed.text), ("confirm-rollout", "deny", denied.text)]
+
+
+def test_a_decision_that_cannot_be_recorded_is_a_500_never_a_pass(config_file: Path, tmp_path: Path) -> None:
+    from rollouts.controller.evidence import EvidenceLog, Signer
+    from rollouts.keys import write_key_pair
+
+    private, _ = write_key_pair(str(tmp_path / "evidence"), b"pw")
+    records = tmp_path / "records"
+    log = EvidenceLog(str(records), Signer.from_file(private, b"pw"), replica="r1")
+    shutil.rmtree(records / "r1")  # the chain's directory is gone and a file is in its place: every write fails
+    (records / "r1").write_text("not a directory")
+    with running(Settings(config=str(config_file), operator_state=False, evidence=log)) as url:
+        response = post(url, "confirm-rollout", flagger_payload())
+    assert (response.status_code, response.text) == (500, "cannot record the evidence of this decision (see the "
+                                                          "controller's log)")
+
+
+def test_serve_wants_a_signing_key_with_an_evidence_directory(tmp_path: Path) -> None:
+    result = CliRunner().invoke(command, ["serve", "--listen", "127.0.0.1:1", "--evidence", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--evidence and --evidence-key go together: the records are signed" in result.output
