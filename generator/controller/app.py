@@ -240,9 +240,12 @@ class Controller:
             return ()
         loop = asyncio.get_running_loop()
         tasks: list[asyncio.Task[Verdict]] = [loop.create_task(check(call, self.deps)) for _, check in checks]
-        _, pending = await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0))
-        for task in pending:
-            task.cancel()
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0))
+        finally:  # also when this request is cancelled: no check outlives its call
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
         verdicts: list[Verdict] = []
         faulty = False
         for (name, _), task in zip(checks, tasks, strict=True):
