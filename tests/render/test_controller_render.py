@@ -166,7 +166,8 @@ def test_the_controller_runs_hardened_and_mounts_each_environments_config(render
     pod = sts["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["args"] == ["controller", "serve", "--config", "/etc/rollouts/controller",
-                                 "--listen", "0.0.0.0:8080"]
+                                 "--listen", "0.0.0.0:8080", "--evidence", "/var/lib/rollouts/evidence",
+                                 "--outbox", "/var/lib/rollouts/outbox", "--secrets", "/etc/rollouts/secrets"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
