@@ -28,12 +28,18 @@ CONTROLLER_CASES = [
          BASE + "  probes:\n    flows:\n      - name: buy\n        steps:\n          - path: /cart\n"
                 "            headers: {X-Trace: on, Authorization: Bearer abc.def}\n", f"{F}:24:51",
          ("Authorization: Bearer abc.def", "Accept: application/json")),
+    Case("service-name-reserved", BASE, "services/namespaces/rollouts.yaml:4:9", ("", ""), directory="namespaces"),
 ]
 
 
 @pytest.mark.parametrize("case", CONTROLLER_CASES, ids=lambda c: c.rule)
 def test_rule_finds_the_mistake_at_its_place(tmp_path, case):
-    root, _ = _write(tmp_path, case, case.body)
+    root, path = _write(tmp_path, case, case.body)
+    if case.directory != "web":
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read().replace("name: web", f"name: {case.directory}", 1)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
     assert _findings(root) == [(case.rule, case.where)]
 
 
@@ -41,7 +47,8 @@ def test_rule_finds_the_mistake_at_its_place(tmp_path, case):
 def test_rule_is_quiet_once_fixed(tmp_path, case):
     old, new = case.fix
     assert old in case.body, old
-    root, _ = _write(tmp_path, case, case.body.replace(old, new))
+    fixed = case._replace(directory="web")  # the reserved name fixed: the service's own name and folder
+    root, _ = _write(tmp_path, fixed, case.body.replace(old, new))
     assert _findings(root) == []
 
 

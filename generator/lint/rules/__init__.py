@@ -63,6 +63,7 @@ RULES = (
     "rollout_duration",
     "route_timeout_ignored",
     "service_directory_name",
+    "service_name_reserved",
     "skip_analysis_in_production",
     "steps_increasing",
     "strategy_field_ignored",
