@@ -20,7 +20,7 @@ import click
 
 from . import __version__
 
-# command name -> one-line summary; the module is generator.commands.<name with - as _>
+# command name -> one-line summary; the module is generator.commands.<name with - as _> (or SHARED_MODULES')
 COMMANDS = {
     "lint": "Check rollouts.yaml files (default: every services/*/rollouts.yaml).",
     "render": "Render the flux/ tree from the specs.",
@@ -33,7 +33,15 @@ COMMANDS = {
     "verify": "Verify the rendered tree against its bundle, offline.",
     "commit": "Check, sign, verify and commit the rendered tree to the GitOps repository.",
     "pipeline": "The main job end to end on built-in defaults: render, validate, sign, commit, verify.",
+    "controller": "The analysis controller Flagger calls during rollouts: serve it, or write its image's build context.",
+    "evidence": "Verify the analysis controller's signed decision records.",
+    "hold": "Hold a service's rollout in an environment: Flagger waits until it is released.",
+    "release": "Release a hold: the rollout continues at Flagger's next tick.",
+    "approve": "Approve the promotion of one revision (the one waiting, or --checksum); consumed when it completes.",
+    "abort": "Ask for a rollback: Flagger rolls the Canary back at its next tick.",
 }
+# commands that share a module: name -> module (its click command is COMMANDS[name] there, not ``command``)
+SHARED_MODULES = {"hold": "operator", "release": "operator", "approve": "operator", "abort": "operator"}
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -77,8 +85,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module = importlib.import_module(".commands." + cmd_name.replace("-", "_"), __package__)
-        command: click.Command = module.command
+        shared = SHARED_MODULES.get(cmd_name)
+        module = importlib.import_module(".commands." + (shared or cmd_name.replace("-", "_")), __package__)
+        command: click.Command = module.COMMANDS[cmd_name] if shared else module.command
         return _accept_verbose(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

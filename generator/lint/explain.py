@@ -68,6 +68,12 @@ OTHER = {
     "predicate-type": "The signed statement has an unexpected predicate type.",
     "tree-mismatch": "The signed digests do not match the files in the tree.",
     "verify-commit": "The commit's tree does not verify against its bundle.",
+    "evidence-empty": "The evidence directory holds no decision records (wrong directory, or nothing decided yet).",
+    "evidence-sequence": "An evidence record is missing, reordered or inserted: its sequence number does not follow "
+                         "the one before.",
+    "evidence-format": "An evidence file is not a DSSE envelope holding an in-toto Statement of a decision.",
+    "evidence-signature": "An evidence record's signature does not verify with the given public key(s).",
+    "evidence-chain": "An evidence record does not name the digest of the record before it: the chain was altered.",
 }
 
 
