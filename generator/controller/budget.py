@@ -101,8 +101,12 @@ async def measure(prom: Prometheus, targets: dict[str, str], window: str, at: fl
 
 async def check_budget(call: Call, prom: Prometheus) -> Verdict:
     """Allow promotion when the budget left is at least ``minRemaining`` % and no burn pair is over its limit."""
-    budget, targets = call.service["errorBudget"], call.service["targets"]
+    budget, targets = call.service.get("errorBudget"), call.service.get("targets")
+    if not budget:
+        return Verdict.ok(CHECK, "no error budget configured")
     try:
+        if not isinstance(targets, dict) or not isinstance(budget, dict):
+            raise ValueError("the service has no targets")
         objective = float(budget["objective"])
         window = prom_duration(budget.get("window", "30d"))
         pairs = burn_pairs(budget)
@@ -112,7 +116,7 @@ async def check_budget(call: Call, prom: Prometheus) -> Verdict:
         measured = await gather_all(*(measure(prom, targets, w, at) for w in windows))
     except PrometheusError as error:
         return Verdict.deny(CHECK, f"error budget cannot be judged: {error.reason}")
-    except (KeyError, TypeError, ValueError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         return Verdict.deny(CHECK, f"error budget cannot be judged: bad configuration ({type(error).__name__}: "
                                    f"{error})")
     by_window = dict(zip(windows, measured, strict=True))

@@ -63,7 +63,10 @@ async def scalar(prom: Prometheus, query: str, at: float) -> float:
 def _settings(call: Call) -> tuple[dict[str, Any], dict[str, str], str, int]:
     slo = call.service.get("slo") or {}
     interval = prom_duration(slo.get("interval") or "1m")
-    return slo, call.service["targets"], interval, max(1, int(slo.get("minRequests") or 1))
+    targets = call.service.get("targets")
+    if not isinstance(targets, dict):
+        raise ValueError("the service has no targets")
+    return slo, targets, interval, max(1, int(slo.get("minRequests") or 1))
 
 
 def _low_traffic(check: str, what: str, requests: float, interval: str, needed: int, query: str) -> Verdict | None:
@@ -77,6 +80,8 @@ def _low_traffic(check: str, what: str, requests: float, interval: str, needed: 
 
 async def check_primary_health(call: Call, prom: Prometheus) -> Verdict:
     """Success rate and latency quantiles of the primary against the SLO."""
+    if not call.service.get("slo"):
+        return Verdict.ok(HEALTH, "no SLO configured")
     try:
         slo, targets, interval, needed = _settings(call)
         at = call.now.timestamp()
@@ -92,7 +97,7 @@ async def check_primary_health(call: Call, prom: Prometheus) -> Verdict:
             raise values
     except PrometheusError as error:
         return Verdict.deny(HEALTH, f"primary health cannot be judged: {error.reason}")
-    except (KeyError, TypeError, ValueError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         return Verdict.deny(HEALTH, f"primary health cannot be judged: bad configuration ({error})")
     primary = targets["primary"]
     requests = sum(counts.values())
@@ -123,14 +128,17 @@ async def check_primary_health(call: Call, prom: Prometheus) -> Verdict:
 
 async def check_mtls(call: Call, prom: Prometheus) -> Verdict:
     """The share of the primary's inbound requests that arrived over mTLS, against ``mtls.minShare``."""
+    mtls = call.service.get("mtls")
+    if not mtls:
+        return Verdict.ok(MTLS, "no mTLS policy configured")
     try:
         _, targets, interval, needed = _settings(call)
-        wanted = float(call.service["mtls"].get("minShare", 1.0))
+        wanted = float(mtls.get("minShare", 1.0))
         query = by_label_query(targets, "tls", interval)
         counts = await totals_by(prom, query, "tls", call.now.timestamp())
     except PrometheusError as error:
         return Verdict.deny(MTLS, f"mTLS cannot be judged: {error.reason}")
-    except (KeyError, TypeError, ValueError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         return Verdict.deny(MTLS, f"mTLS cannot be judged: bad configuration ({error})")
     primary = targets["primary"]
     requests = sum(counts.values())

@@ -70,8 +70,12 @@ class MetricResult:
 
 async def check_judge(call: Call, prom: Prometheus) -> Verdict:
     """The judge's verdict for one ``rollout`` call (``call.service["judge"]`` and ``["targets"]``)."""
-    judge, targets = call.service["judge"], call.service["targets"]
+    judge, targets = call.service.get("judge"), call.service.get("targets")
+    if not judge:
+        return Verdict.ok(CHECK, "no judge configured")
     try:
+        if not isinstance(targets, dict) or not isinstance(judge, dict):
+            raise ValueError("the service has no targets")
         window = prom_duration(judge["window"])
         end = call.now.timestamp()
         requests_query = canary_requests_query(targets, window)
@@ -86,7 +90,7 @@ async def check_judge(call: Call, prom: Prometheus) -> Verdict:
                                          for metric in judge["metrics"]))
     except PrometheusError as error:
         return Verdict.deny(CHECK, f"judge cannot decide: {error.reason}")
-    except (KeyError, TypeError, ValueError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         return Verdict.deny(CHECK, f"judge cannot decide: bad judge configuration ({type(error).__name__}: {error})")
     return verdict(list(results), judge, window, traffic)
 

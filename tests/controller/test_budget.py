@@ -182,3 +182,16 @@ def test_prometheus_down_denies() -> None:
     decision = check(f"http://127.0.0.1:{free_port()}", service("healthy"))
     assert not decision.allow
     assert decision.reason.startswith("error budget cannot be judged: cannot reach prometheus")
+
+
+def test_no_budget_section_is_not_run() -> None:
+    decision = check(f"http://127.0.0.1:{free_port()}", {"targets": targets("healthy")})
+    assert (decision.allow, decision.reason) == (True, "no error budget configured")
+
+
+def test_a_budget_without_objective_denies() -> None:
+    svc = service("healthy")
+    del svc["errorBudget"]["objective"]
+    decision = check(f"http://127.0.0.1:{free_port()}", svc)
+    assert not decision.allow
+    assert decision.reason == "error budget cannot be judged: bad configuration (KeyError: 'objective')"

@@ -26,7 +26,8 @@ def service(namespace: str, **slo: Any) -> dict[str, Any]:
 
 
 def run(check: Check, address: str, svc: dict[str, Any]) -> Verdict:
-    call = Call("pre-rollout", svc["targets"]["namespace"], "app", "Progressing", "abc123", {}, svc, "test",
+    namespace = svc.get("targets", {}).get("namespace", "shop")
+    call = Call("pre-rollout", namespace, "app", "Progressing", "abc123", {}, svc, "test",
                 datetime.datetime.now(datetime.UTC))
 
     async def go() -> Verdict:
@@ -108,3 +109,17 @@ def test_the_quantile_query_uses_linkerd_names() -> None:
     assert quantile_query(targets("shop"), 0.99, "1m") == (
         'histogram_quantile(0.99, sum by (le) (rate(response_latency_ms_bucket{namespace="shop", '
         'deployment="app-primary", direction="inbound"}[1m])))')
+
+
+def test_sections_absent_are_not_run() -> None:
+    svc = {"targets": targets("healthy")}
+    assert run(check_primary_health, f"http://127.0.0.1:{free_port()}", svc).reason == "no SLO configured"
+    assert run(check_mtls, f"http://127.0.0.1:{free_port()}", svc).reason == "no mTLS policy configured"
+
+
+def test_no_targets_denies() -> None:
+    svc = service("healthy")
+    del svc["targets"]
+    decision = run(check_mtls, f"http://127.0.0.1:{free_port()}", svc)
+    assert not decision.allow
+    assert decision.reason == "mTLS cannot be judged: bad configuration (the service has no targets)"

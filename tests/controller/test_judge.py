@@ -290,3 +290,16 @@ def test_an_unknown_placeholder_is_refused(prometheus_stack: Stack) -> None:
     decision = judge(prometheus_stack.url, svc)
     assert not decision.allow
     assert "unknown placeholder {{ deploy }}" in decision.reason
+
+
+def test_no_judge_section_is_not_run() -> None:
+    assert judge(f"http://127.0.0.1:{free_port()}", {"targets": targets("healthy")}).reason == "no judge configured"
+
+
+def test_no_targets_denies() -> None:
+    svc = service("healthy")
+    del svc["targets"]
+    svc["targets"] = {"namespace": "healthy"}
+    decision = judge(f"http://127.0.0.1:{free_port()}", svc)
+    assert not decision.allow
+    assert decision.reason == "judge cannot decide: bad judge configuration (KeyError: 'canary')"
