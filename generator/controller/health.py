@@ -114,8 +114,8 @@ async def check_primary_health(call: Call, prom: Prometheus) -> Verdict:
     for (name, budget), query, value in zip(latency.items(), quantiles.values(), values, strict=True):
         limit = milliseconds(budget)
         ok = not math.isnan(value) and value <= limit
-        inputs.append(Input(f"primary latency {name}", query, interval, None if math.isnan(value) else value,
-                            f"<= {limit}ms", round(requests), ok))
+        inputs.append(Input(f"primary latency {name}", query, interval, value if math.isfinite(value) else None,
+                            f"<= {limit}ms", round(requests), ok, "" if math.isfinite(value) else _ms(value)))
         if math.isnan(value):
             failures.append(f"no latency data for {name} in {interval}")
         elif not ok:
@@ -156,4 +156,6 @@ async def check_mtls(call: Call, prom: Prometheus) -> Verdict:
 
 
 def _ms(value: float) -> str:
+    if math.isnan(value):
+        return "no data"
     return "above the largest bucket" if math.isinf(value) else f"{value:.0f}ms"

@@ -60,12 +60,14 @@ class MetricResult:
     primary_samples: int = 0
     change: float | None = None
     reason: str = ""
+    primary_query: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "group": self.group, "weight": self.weight, "critical": self.critical,
-                "outcome": self.outcome, "canary": self.canary, "primary": self.primary, "p": self.p,
+                "query": self.query, "primaryQuery": self.primary_query, "outcome": self.outcome,
+                "canary": json_number(self.canary), "primary": json_number(self.primary), "p": json_number(self.p),
                 "canarySamples": self.canary_samples, "primarySamples": self.primary_samples,
-                "change": self.change, "reason": self.reason}
+                "change": json_number(self.change), "reason": self.reason}
 
 
 async def check_judge(call: Call, prom: Prometheus) -> Verdict:
@@ -130,7 +132,7 @@ async def judge_metric(prom: Prometheus, metric: dict[str, Any], targets: dict[s
     primary = finite([v for s in primary_series for v in s.values])
     base = MetricResult(str(metric["name"]), str(metric.get("group", "default")), float(metric.get("weight", 1)),
                         bool(metric.get("critical", False)), canary_query, "nodata",
-                        canary_samples=len(canary), primary_samples=len(primary))
+                        canary_samples=len(canary), primary_samples=len(primary), primary_query=primary_query)
     if not canary or not primary:
         side = "canary and primary" if not canary and not primary else "canary" if not canary else "primary"
         return _replace(base, reason=f"{base.name}: no data for the {side} in {window}")
@@ -234,7 +236,9 @@ def _input(result: MetricResult, window: str, policy: str) -> Input:
     detail = result.reason
     if result.outcome != "nodata":
         detail += f"; primary median {_num(result.primary)}, {result.primary_samples} primary samples"
-    return Input(result.name, result.query, window, result.canary, _threshold(result), result.canary_samples,
+    detail += f"; primary query: {result.primary_query}"
+    value = result.canary if result.canary is not None and math.isfinite(result.canary) else None
+    return Input(result.name, result.query, window, value, _threshold(result), result.canary_samples,
                  not _failed(result, policy), detail)
 
 
@@ -244,6 +248,13 @@ def _threshold(result: MetricResult) -> str:
 
 def _replace(base: MetricResult, **changes: Any) -> MetricResult:
     return replace(base, **changes)
+
+
+def json_number(value: float | None) -> float | str | None:
+    """Evidence is strict JSON (no NaN, no Infinity): a non-finite number is written as Prometheus writes it."""
+    if value is None or math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
 
 
 def _num(value: float | None) -> str:

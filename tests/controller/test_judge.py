@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import math
 from typing import Any
 
 import pytest
 from rollouts.controller.decision import Call, Input, Verdict
-from rollouts.controller.judge import MetricResult, check_judge, relative_change, verdict
+from rollouts.controller.judge import MetricResult, check_judge, compare, relative_change, verdict
 from rollouts.controller.mannwhitney import mann_whitney_u, median, ranks, u_counts
 from rollouts.controller.prom import Prometheus
 
@@ -214,6 +215,8 @@ def test_healthy_canary_passes(prometheus_stack: Stack) -> None:
     assert traffic.value is not None and traffic.value >= 50
     assert success.name == "success-rate" and success.value == 100.0 and success.samples and success.samples >= 4
     assert 'deployment="app"' in success.query and "{{" not in success.query
+    assert 'deployment="app-primary"' in success.detail  # the primary's query, for the evidence
+    assert decision.extra["metrics"][0]["primaryQuery"] == success.query.replace('"app"', '"app-primary"')
     assert latency.value == pytest.approx(19.9, abs=0.2)  # 20 ms sits in Linkerd's (10, 20] bucket
 
 
@@ -267,7 +270,7 @@ def test_a_metric_without_data(prometheus_stack: Stack, policy: str, allow: bool
     lag = decision.inputs[-1]
     assert lag.name == "queue-lag" and lag.value is None and lag.samples == 0
     assert "[6s]" in lag.query
-    assert lag.detail == "queue-lag: no data for the canary and primary in 6s"
+    assert lag.detail.startswith("queue-lag: no data for the canary and primary in 6s; primary query: sum(rate(")
 
 
 def test_prometheus_down_denies() -> None:
@@ -303,3 +306,17 @@ def test_no_targets_denies() -> None:
     decision = judge(f"http://127.0.0.1:{free_port()}", svc)
     assert not decision.allow
     assert decision.reason == "judge cannot decide: bad judge configuration (KeyError: 'canary')"
+
+
+def test_infinite_values_stay_strict_json() -> None:
+    """Evidence is written with allow_nan=False: an infinite change (primary 0) or median must not break it."""
+    base = result("errors", "pass")
+    judged = compare_for_test(base, [1.0, 2, 3, 4, 5, 6, math.inf], [0.0] * 7)
+    decision = decide([judged])
+    json.dumps(decision.extra, allow_nan=False)
+    json.dumps([vars(i) for i in decision.inputs], allow_nan=False)
+    assert decision.extra["metrics"][0]["change"] == "+Inf"
+
+
+def compare_for_test(base: MetricResult, canary: list[float], primary: list[float]) -> MetricResult:
+    return compare(base, canary, primary, "increase", 0.1, 0.02)
