@@ -33,7 +33,7 @@ COMMANDS = {
     "verify": "Verify the rendered tree against its bundle, offline.",
     "commit": "Check, sign, verify and commit the rendered tree to the GitOps repository.",
     "pipeline": "The main job end to end on built-in defaults: render, validate, sign, commit, verify.",
-    "controller": "The analysis controller Flagger calls during rollouts: serve it, or write its image's build context.",
+    "controller": "The analysis controller Flagger calls in rollouts: serve it, or write its image's build context.",
     "evidence": "Verify the analysis controller's signed decision records.",
     "hold": "Hold a service's rollout in an environment: Flagger waits until it is released.",
     "release": "Release a hold: the rollout continues at Flagger's next tick.",

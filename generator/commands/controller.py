@@ -5,13 +5,14 @@ import sys
 import click
 
 from ..cli import COMMANDS
+from .controller_context import build_context_command
 
 HELP = "The in-cluster analysis controller that Flagger's webhooks call."
 
 
 @click.group("controller", help=COMMANDS.get("controller", HELP))
 def command() -> None:
-    """The controller group: serve (the lead adds build-context)."""
+    """The controller group: serve, build-context."""
 
 
 @command.command("serve", help="Serve Flagger's webhooks (POST /webhooks/<type>), /healthz, /readyz and /metrics. "
@@ -24,7 +25,8 @@ def command() -> None:
               help="address to listen on")
 @click.option("--evidence", "evidence_dir", metavar="DIR", help="directory of the signed evidence records (every "
               "decision is recorded before it is answered; needs --evidence-key)")
-@click.option("--evidence-key", metavar="FILE", help="the cosign-format private key that signs the evidence "
+@click.option("--evidence-key", metavar="FILE", envvar="ROLLOUTS_SIGNING_KEY", show_envvar=True,
+              help="the cosign-format private key that signs the evidence "
               "(rollouts keys generate; its password from COSIGN_PASSWORD), mounted from a Secret")
 @click.option("--outbox", "outbox_dir", metavar="DIR", help="directory of the durable notification outbox")
 @click.option("--secrets", "secrets_dir", default="/etc/rollouts/secrets", metavar="DIR", show_default=True,
@@ -55,8 +57,10 @@ def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: s
     except ConfigError as e:
         print(f"controller: warning: {e.message}; every check denies until a valid configuration appears",
               file=sys.stderr)
-    run(Settings(config=config_path, evidence_dir=evidence_dir, outbox_dir=outbox_dir, secrets_dir=secrets_dir,
-                 time_budget=time_budget, store=_state_store(kubeconfig), evidence=evidence), host, port)
+    outbox = _outbox(outbox_dir, secrets_dir) if outbox_dir else None
+    run(Settings(config=config_path, evidence_dir=evidence_dir, outbox_dir=outbox_dir, outbox=outbox,
+                 secrets_dir=secrets_dir, time_budget=time_budget, store=_state_store(kubeconfig), evidence=evidence),
+        host, port)
     return 0
 
 
@@ -66,6 +70,13 @@ def _evidence_log(directory: str, key: str, secrets_dir: str) -> object:
     from ..controller.evidence import EvidenceLog, Signer
 
     return EvidenceLog(directory, Signer.from_file(key), secrets_dir=secrets_dir)
+
+
+def _outbox(directory: str, secrets_dir: str) -> object:
+    """The durable notification outbox (targets come from each service's configuration)."""
+    from ..controller.outbox import Outbox
+
+    return Outbox(directory, [], secrets_dir)
 
 
 def _state_store(kubeconfig: str | None) -> object | None:
@@ -81,3 +92,6 @@ def _state_store(kubeconfig: str | None) -> object | None:
     except kube.KubeError as e:
         print(f"controller: warning: {e.message}; holds deny and rollback never fires until it is", file=sys.stderr)
         return None
+
+
+command.add_command(build_context_command)

@@ -17,22 +17,29 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .config import ConfigSource
+from .budget import check_budget
+from .config import ConfigSource, EnvironmentConfig
 from .decision import HOOK_TYPES, Call, HookType, Verdict
+from .health import check_mtls, check_primary_health
+from .judge import check_judge
 from .payload import MAX_BODY, Payload, PayloadError, PayloadTooLarge, parse, read_limited
-from .state import check_abort, check_hold
+from .probes import ProbeMetrics, check_probes
+from .prom import Prometheus
+from .state import check_abort, check_approval, check_completion, check_hold
 from .windows import check_change_window, check_freeze
 
 log = logging.getLogger("rollouts.controller.decision")
@@ -42,17 +49,36 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+DEFAULT_PROMETHEUS_TIMEOUT = 5.0  # Flagger's own query timeout (pkg/metrics/providers/prometheus.go)
+
+
 @dataclass
 class Deps:
-    """What checks need besides the call, passed explicitly (no globals). Filled by ``create_app``; the Prometheus
-    client, the state store, the probe HTTP client, the evidence log and the outbox are added by their owners."""
+    """What checks need besides the call, passed explicitly (no globals): the shared outbound HTTP client (probes
+    and Prometheus; its pool bounds the connections), one Prometheus client per configured server, the operator
+    state store, the evidence log, the outbox, the probe metrics, and the environments of the current config."""
 
     settings: Settings
-    prometheus: Any = None
     store: Any = None
     http: Any = None
     evidence: Any = None
     outbox: Any = None
+    probe_metrics: ProbeMetrics | None = None
+    environments: Mapping[str, EnvironmentConfig] = field(default_factory=dict)
+    _prometheus: dict[tuple[str, float], Prometheus] = field(default_factory=dict)
+
+    def prometheus(self, call: Call) -> Prometheus | None:
+        """The Prometheus of the call's environment (``prometheus.address`` in its config), or None."""
+        env = self.environments.get(call.environment)
+        settings = env.prometheus if env is not None else {}
+        address = settings.get("address")
+        if not isinstance(address, str) or not address:
+            return None
+        timeout = _seconds(settings.get("timeout")) or DEFAULT_PROMETHEUS_TIMEOUT
+        key = (address, timeout)
+        if key not in self._prometheus:
+            self._prometheus[key] = Prometheus(address, timeout, client=self.http)
+        return self._prometheus[key]
 
     async def aclose(self) -> None:
         for resource in (self.http, self.store):
@@ -60,6 +86,16 @@ class Deps:
                 await resource.aclose()
         if self.evidence is not None:
             self.evidence.close()  # releases the chain's lock
+
+
+def _seconds(text: Any) -> float | None:
+    """``5s``, ``500ms``, ``1m`` -> seconds (the config loader has checked the form)."""
+    if not isinstance(text, str):
+        return None
+    total = 0.0
+    for number, unit in re.findall(r"([0-9]+)(ms|s|m|h)", text):
+        total += int(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return total or None
 
 
 Check = Callable[[Call, Deps], Coroutine[Any, Any, Verdict]]
@@ -93,18 +129,58 @@ async def _abort(call: Call, deps: Deps) -> Verdict:
     return await check_abort(call, deps.store)
 
 
+async def _approval(call: Call, deps: Deps) -> Verdict:
+    if not (call.service.get("approval") or {}).get("required"):
+        return Verdict.ok("approval", "no approval required")
+    if deps.store is None:
+        return Verdict.deny("approval", f"cannot read approvals: {NO_STORE}")
+    return await check_approval(call, deps.store)
+
+
+def _on_prometheus(name: str, section: str,
+                   check: Callable[[Call, Prometheus], Coroutine[Any, Any, Verdict]]) -> Check:
+    """A check of Prometheus data, run only when the service configures ``section``; without a Prometheus address
+    for the environment it denies (fail closed)."""
+
+    async def run(call: Call, deps: Deps) -> Verdict:
+        if not call.service.get(section):
+            return Verdict.ok(name, f"{section} not configured")
+        prom = deps.prometheus(call)
+        if prom is None:
+            return Verdict.deny(name, f"no Prometheus address in the {call.environment} configuration")
+        return await check(call, prom)
+
+    return run
+
+
+async def _probes(call: Call, deps: Deps) -> Verdict:
+    if not (call.service.get("probes") or {}).get("flows"):
+        return Verdict.ok("probes", "probes not configured")
+    return await check_probes(call, deps.http, deps.settings.secrets_dir, deps.probe_metrics)
+
+
 # hook type -> (check name, check), in the order their denials are reported. Empty: nothing to check, the hook
-# passes. rollback is inverted: a check that allows asks for the rollback.
+# passes. rollback is inverted: a check that allows asks for the rollback. Each check runs only when the service's
+# configuration has its section (the render configures exactly what the spec sets).
 CHECKS: dict[HookType, tuple[tuple[str, Check], ...]] = {
     "confirm-rollout": (("freeze", _freeze), ("change-window", _change_window), ("hold", _hold)),
-    "pre-rollout": (),
-    "rollout": (),
+    "pre-rollout": (("primary-health", _on_prometheus("primary-health", "slo", check_primary_health)),
+                    ("mtls", _on_prometheus("mtls", "mtls", check_mtls))),
+    "rollout": (("probes", _probes), ("judge", _on_prometheus("judge", "judge", check_judge))),
     "confirm-traffic-increase": (("hold", _hold),),
-    "confirm-promotion": (("hold", _hold),),
+    "confirm-promotion": (("hold", _hold), ("error-budget", _on_prometheus("error-budget", "errorBudget",
+                                                                           check_budget)),
+                          ("approval", _approval)),
     "post-rollout": (),
     "rollback": (("abort", _abort),),
     "event": (),
 }
+# the notification a decision sends (once per revision, event and target): a promotion let through, an abort
+# answered with "roll back now", a rollout held by a freeze, a change window or an operator
+NOTIFY_ALLOWED: dict[HookType, str] = {"confirm-promotion": "promote", "rollback": "abort"}
+NOTIFY_DENIED: dict[HookType, str] = {"confirm-rollout": "hold", "confirm-traffic-increase": "hold",
+                                      "confirm-promotion": "hold"}
+HOLDING_CHECKS = frozenset({"freeze", "change-window", "hold"})
 ANSWERED_AT_ONCE: frozenset[HookType] = frozenset({"event", "post-rollout"})  # notifications only, never a gate
 
 
@@ -115,13 +191,15 @@ class Settings:
     ``hook_budgets`` overrides it per hook type. ``store`` is the operator state (holds, approvals, aborts: a
     :class:`rollouts.controller.state.StateStore`); with ``operator_state`` on and no store, the hold check denies
     and rollback never fires (fail closed). ``operator_state=False`` is for a controller without operator actions
-    (and tests of the other checks): holds are then not checked and nothing can ask for an abort. ``evidence`` is
+    (and tests of the other checks): holds are then not checked and nothing can ask for an abort. ``outbox`` (a
+    :class:`rollouts.controller.outbox.Outbox`) queues the promote / abort / hold notifications. ``evidence`` is
     the signed decision log (a :class:`rollouts.controller.evidence.EvidenceLog`): every decision that ran the
     checks is recorded before it is answered, and one that cannot be recorded is answered 500, never passed."""
 
     config: str | None
     evidence_dir: str | None = None
     outbox_dir: str | None = None
+    outbox: Any = None
     secrets_dir: str = "/etc/rollouts/secrets"
     clock: Callable[[], datetime] = utc_now
     time_budget: float = 8.0
@@ -179,14 +257,19 @@ class Controller:
         self.settings = settings
         self.metrics = metrics
         self.source = ConfigSource(settings.config, poll_interval=settings.poll_interval, on_reload=metrics.reloaded)
-        self.deps = Deps(settings, store=settings.store, evidence=settings.evidence)
+        http = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=settings.max_concurrent))
+        self.deps = Deps(settings, store=settings.store, http=http, evidence=settings.evidence,
+                         outbox=settings.outbox, probe_metrics=ProbeMetrics(metrics.registry))
         self.limit = asyncio.Semaphore(settings.max_concurrent)
+        self.background: set[asyncio.Task[None]] = set()
 
     async def decide(self, hook: HookType, payload: Payload) -> Answer:
         status = self.source.current()
         config = status.config
         if hook in ANSWERED_AT_ONCE:
             found = config.lookup(payload.key) if config is not None else None
+            if found is not None:
+                self._after_completion(self._call(hook, payload, *found))
             return Answer(200, "accepted", "allow", environment=found[0] if found else "")
         if config is None:
             return Answer(403, f"denied: no valid controller configuration ({status.error})", "deny")
@@ -194,10 +277,9 @@ class Controller:
         if found is None:
             envs = ", ".join(config.environment_names)
             return Answer(404, f"no configuration for {payload.key} in environment(s) {envs}", "deny")
+        self.deps.environments = config.environments
         environment, service = found
-        call = Call(hook=hook, namespace=payload.namespace, name=payload.name, phase=payload.phase,
-                    checksum=payload.checksum, metadata=payload.metadata, service=service,
-                    environment=environment, now=self.settings.clock())
+        call = self._call(hook, payload, environment, service)
         budget = self.settings.budget(hook)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
@@ -217,8 +299,48 @@ class Controller:
         if verdicts is None:
             return Answer(500, f"internal error while checking {hook} (see the controller's log)", "error",
                           environment=environment)
-        answer = _answer(hook, verdicts, environment)
-        return await self._record(call, answer)
+        answer = await self._record(call, _answer(hook, verdicts, environment))
+        self._notify(call, answer)
+        return answer
+
+    def _call(self, hook: HookType, payload: Payload, environment: str, service: dict[str, Any]) -> Call:
+        return Call(hook=hook, namespace=payload.namespace, name=payload.name, phase=payload.phase,
+                    checksum=payload.checksum, metadata=payload.metadata, service=service,
+                    environment=environment, now=self.settings.clock())
+
+    def _notify(self, call: Call, answer: Answer) -> None:
+        """Queue the notification this decision sends, if any (a file write: durable, never a network wait)."""
+        if self.deps.outbox is None or answer.decision not in ("allow", "deny"):
+            return
+        if answer.decision == "allow":
+            event = NOTIFY_ALLOWED.get(call.hook)
+        else:
+            holding = [v for v in answer.verdicts if not v.allow and v.check in HOLDING_CHECKS]
+            event = NOTIFY_DENIED.get(call.hook) if holding else None
+        if event is None:
+            return
+        try:
+            self.deps.outbox.enqueue(event, call, answer.reason)
+        except Exception:  # a notification lost is logged; the decision stands
+            log.exception("cannot queue the %s notification of %s@%s", event, call.key, call.checksum)
+
+    def _after_completion(self, call: Call) -> None:
+        """post-rollout and event are answered at once; what they finish (an approval consumed by the revision
+        it was for, an abort cleared) runs after the answer, so a slow API server never slows Flagger's tick."""
+        if self.deps.store is None or call.phase not in ("Succeeded", "Failed"):
+            return
+
+        async def complete() -> None:
+            try:
+                verdict = await asyncio.wait_for(check_completion(call, self.deps.store), self.settings.time_budget)
+                if not verdict.allow:
+                    log.warning("completion of %s@%s: %s", call.key, call.checksum, verdict.reason)
+            except Exception:
+                log.exception("completion of %s@%s failed", call.key, call.checksum)
+
+        task = asyncio.get_running_loop().create_task(complete())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def _record(self, call: Call, answer: Answer) -> Answer:
         """Make the decision durable evidence before Flagger hears it: a decision without its record is a 500."""
@@ -314,9 +436,18 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        outbox = controller.deps.outbox
+        delivery = asyncio.get_running_loop().create_task(outbox.deliver_forever(controller.deps.http)) \
+            if outbox is not None else None
         try:
             yield
         finally:
+            if delivery is not None:
+                delivery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivery
+            for task in list(controller.background):
+                task.cancel()
             await controller.deps.aclose()
 
     app = Starlette(routes=[

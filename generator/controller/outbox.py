@@ -72,9 +72,10 @@ class Round:
     dead: int = 0
 
 
-def notification_id(target: str, call: Call, event: str, reason: str, when: str) -> str:
-    """The same decision notified twice to a target (a replayed hook) has the same id: one file, one delivery."""
-    text = "\n".join((target, call.environment, call.key, call.checksum, event, when, reason))
+def notification_id(target: str, call: Call, event: str) -> str:
+    """One notification of each event per revision and target: the hold that denies every tick, a replayed hook,
+    or every replica deciding the same has the same id: one file, one delivery (per replica's outbox)."""
+    text = "\n".join((target, call.environment, call.key, call.checksum, event))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -142,7 +143,7 @@ class Outbox:
             if not wants(target, event):
                 continue
             name = str(target.get("name") or target.get("url"))
-            ident = notification_id(name, call, event, reason, when)
+            ident = notification_id(name, call, event)
             body = canonical(scrub({
                 "id": ident, "event": event, "service": str(call.service.get("service") or call.name),
                 "environment": call.environment, "canary": {"namespace": call.namespace, "name": call.name},

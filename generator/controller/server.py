@@ -32,6 +32,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    # httpx logs every request's URL at INFO: a probe's path may carry a value captured from a response
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", graceful_seconds: float = 10) -> None:
