@@ -140,10 +140,3 @@ def rules_markdown() -> str:
     out += [f"| `{rule}` | {text} |" for rule, text in sorted(BUILT_IN.items())]
     return "\n".join(out) + "\n"
 
-
-if __name__ == "__main__":
-    import os
-
-    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs")
-    with open(os.path.join(docs, "rules.md"), "w", encoding="utf-8") as fh:
-        fh.write(rules_markdown())

@@ -28,6 +28,18 @@ CONTROLLER_CASES = [
          BASE + "  probes:\n    flows:\n      - name: buy\n        steps:\n          - path: /cart\n"
                 "            headers: {X-Trace: on, Authorization: Bearer abc.def}\n", f"{F}:24:51",
          ("Authorization: Bearer abc.def", "Accept: application/json")),
+    Case("probe-flow-invalid",
+         BASE + "  probes:\n    flows:\n      - name: buy\n        steps:\n          - {name: cart, path: /cart}\n"
+                "          - {name: cart, path: /pay}\n", f"{F}:24:20",
+         ("name: cart, path: /pay", "name: pay, path: /pay")),
+    Case("probe-flow-invalid",
+         BASE + "  probes:\n    flows:\n      - name: buy\n        steps:\n          - {path: /cart}\n"
+                "          - {path: '/cart/{{ cartId }}'}\n", f"{F}:24:20",
+         ("- {path: /cart}", "- {path: /cart, capture: {cartId: 'id=([a-z0-9]+)'}}")),
+    Case("probe-flow-invalid",
+         BASE + "  probes:\n    flows:\n      - name: buy\n        steps:\n"
+                "          - {path: /cart, capture: {cartId: 'id=[a-z0-9]+'}}\n", f"{F}:23:45",
+         ("id=[a-z0-9]+", "id=([a-z0-9]+)")),
     Case("service-name-reserved", BASE, "services/namespaces/rollouts.yaml:4:9", ("", ""), directory="namespaces"),
 ]
 
@@ -54,6 +66,13 @@ def test_rule_is_quiet_once_fixed(tmp_path, case):
 
 def test_every_controller_rule_is_registered():
     assert {c.rule.replace("-", "_") for c in CONTROLLER_CASES} <= set(RULES)
+
+
+def test_an_unnamed_step_is_named_as_the_controller_names_it(tmp_path):
+    body = BASE + ("  probes:\n    flows:\n      - name: buy\n        steps:\n          - {path: /cart}\n"
+                   "          - {name: step-1, path: /pay}\n")
+    root, _ = _write(tmp_path, CONTROLLER_CASES[0], body)
+    assert _findings(root) == [("probe-flow-invalid", f"{F}:24:20")]
 
 
 @pytest.mark.parametrize(("url", "bad"), [

@@ -8,7 +8,7 @@ from spec_docs import fields, render_into
 
 
 def test_rules_md_is_generated_from_the_rules(root):
-    """Regenerate with: .venv/bin/python -m rollouts.lint.explain"""
+    """Regenerate with: .venv/bin/python scripts/rules_docs.py"""
     assert (root / "docs" / "rules.md").read_text() == rules_markdown()
 
 

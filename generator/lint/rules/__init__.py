@@ -24,6 +24,7 @@ RULES = (
     "environment_override_incomplete",
     "flagger_duration_format",
     "freeze_order",
+    "probe_flow_invalid",
     "gate_timeouts",
     "helm_test_without_rbac",
     "image_registry",

@@ -83,7 +83,8 @@ def service_config(svc: Service, spec_digest: str) -> dict[str, Any]:
                         "latencyP95": slo.get("latencyP95"), "interval": slo["interval"]}
     probes = spec.get("probes")
     if probes and probes.get("flows"):
-        entry["probes"] = {"flows": [{"name": f["name"], "steps": [probe_step(s) for s in f["steps"]]}
+        entry["probes"] = {"flows": [{"name": f["name"],
+                                      "steps": [probe_step(s, i) for i, s in enumerate(f["steps"])]}
                                      for f in probes["flows"]]}
     judge = spec.get("judge")
     if judge:
@@ -100,8 +101,10 @@ def service_config(svc: Service, spec_digest: str) -> dict[str, Any]:
     return entry
 
 
-def probe_step(step: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": step.get("name", step["path"]), "method": step["method"], "path": step["path"],
+def probe_step(step: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """One step as the controller runs it; an unnamed step is step-<n>, as the controller and lint name it."""
+    out: dict[str, Any] = {"name": step.get("name") or f"step-{position + 1}", "method": step["method"],
+                           "path": step["path"],
                            "headers": dict(step.get("headers") or {}),
                            "headersFromSecrets": {h: secret_ref(r) for h, r in
                                                   (step.get("headersFromSecrets") or {}).items()},
