@@ -35,7 +35,7 @@ from .errors import RolloutsError
 from .findings import Finding, Severity
 from .git import Git
 from .keys import load_private_key
-from .project import Project, load_project
+from .project import DERIVED_APP_FOLDERS, Project, load_project
 from .render import options_from_project, write_tree
 from .stages import Rendered, StageResult, findings_of, lint_and_render, record, render_inputs, sign_and_verify, skipped
 from .validate.check import ValidateSettings, validate_stage
@@ -154,13 +154,14 @@ def _check_signature(git: Git, commit: str, config: list[str], pub: str, work: s
 # --- the summary --------------------------------------------------------------------------------------------------
 
 def group_changes(changes: list[tuple[str, str]]) -> dict[str, dict[str, object]]:
-    """service -> {"envs": set, "A"/"M"/"D": count, "files": [...]}; paths outside a service dir are "shared"."""
+    """service -> {"envs": set, "A"/"M"/"D": count, "files": [...]}; paths outside a service dir (the derived folders
+    of flux/apps/<env>/ included) are "shared"."""
     groups: dict[str, dict[str, object]] = {}
     for status, path in changes:
         if path == BUNDLE:
             continue
         parts = path.split("/")
-        if len(parts) >= 5 and parts[0] == TREE and parts[1] == "apps" and parts[3] != "namespaces":
+        if len(parts) >= 5 and parts[0] == TREE and parts[1] == "apps" and parts[3] not in DERIVED_APP_FOLDERS:
             name, env = parts[3], parts[2]
         else:
             name, env = "shared", ""

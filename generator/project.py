@@ -16,6 +16,8 @@ PROJECT_FILE = "rollouts.project.yaml"
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "project.schema.json")
 DEFAULT_ENVIRONMENTS = ("staging", "production")
 PLACEHOLDER_REPOSITORY = "ssh://git@github.com/example/gitops.git"  # RenderOptions.repo_url when none is set
+# the folders of flux/apps/<environment>/ the render derives from every service (render/derived.py): not services
+DERIVED_APP_FOLDERS = ("namespaces", "analysis-controller", "admission")
 START_HINT = ("Run rollouts in your GitOps repository (or pass --root DIR). To start one, write "
               "rollouts.project.yaml with render: {repository: URL, secretRef: NAME} (docs/project.md) and a spec "
               "per service in services/<service>/rollouts.yaml (docs/spec.md).")
@@ -27,7 +29,7 @@ class Project:
     def __init__(self, root: str, environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
                  findings: list[Finding] | None = None, skip_kinds: tuple[str, ...] = (),
                  render: dict[str, Any] | None = None, render_findings: list[Finding] | None = None,
-                 controller: dict[str, Any] | None = None) -> None:
+                 controller: dict[str, Any] | None = None, admission: dict[str, Any] | None = None) -> None:
         self.root = root
         self.environments = environments
         self.findings = findings or []
@@ -36,6 +38,8 @@ class Project:
         # problems that matter only to a render (no render.repository): render() reports them, lint does not
         self.render_findings = render_findings or []
         self.controller = controller or {}  # the controller: section (image, baseImage)
+        # the admission: section (the image signer), checked by _admission_problem; {} = no admission policy
+        self.admission = admission or {}
 
     def relative(self, path: str) -> str:
         """A path as users see it: relative to the repository root when inside it."""
@@ -104,6 +108,13 @@ def _project(root: str, doc: Any) -> Project:
         line, col = doc.position(where)
         return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
                        tuple(skip))
+    admission = doc.data.get("admission")
+    problem = _admission_problem(admission)
+    if problem:
+        where, message, hint = problem
+        line, col = doc.position(where)
+        return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
+                       tuple(skip))
     findings += invalid  # what the checks above do not word better
     render_findings = []
     if not (render or {}).get("repository"):
@@ -118,7 +129,48 @@ def _project(root: str, doc: Any) -> Project:
     controller = dict(controller) if isinstance(controller, dict) else {}
     findings += _unpinned_images(doc, controller)
     return Project(root, tuple(envs), findings, skip_kinds=tuple(skip), render=dict(render) if render else None,
-                   render_findings=render_findings, controller=controller)
+                   render_findings=render_findings, controller=controller,
+                   admission=dict(admission) if admission else None)
+
+
+ADMISSION_HINT = ("Write admission: {keyless: {issuer: https://token.actions.githubusercontent.com, subject: "
+                  "https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main}} or admission: {key: "
+                  "{secretRef: NAME}} (docs/project.md).")
+
+
+def _admission_problem(admission: Any) -> tuple[tuple[str, ...], str, str] | None:
+    """What makes the ``admission:`` section unusable for a ClusterImagePolicy (where, message, hint), or None:
+    a policy with no signer, or with two, would admit or reject the wrong images, so the render refuses it."""
+    if admission is None:
+        return None
+    if not isinstance(admission, dict):
+        return ("admission",), "admission must be a mapping", ADMISSION_HINT
+    kinds = [k for k in ("keyless", "key") if k in admission]
+    if len(kinds) != 1:
+        return (("admission",), "admission needs exactly one signer: keyless (issuer and subject or subjectRegExp) "
+                "or key (secretRef)", ADMISSION_HINT)
+    signer = admission[kinds[0]]
+    if not isinstance(signer, dict):
+        return (("admission", kinds[0]), f"admission.{kinds[0]} must be a mapping", ADMISSION_HINT)
+    if kinds[0] == "key":
+        if not isinstance(signer.get("secretRef"), str) or not signer["secretRef"]:
+            return (("admission", "key"), "admission.key.secretRef must name the Secret holding the public key",
+                    ADMISSION_HINT)
+        return None
+    if not isinstance(signer.get("issuer"), str) or not signer["issuer"].startswith("https://"):
+        return (("admission", "keyless"), "admission.keyless.issuer must be the https:// URL of the OIDC issuer in "
+                "the signing certificate", ADMISSION_HINT)
+    subjects = [k for k in ("subject", "subjectRegExp") if isinstance(signer.get(k), str) and signer[k]]
+    if len(subjects) != 1:
+        return (("admission", "keyless"), "admission.keyless needs exactly one of subject and subjectRegExp: "
+                "without an identity any certificate of the issuer would pass", ADMISSION_HINT)
+    if subjects == ["subjectRegExp"]:
+        try:
+            re.compile(signer["subjectRegExp"])
+        except re.error as exc:
+            return (("admission", "keyless", "subjectRegExp"),
+                    f"admission.keyless.subjectRegExp does not compile: {exc}", ADMISSION_HINT)
+    return None
 
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ...findings import Finding, Severity
+from ...project import DERIVED_APP_FOLDERS
 
 if TYPE_CHECKING:
     from . import Context
@@ -19,7 +20,7 @@ all of them: namespaces/ (the environment's namespaces) and analysis-controller/
 config). A service with one of those names would be rendered into that folder, and the two would overwrite each
 other's kustomization.yaml. (This project's own layout; no upstream issue.)"""
 
-RESERVED = ("namespaces", "analysis-controller")  # render.derived: flux/apps/<env>/<folder>/
+RESERVED = DERIVED_APP_FOLDERS
 
 
 def check(ctx: Context) -> Iterator[Finding]:
