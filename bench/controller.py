@@ -3,12 +3,17 @@
 Runs, in one session and on the same stack (uvicorn, h11, one worker process each, no access log):
   bare      a bare Starlette handler that reads the body and answers 200 (the ceiling of the stack)
   confirm   POST /webhooks/confirm-rollout on the real controller (config lookup, freezes, change windows)
-  rollout   POST /webhooks/rollout, only with --rollout-config: a controller config whose service ``shop/checkout``
-            points at a Prometheus holding test data (tests/controller/promfixture.py starts one) -- see
-            ``rollout_run``; without it the run is reported as not measured.
-and prints each run's throughput and latency and the ratio to the bare handler. Targets: confirm throughput >= 0.5 x
-bare; rollout p99 <= 25 ms. The callers are asyncio tasks in --callers processes, each on a keep-alive connection
-written with asyncio streams so that the client costs little; the ratio is what to compare across machines.
+  rollout   POST /webhooks/rollout on the real controller: the canary judge of ``shop/checkout`` with 2 metrics
+            (success rate and p99 latency, canary against primary), so each decision makes 5 real HTTP queries
+            (the canary's request count, then a range query per metric and side) to the bench's test Prometheus:
+            a small HTTP server of its own process that speaks Prometheus's /api/v1/query and
+            /api/v1/query_range JSON with constant canned answers (``serve_test_prometheus``; not a Prometheus:
+            it measures the controller, not PromQL). --rollout-config FILE runs it against another config (a
+            real Prometheus with test data, e.g. the one tests/controller/promfixture.py starts) instead.
+and prints each run's throughput and latency and the ratio to the bare handler. Targets: confirm and rollout
+throughput >= 0.5 x bare; rollout p99 <= 25 ms. The callers are asyncio tasks in --callers processes, each on a
+keep-alive connection written with asyncio streams so that the client costs little; the ratio is what to compare
+across machines.
 
     .venv/bin/python bench/controller.py [--seconds 5] [--concurrency 200] [--callers 2]
 """
@@ -45,7 +50,71 @@ def bench_config(environment: str = "production") -> dict[str, Any]:
                 "freezes": [{"start": "2020-12-20T00:00:00Z", "end": "2021-01-04T00:00:00Z", "reason": "old"}]}}}
 
 
+SUCCESS_RATE = ('sum(rate(response_total{namespace="{{ namespace }}", deployment="{{ deployment }}", '
+                'classification!="failure", direction="inbound"}[1m])) / sum(rate(response_total{namespace='
+                '"{{ namespace }}", deployment="{{ deployment }}", direction="inbound"}[1m])) * 100')
+LATENCY_P99 = ('histogram_quantile(0.99, sum by (le) (rate(response_latency_ms_bucket{namespace="{{ namespace }}", '
+               'deployment="{{ deployment }}", direction="inbound"}[1m])))')
+
+
+def rollout_config(prometheus: str, environment: str = "production") -> dict[str, Any]:
+    """``shop/checkout`` with the canary judge of 2 metrics over a 5m window (step 15s: 20 points per series),
+    its Prometheus at ``prometheus``: the judge runs fully (enough traffic) and passes."""
+    config = bench_config(environment)
+    config["prometheus"] = {"address": prometheus, "timeout": "5s"}
+    config["services"]["shop/checkout"].update(
+        targets={"canary": "checkout", "primary": "checkout-primary", "namespace": "shop"},
+        judge={"window": "5m", "minRequests": 50, "pass": 80, "marginal": 60, "noData": "hold", "metrics": [
+            {"name": "success-rate", "group": "errors", "weight": 1, "direction": "decrease", "critical": True,
+             "query": SUCCESS_RATE, "allowedChange": 0.1},
+            {"name": "latency-p99", "group": "latency", "weight": 1, "direction": "increase", "query": LATENCY_P99,
+             "allowedChange": 0.25}]})
+    return config
+
+
 # --- the servers (run as child processes of this script) ----------------------------------------------------------
+
+
+def canned_answers() -> dict[str, bytes]:
+    """The test Prometheus's bodies: an instant vector of 1200 canary requests, and for every range query a matrix
+    of 20 points that vary a little (the same for canary and primary: the judge finds no difference)."""
+    vector = {"status": "success", "data": {"resultType": "vector",
+                                            "result": [{"metric": {}, "value": [1796300000.0, "1200"]}]}}
+    points = [[1796300000.0 - 15 * (19 - i), f"{99.5 + (i % 5) / 10:g}"] for i in range(20)]
+    matrix = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": points}]}}
+    return {path: json.dumps(doc, separators=(",", ":")).encode()
+            for path, doc in (("/api/v1/query", vector), ("/api/v1/query_range", matrix))}
+
+
+def serve_test_prometheus(port: int) -> None:
+    """The bench's test Prometheus: HTTP/1.1 with keep-alive on asyncio streams, GET /api/v1/query and
+    /api/v1/query_range answered from :func:`canned_answers` whatever the query (404 for any other path). As thin
+    as the callers, so the controller's own cost is what the rollout run measures."""
+    bodies = canned_answers()
+    responses = {path: (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body) for path, body in bodies.items()}
+    missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                target = head.split(b" ", 2)[1].decode()
+                writer.write(responses.get(target.partition("?")[0], missing))
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
 
 
 def serve_bare(port: int) -> None:
@@ -181,26 +250,31 @@ def run(name: str, url: str, concurrency: int, seconds: float, warmup: float, ca
     return Result(name, len(latencies), seconds, latencies, statuses, sum(part[2] for part in parts))
 
 
-def rollout_run(args: argparse.Namespace) -> Result | str:
-    """The rollout hook against a Prometheus holding test data: the hook for the judge's p99 <= 25 ms target.
-    Needs --rollout-config (a controller config whose ``shop/checkout`` has judge/slo settings and a
-    prometheus.address) and rollout checks wired in ``rollouts.controller.app.CHECKS``."""
-    from rollouts.controller.app import CHECKS
-
-    if not CHECKS["rollout"]:
-        return "not measured: no rollout checks are wired yet (rollouts.controller.app.CHECKS['rollout'] is empty)"
-    if not args.rollout_config:
-        return ("not measured: pass --rollout-config FILE (a controller config pointing at a Prometheus with test "
-                "data; tests/controller/promfixture.py starts one)")
-    process, base = start("controller", args.rollout_config)
+def rollout_run(args: argparse.Namespace, tmp: str) -> Result:
+    """The rollout hook with the canary judge (2 metrics) against the bench's test Prometheus (a process of its
+    own), or against --rollout-config's Prometheus."""
+    prometheus = None
+    config = args.rollout_config
+    if not config:
+        prometheus, address = start("prometheus")
+        config = os.path.join(tmp, "rollout.json")
+        with open(config, "w") as f:
+            json.dump(rollout_config(address), f)
     try:
-        return run("rollout", f"{base}/webhooks/rollout", args.concurrency, args.seconds, args.warmup, args.callers)
+        process, base = start("controller", config)
+        try:
+            return run("rollout", f"{base}/webhooks/rollout", args.concurrency, args.seconds, args.warmup,
+                       args.callers)
+        finally:
+            process.terminate()
+            process.wait()
     finally:
-        process.terminate()
-        process.wait()
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait()
 
 
-def report(results: list[Result], notes: dict[str, str], concurrency: int) -> None:
+def report(results: list[Result], concurrency: int) -> None:
     bare = results[0]
     print(f"{concurrency} concurrent callers, {bare.seconds:g}s each after warm-up")
     print(f"{'run':<10} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7}  statuses")
@@ -210,12 +284,10 @@ def report(results: list[Result], notes: dict[str, str], concurrency: int) -> No
         ratio = r.rate / bare.rate if bare.rate else float("nan")
         print(f"{r.name:<10} {r.rate:>12.0f} {r.quantile(0.5) * 1000:>8.1f} {r.quantile(0.99) * 1000:>8.1f} "
               f"{ratio:>7.2f}  {statuses}")
-    for name, note in notes.items():
-        print(f"{name:<10} {note}")
-    confirm = next((r for r in results if r.name == "confirm"), None)
-    if confirm is not None and bare.rate:
-        ratio = confirm.rate / bare.rate
-        print(f"confirm-rollout throughput {ratio:.2f} x bare (target >= 0.5): {'met' if ratio >= 0.5 else 'MISSED'}")
+    for r in results[1:]:
+        if bare.rate:
+            ratio = r.rate / bare.rate
+            print(f"{r.name} throughput {ratio:.2f} x bare (target >= 0.5): {'met' if ratio >= 0.5 else 'MISSED'}")
     rollout = next((r for r in results if r.name == "rollout"), None)
     if rollout is not None:
         p99 = rollout.quantile(0.99) * 1000
@@ -228,18 +300,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1, help="unmeasured seconds before each run (default 1)")
     parser.add_argument("--concurrency", type=int, default=200, help="concurrent callers (default 200)")
     parser.add_argument("--callers", type=int, default=2, help="caller processes (default 2)")
-    parser.add_argument("--rollout-config", metavar="FILE", help="config for the rollout run (see rollout_run)")
+    parser.add_argument("--rollout-config", metavar="FILE",
+                        help="config for the rollout run (default: the judge against the bench's test Prometheus)")
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         mode, port, *rest = args.serve
-        (serve_bare(int(port)) if mode == "bare" else serve_controller(int(port), rest[0]))
+        if mode == "bare":
+            serve_bare(int(port))
+        elif mode == "prometheus":
+            serve_test_prometheus(int(port))
+        else:
+            serve_controller(int(port), rest[0])
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         config = os.path.join(tmp, "config.json")
         with open(config, "w") as f:
             json.dump(bench_config(), f)
-        results, notes = [], {}
+        results = []
         for name, mode, extra in (("bare", "bare", ()), ("confirm", "controller", (config,))):
             process, base = start(mode, *extra)
             try:
@@ -248,14 +326,10 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 process.terminate()
                 process.wait()
-        rollout = rollout_run(args)
-        if isinstance(rollout, Result):
-            results.append(rollout)
-        else:
-            notes["rollout"] = rollout
-    report(results, notes, args.concurrency)
-    confirm = results[1]
-    return 0 if set(confirm.statuses) == {200} and not confirm.errors else 1
+        results.append(rollout_run(args, tmp))
+    report(results, args.concurrency)
+    # every decision must have been a pass: a 403 or a 500 measured would be the wrong thing measured
+    return 0 if all(set(r.statuses) == {200} and not r.errors for r in results) else 1
 
 
 if __name__ == "__main__":
