@@ -11,9 +11,11 @@ from ..project import Project, discover
 from ..spec.load import MAX_BYTES, parse, parse_plain
 from ..spec.resolve import environments as spec_environments
 from ..spec.resolve import resolve
+from .builders.admission import FOLDER as ADMISSION
+from .builders.admission import admission_kustomization, environment_policies, environment_registries
 from .builders.controller import NAME as CONTROLLER
 from .builders.controller import config_kustomization, config_map, environment_configs
-from .engine import parse_back, render_text
+from .engine import Doc, parse_back, render_text
 from .infra import LAYER, apps_kustomizations
 from .model import kustomization, namespace_doc
 
@@ -40,6 +42,7 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
         wanted = services if fresh is None else {k: v for k, v in services.items() if k in fresh}
         kept = {} if fresh is None or previous is None else previous_entries(previous, services, fresh)
         configs = environment_configs(resolved_specs(project, wanted), environments, kept)
+    policies = admission_policies(project, services, environments)
     for env in environments:
         names = {k.split("/", 1)[1]: ns for k, ns in services.items() if k.split("/", 1)[0] == env}
         namespaces = sorted(set(names.values()))
@@ -51,6 +54,10 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
             out[f"{APPS}/{env}/{CONTROLLER}/config.yaml"] = [config_map(env, configs[env])]
             out[f"{APPS}/{env}/{CONTROLLER}/kustomization.yaml"] = [kustomization(["config.yaml"])]
             kustomizations.insert(1, config_kustomization(env))
+        if env in policies:
+            out[f"{APPS}/{env}/{ADMISSION}/policies.yaml"] = policies[env]
+            out[f"{APPS}/{env}/{ADMISSION}/kustomization.yaml"] = [kustomization(["policies.yaml"])]
+            kustomizations.insert(1, admission_kustomization(env))
         out[f"{LAYER}/apps-{env}.yaml"] = kustomizations
     texts = {}
     for file, docs in out.items():
@@ -58,6 +65,23 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
         parse_back(file, text, docs)
         texts[file] = text
     return texts
+
+
+def admission_policies(project: Project | None, services: dict[str, str],
+                       environments: tuple[str, ...]) -> dict[str, list[Doc]]:
+    """Each environment's admission policies (builders.admission), when the project names an image signer: from
+    the allowed registries of every service of the environment (all of them, a partial render too: the policy is
+    one for the environment)."""
+    if project is None or not project.admission:
+        return {}
+    specs = resolved_specs(project, services)
+    found: dict[str, list[Doc]] = {}
+    for env in environments:
+        registries = environment_registries(r["spec"] for k, (r, _) in specs.items() if k.split("/", 1)[0] == env)
+        docs = environment_policies(env, registries, project.admission)
+        if docs:
+            found[env] = docs
+    return found
 
 
 def resolved_specs(project: Project, services: dict[str, str]) -> dict[str, tuple[Resolved, bytes]]:

@@ -25,6 +25,7 @@ PINS = {
     "linkerd": "2026.6.3",  # edge-26.6.3 = Linkerd 2.20 (charts linkerd-crds, linkerd-control-plane, linkerd-viz)
     "flagger": "1.44.0",
     "loadtester": "0.38.0",
+    "policy-controller": "0.10.6",  # sigstore/helm-charts chart (app v0.13.1): admission of signed images
     "podinfo": "6.9.2",  # the demo workload of the develop pack
 }
 

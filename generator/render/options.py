@@ -30,6 +30,9 @@ class RenderOptions:
     environments: tuple[str, ...] = ()
     # the analysis controller's image (controller.image in rollouts.project.yaml; pinned by digest there)
     controller_image: str = CONTROLLER_IMAGE
+    # admission: in rollouts.project.yaml names an image signer: install sigstore policy-controller
+    # (builders.admission; the per-environment policies come from render.derived, which reads the project)
+    admission: bool = False
 
 
 def options_from_project(project: Project) -> RenderOptions:
@@ -47,4 +50,5 @@ def options_from_project(project: Project) -> RenderOptions:
                          develop=bool(section.get("develop", False)),
                          verify_secret=str(secret) if secret else None,
                          environments=tuple(project.environments),
-                         controller_image=str(controller.get("image") or CONTROLLER_IMAGE))
+                         controller_image=str(controller.get("image") or CONTROLLER_IMAGE),
+                         admission=bool(project.admission))

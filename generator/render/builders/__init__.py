@@ -23,6 +23,7 @@ from ..engine import Doc
 from ..infra import Layer
 from ..model import SELECTOR_LABEL, Built, Origin, Service, kustomization
 from ..options import RenderOptions
+from .admission import policy_controller
 from .alerts import alert_providers
 from .autoscaling import autoscaler, disruption_budget
 from .bootstrap import bootstrap, gateway_api
@@ -60,6 +61,7 @@ SERVICE: tuple[ServiceBuilder, ...] = (
 INFRASTRUCTURE: tuple[InfrastructureBuilder, ...] = (
     gateway_api,   # the Gateway API CRDs (upstream GitRepository)
     cert_manager,  # flux/infrastructure/cert-manager
+    policy_controller,  # flux/infrastructure/policy-controller (admission: in rollouts.project.yaml)
     linkerd,       # flux/infrastructure/progressive-delivery/linkerd
     linkerd_viz,   # .../linkerd/viz
     flagger,       # .../flagger
