@@ -12,6 +12,7 @@ import pytest
 import yaml
 from rollouts.project import load_project
 from rollouts.render import RenderResult, options_from_project, render, write_tree
+from rollouts.render.builders.admission import environment_policies, environment_registries, image_globs
 from rollouts.validate import validate
 
 KEYLESS = """
@@ -87,7 +88,8 @@ def test_each_environment_gets_its_policies_after_the_controller(signed: tuple[P
         by_kind = {d["kind"]: d for d in docs(result, f"flux/apps/{env}/admission/policies.yaml")
                    if d["metadata"]["name"] != f"rollouts-mesh-{env}"}
         cip = by_kind["ClusterImagePolicy"]["spec"]
-        assert cip["images"] == [{"glob": "ghcr.io/acme/**"}]  # the services' policy.allowedRegistries
+        # the services' policy.allowedRegistries
+        assert cip["images"] == [{"glob": "ghcr.io/acme/**"}, {"glob": "ghcr.io/acme:**"}]
         assert cip["authorities"] == [{"name": "signer", "keyless": {"identities": [{
             "issuer": "https://token.actions.githubusercontent.com",
             "subjectRegExp": r"^https://github\.com/acme/.+/\.github/workflows/release\.yml@refs/tags/v.+$"}]}}]
@@ -115,3 +117,16 @@ def test_the_policies_validate_against_their_schemas(signed: tuple[Path, RenderR
     errors = [f for f in findings if f.severity.name == "ERROR"]
     assert not errors, errors
     assert not [f for f in findings if "ClusterImagePolicy" in f.message or "ValidatingAdmission" in f.message]
+
+
+def test_a_docker_hub_registry_is_globbed_as_policy_controller_names_it() -> None:
+    """policy-controller matches a glob against go-containerregistry's full name: index.docker.io/..."""
+    assert image_globs("docker.io/acme") == ["index.docker.io/acme/**", "index.docker.io/acme:**"]
+    assert image_globs("ghcr.io/acme") == ["ghcr.io/acme/**", "ghcr.io/acme:**"]
+
+
+def test_the_registries_of_an_environment_are_its_services_union() -> None:
+    specs = [{"policy": {"allowedRegistries": ["ghcr.io/acme/", "quay.io/acme"]}}, {"policy": {}}, {},
+             {"policy": {"allowedRegistries": ["ghcr.io/acme"]}}]
+    assert environment_registries(specs) == ["ghcr.io/acme", "quay.io/acme"]
+    assert environment_policies("staging", [], {"key": {"secretRef": "k"}}) == []

@@ -79,6 +79,15 @@ def environment_registries(specs: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(r for r in found if r)
 
 
+def image_globs(registry: str) -> list[str]:
+    """The ClusterImagePolicy globs of one allowed registry: its images (``**`` spans "/", so any path, tag or
+    digest below it) and the repository itself with a tag. policy-controller matches the glob against the
+    reference's full name, Docker Hub's as index.docker.io/... (config/glob.go), hence docker.io's rewrite."""
+    if registry == "docker.io" or registry.startswith("docker.io/"):
+        registry = "index." + registry
+    return [f"{registry}/**", f"{registry}:**"]
+
+
 def authority(signer: Mapping[str, Any]) -> dict[str, Any]:
     """The ClusterImagePolicy authority of the project's signer (admission.keyless or admission.key)."""
     if "key" in signer:
@@ -121,7 +130,7 @@ def environment_policies(environment: str, registries: Sequence[str], signer: Ma
     listed = ", ".join(registries)
     return [
         Doc("infrastructure/admission/clusterimagepolicy.yaml.j2", {"cip": {
-            "name": signed, "labels": labels, "images": [{"glob": f"{r}/**"} for r in registries],
+            "name": signed, "labels": labels, "images": [{"glob": g} for r in registries for g in image_globs(r)],
             "authorities": [authority(signer)]}}, Expected(SIGNED_API, "ClusterImagePolicy", signed, "")),
         Doc("infrastructure/admission/clusterimagepolicy.yaml.j2", {"cip": {
             "name": mesh, "labels": labels, "images": [{"glob": f"{r}/**"} for r in MESH_IMAGES],
