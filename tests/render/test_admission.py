@@ -4,7 +4,10 @@ against its schema (the policy-controller CRD in the shipped catalog, Kubernetes
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,18 @@ from rollouts.project import load_project
 from rollouts.render import RenderResult, options_from_project, render, write_tree
 from rollouts.render.builders.admission import environment_policies, environment_registries, image_globs
 from rollouts.validate import validate
+
+from tests.e2e.cluster import (
+    SERVICE_CIDR,
+    Cluster,
+    bin_dir,
+    find_bin,
+    free_port,
+    kubeconfig_text,
+    make_pki,
+    new_workdir,
+    wait_for,
+)
 
 KEYLESS = """
 admission:
@@ -130,3 +145,81 @@ def test_the_registries_of_an_environment_are_its_services_union() -> None:
              {"policy": {"allowedRegistries": ["ghcr.io/acme"]}}]
     assert environment_registries(specs) == ["ghcr.io/acme", "quay.io/acme"]
     assert environment_policies("staging", [], {"key": {"secretRef": "k"}}) == []
+
+
+# --- the registry policy on a real kube-apiserver ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api_server() -> Iterator[Cluster]:
+    """etcd and kube-apiserver of the e2e harness (no controllers: admission needs none) on 127.0.0.1."""
+    for name in ("etcd", "kube-apiserver", "kubectl"):
+        if find_bin(name) is None:
+            message = f"{name} not found in {bin_dir()} (scripts/e2e-build, .ci/setup)"
+            if os.environ.get("ROLLOUTS_REQUIRE_TOOLS") == "1" or os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+    workdir = new_workdir()
+    cluster = Cluster(workdir)
+    pki = workdir / "pki"
+    make_pki(pki)
+    client, peer = free_port(), free_port()
+    cluster.api_port = free_port()
+    try:
+        cluster.start("etcd", [
+            cluster.bin("etcd"), "--name=admission", f"--data-dir={workdir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=admission=http://127.0.0.1:{peer}", "--unsafe-no-fsync=true", "--log-level=warn"])
+        cluster.start("kube-apiserver", [
+            cluster.bin("kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{client}", "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1", f"--secure-port={cluster.api_port}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}", f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
+            "--endpoint-reconciler-type=none", "--v=1"])
+        cluster.kubeconfig.write_text(kubeconfig_text(cluster.server, pki), encoding="utf-8")
+        wait_for("kube-apiserver /readyz", cluster._ready, timeout=90)
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pod_admitted(cluster: Cluster, namespace: str, images: list[str], init: list[str] | None = None) -> str:
+    """'' when the API server admits a Pod of these images (server dry run: every admission plugin runs), else
+    its refusal."""
+    spec: dict[str, Any] = {"containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}
+    if init:
+        spec["initContainers"] = [{"name": f"i{i}", "image": image} for i, image in enumerate(init)]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": namespace}, "spec": spec}
+    result = cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod))
+    return "" if result.returncode == 0 else result.stderr.strip()
+
+
+def test_the_api_server_rejects_a_pod_from_another_registry(api_server: Cluster,
+                                                           signed: tuple[Path, RenderResult]) -> None:
+    """The rendered ValidatingAdmissionPolicy and binding, applied to a real kube-apiserver: its CEL compiles, a
+    Pod of the allowed registry (with Linkerd's injected proxy) is admitted in production's namespace, one with
+    any other image (a look-alike host path, Docker Hub, an init container) is refused with the reason, and
+    another environment's namespace is not bound by production's policy."""
+    _, result = signed
+    api_server.apply(result.files["flux/apps/production/namespaces/shop.yaml"])
+    api_server.apply(result.files["flux/apps/staging/namespaces/shop-staging.yaml"])
+    for namespace in ("shop", "shop-staging"):  # the ServiceAccount admission plugin wants one (no controllers)
+        api_server.kubectl("create", "serviceaccount", "default", "-n", namespace)
+    policies = [d for d in docs(result, "flux/apps/production/admission/policies.yaml")
+                if d["apiVersion"] == "admissionregistration.k8s.io/v1"]
+    api_server.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": policies}),
+                       check=True)
+    wait_for("the binding in force", lambda: "forbidden" in pod_admitted(api_server, "shop", ["busybox"]).lower()
+             or None, timeout=30)
+    assert pod_admitted(api_server, "shop", ["ghcr.io/acme/checkout:1.2.3", "cr.l5d.io/linkerd/proxy:edge-26.6.3"],
+                        ["cr.l5d.io/linkerd/proxy-init:v2"]) == ""
+    assert pod_admitted(api_server, "shop", ["ghcr.io/acme/checkout@sha256:" + "a" * 64]) == ""
+    for images, init in ((["ghcr.io/acmeevil/checkout:1"], None), (["docker.io/library/nginx:1"], None),
+                         (["ghcr.io/acme/checkout:1"], ["busybox"])):
+        refusal = pod_admitted(api_server, "shop", images, init)
+        assert "not from a registry environment production allows (ghcr.io/acme)" in refusal, refusal
+    assert pod_admitted(api_server, "shop-staging", ["docker.io/library/nginx:1"]) == ""
