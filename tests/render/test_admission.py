@@ -41,8 +41,9 @@ admission:
 def project_with(root: Path, tmp_path: Path, admission: str) -> Path:
     dest = tmp_path / "project"
     shutil.copytree(root / "services", dest / "services")
-    text = (root / "rollouts.project.yaml").read_text(encoding="utf-8")
-    (dest / "rollouts.project.yaml").write_text(text + admission, encoding="utf-8")
+    settings = yaml.safe_load((root / "rollouts.project.yaml").read_text(encoding="utf-8")) or {}
+    settings.pop("admission", None)  # this test's signer, not the repository's
+    (dest / "rollouts.project.yaml").write_text(yaml.safe_dump(settings) + admission, encoding="utf-8")
     return dest
 
 
@@ -76,8 +77,11 @@ def test_an_unusable_signer_is_a_project_error(root: Path, tmp_path: Path, admis
     assert not project.admission
 
 
-def test_without_a_signer_nothing_is_rendered(rendered: RenderResult) -> None:
-    assert not [p for p in rendered.files if "admission" in p or "policy-controller" in p]
+def test_without_a_signer_nothing_is_rendered(root: Path, tmp_path: Path) -> None:
+    project = load_project(str(project_with(root, tmp_path, "")))
+    result = render(project, options=options_from_project(project))
+    assert result.ok, result.findings
+    assert not [p for p in result.files if "admission" in p or "policy-controller" in p]
 
 
 def test_the_policy_controller_is_a_pinned_layer_after_cert_manager(signed: tuple[Path, RenderResult]) -> None:
@@ -196,6 +200,25 @@ def pod_admitted(cluster: Cluster, namespace: str, images: list[str], init: list
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": namespace}, "spec": spec}
     result = cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod))
     return "" if result.returncode == 0 else result.stderr.strip()
+
+
+def test_the_api_server_accepts_the_image_policies(api_server: Cluster, shared: Path,
+                                                  signed: tuple[Path, RenderResult]) -> None:
+    """The rendered ClusterImagePolicies, server-side dry-run against policy-controller's CRD (its schema and CEL
+    rules) on a real kube-apiserver."""
+    _, result = signed
+    crd = shared / "crds" / "policy-controller" / "300-clusterimagepolicy.yaml"
+    api_server.kubectl("apply", "--server-side", "-f", str(crd), check=True)
+    api_server.kubectl("wait", "--for=condition=Established", "crd/clusterimagepolicies.policy.sigstore.dev",
+                       "--timeout=60s", check=True, timeout=90)
+    for env in ("staging", "production"):
+        policies = [d for d in docs(result, f"flux/apps/{env}/admission/policies.yaml")
+                    if d["kind"] == "ClusterImagePolicy"]
+        assert len(policies) == 2
+        for policy in policies:
+            answer = api_server.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-",
+                                        input=json.dumps(policy))
+            assert answer.returncode == 0, answer.stderr
 
 
 def test_the_api_server_rejects_a_pod_from_another_registry(api_server: Cluster,

@@ -47,7 +47,9 @@ ENVIRONMENT_LABEL = "rollouts.dev/environment"
 MESH_IMAGES = ("cr.l5d.io/linkerd",)  # Linkerd's proxy and proxy-init, injected into every meshed Pod
 FOLDER = "admission"  # flux/apps/<env>/admission/
 LABELS = {**MANAGED, "app.kubernetes.io/part-of": "rollouts"}
-SIGNED_API = "policy.sigstore.dev/v1beta1"
+# the storage version (v1beta1 has the same schema but is converted by policy-controller's own webhook: applying it
+# fails until that webhook runs, and in every cluster without it)
+SIGNED_API = "policy.sigstore.dev/v1alpha1"
 VAP_API = "admissionregistration.k8s.io/v1"
 
 
@@ -130,10 +132,12 @@ def environment_policies(environment: str, registries: Sequence[str], signer: Ma
     listed = ", ".join(registries)
     return [
         Doc("infrastructure/admission/clusterimagepolicy.yaml.j2", {"cip": {
-            "name": signed, "labels": labels, "images": [{"glob": g} for r in registries for g in image_globs(r)],
+            "apiVersion": SIGNED_API, "name": signed, "labels": labels,
+            "images": [{"glob": g} for r in registries for g in image_globs(r)],
             "authorities": [authority(signer)]}}, Expected(SIGNED_API, "ClusterImagePolicy", signed, "")),
         Doc("infrastructure/admission/clusterimagepolicy.yaml.j2", {"cip": {
-            "name": mesh, "labels": labels, "images": [{"glob": f"{r}/**"} for r in MESH_IMAGES],
+            "apiVersion": SIGNED_API, "name": mesh, "labels": labels,
+            "images": [{"glob": f"{r}/**"} for r in MESH_IMAGES],
             "authorities": [{"name": "mesh", "static": {"action": "pass"}}]}},
             Expected(SIGNED_API, "ClusterImagePolicy", mesh, "")),
         Doc("infrastructure/admission/registries.yaml.j2", {"vap": {
