@@ -105,7 +105,7 @@ def test_the_project_schema_is_strict_and_described(root):
         if node.get("type") == "object":
             assert node.get("additionalProperties") is False, path
     # the keys load_project reads are the schema's
-    assert set(schema["properties"]) == {"environments", "render", "validate", "controller"}
+    assert set(schema["properties"]) == {"environments", "render", "validate", "controller", "admission"}
     assert set(schema["properties"]["render"]["properties"]) == {
         "repository", "secretRef", "branch", "develop", "verifySecret"}
 
@@ -129,7 +129,9 @@ def test_docs_project_md_has_every_schema_key_with_its_schema_description(root):
     schema = json.loads((root / "generator" / "project.schema.json").read_text())
     docs = (root / "docs" / "project.md").read_text().splitlines()
     rows = list(_table_rows(schema))
-    assert len(rows) == 12  # environments, render + 5 keys, validate + skip, controller + image, baseImage
+    # environments, render + 5 keys, validate + skip, controller + image, baseImage, admission + keyless (issuer,
+    # subject, subjectRegExp) + key (secretRef)
+    assert len(rows) == 19
     missing = [row for row in rows if row not in docs]
     assert missing == [], "docs/project.md's table differs from generator/project.schema.json"
     documented = [line.split("`")[1] for line in docs if line.startswith("| `")]
