@@ -12,7 +12,12 @@ from ..spec.load import MAX_BYTES, parse, parse_plain
 from ..spec.resolve import environments as spec_environments
 from ..spec.resolve import resolve
 from .builders.admission import FOLDER as ADMISSION
-from .builders.admission import admission_kustomization, environment_policies, environment_registries
+from .builders.admission import (
+    admission_kustomization,
+    environment_policies,
+    environment_registries,
+    previous_registries,
+)
 from .builders.controller import NAME as CONTROLLER
 from .builders.controller import config_kustomization, config_map, environment_configs
 from .engine import Doc, parse_back, render_text
@@ -42,7 +47,7 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
         wanted = services if fresh is None else {k: v for k, v in services.items() if k in fresh}
         kept = {} if fresh is None or previous is None else previous_entries(previous, services, fresh)
         configs = environment_configs(resolved_specs(project, wanted), environments, kept)
-    policies = admission_policies(project, services, environments)
+    policies = admission_policies(project, services, environments, previous, fresh)
     for env in environments:
         names = {k.split("/", 1)[1]: ns for k, ns in services.items() if k.split("/", 1)[0] == env}
         namespaces = sorted(set(names.values()))
@@ -67,21 +72,41 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
     return texts
 
 
-def admission_policies(project: Project | None, services: dict[str, str],
-                       environments: tuple[str, ...]) -> dict[str, list[Doc]]:
-    """Each environment's admission policies (builders.admission), when the project names an image signer: from
-    the allowed registries of every service of the environment (all of them, a partial render too: the policy is
-    one for the environment)."""
+def admission_policies(project: Project | None, services: dict[str, str], environments: tuple[str, ...],
+                       previous: str | None = None, fresh: Collection[str] | None = None) -> dict[str, list[Doc]]:
+    """Each environment's admission policies (builders.admission), when the project names an image signer, from
+    the allowed registries of every service of the environment (a partial render too: the policy is one for the
+    environment). An environment a partial render (``fresh``) did not render keeps the registries its policy in
+    the ``previous`` tree was made from, as the controller config keeps the other services' entries."""
     if project is None or not project.admission:
         return {}
-    specs = resolved_specs(project, services)
+    kept: dict[str, list[str]] = {}
+    if fresh is not None and previous is not None:
+        scope = {key.split("/", 1)[0] for key in fresh}
+        for env in environments:
+            text = _read(os.path.join(previous, "apps", env, ADMISSION, "policies.yaml"))
+            registries = previous_registries(text, env) if env not in scope and text else None
+            if registries is not None:
+                kept[env] = registries
+    specs = resolved_specs(project, {k: v for k, v in services.items() if k.split("/", 1)[0] not in kept})
     found: dict[str, list[Doc]] = {}
     for env in environments:
-        registries = environment_registries(r["spec"] for k, (r, _) in specs.items() if k.split("/", 1)[0] == env)
+        registries = kept.get(env)
+        if registries is None:
+            registries = environment_registries(r["spec"] for k, (r, _) in specs.items()
+                                                if k.split("/", 1)[0] == env)
         docs = environment_policies(env, registries, project.admission)
         if docs:
             found[env] = docs
     return found
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return ""
 
 
 def resolved_specs(project: Project, services: dict[str, str]) -> dict[str, tuple[Resolved, bytes]]:

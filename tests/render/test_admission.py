@@ -246,3 +246,24 @@ def test_the_api_server_rejects_a_pod_from_another_registry(api_server: Cluster,
         refusal = pod_admitted(api_server, "shop", images, init)
         assert "not from a registry environment production allows (ghcr.io/acme)" in refusal, refusal
     assert pod_admitted(api_server, "shop-staging", ["docker.io/library/nginx:1"]) == ""
+
+
+def test_a_partial_render_keeps_the_environments_policy_whole(signed: tuple[Path, RenderResult]) -> None:
+    """The policy is one for the environment: a render of one service reads every service's registries, so a
+    registry it adds joins the others' instead of replacing them, and the other environment is left alone."""
+    dest, full = signed
+    write_tree(load_project(str(dest)), full)
+    spec = dest / "services" / "checkout" / "rollouts.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("allowedRegistries: [ghcr.io/acme]",
+                                                             "allowedRegistries: [ghcr.io/acme, quay.io/acme]"),
+                    encoding="utf-8")
+    project = load_project(str(dest))
+    part = render(project, services=["checkout"], environments=["production"])
+    assert part.ok, part.findings
+    write_tree(project, part)
+    written = [d for d in yaml.safe_load_all((dest / "flux/apps/production/admission/policies.yaml").read_text())
+               if d["kind"] == "ClusterImagePolicy" and d["metadata"]["name"] == "rollouts-signed-production"]
+    assert written[0]["spec"]["images"] == [{"glob": "ghcr.io/acme/**"}, {"glob": "ghcr.io/acme:**"},
+                                            {"glob": "quay.io/acme/**"}, {"glob": "quay.io/acme:**"}]
+    assert (dest / "flux/apps/staging/admission/policies.yaml").read_text() == \
+        full.files["flux/apps/staging/admission/policies.yaml"]

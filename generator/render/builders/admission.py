@@ -23,6 +23,7 @@ the API server's own policy do here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,8 @@ ENVIRONMENT_LABEL = "rollouts.dev/environment"
 MESH_IMAGES = ("cr.l5d.io/linkerd",)  # Linkerd's proxy and proxy-init, injected into every meshed Pod
 FOLDER = "admission"  # flux/apps/<env>/admission/
 LABELS = {**MANAGED, "app.kubernetes.io/part-of": "rollouts"}
+# on rollouts-signed-<env>: the environment's registries as JSON, read back by a partial render (render.derived)
+REGISTRIES_ANNOTATION = "rollouts.dev/allowed-registries"
 # the storage version (v1beta1 has the same schema but is converted by policy-controller's own webhook: applying it
 # fails until that webhook runs, and in every cluster without it)
 SIGNED_API = "policy.sigstore.dev/v1alpha1"
@@ -133,10 +136,11 @@ def environment_policies(environment: str, registries: Sequence[str], signer: Ma
     return [
         Doc("infrastructure/admission/clusterimagepolicy.yaml.j2", {"cip": {
             "apiVersion": SIGNED_API, "name": signed, "labels": labels,
+            "annotations": {REGISTRIES_ANNOTATION: json.dumps(list(registries))},
             "images": [{"glob": g} for r in registries for g in image_globs(r)],
             "authorities": [authority(signer)]}}, Expected(SIGNED_API, "ClusterImagePolicy", signed, "")),
         Doc("infrastructure/admission/clusterimagepolicy.yaml.j2", {"cip": {
-            "apiVersion": SIGNED_API, "name": mesh, "labels": labels,
+            "apiVersion": SIGNED_API, "name": mesh, "labels": labels, "annotations": {},
             "images": [{"glob": f"{r}/**"} for r in MESH_IMAGES],
             "authorities": [{"name": "mesh", "static": {"action": "pass"}}]}},
             Expected(SIGNED_API, "ClusterImagePolicy", mesh, "")),
@@ -149,6 +153,24 @@ def environment_policies(environment: str, registries: Sequence[str], signer: Ma
     ]
 
 
+def previous_registries(text: str, environment: str) -> list[str] | None:
+    """The registries a rendered policies.yaml of ``environment`` was made from (its annotation), or None when
+    the text does not say (then the render computes them again)."""
+    import yaml_rs
+
+    try:
+        loaded: Any = yaml_rs.loads(text, parse_datetime=False)  # a list when the text holds several documents
+        for doc in loaded if isinstance(loaded, list) else [loaded]:
+            if isinstance(doc, dict) and doc.get("kind") == "ClusterImagePolicy" and \
+                    doc["metadata"]["name"] == object_name(f"rollouts-signed-{environment}"):
+                found = json.loads(doc["metadata"]["annotations"][REGISTRIES_ANNOTATION])
+                if isinstance(found, list) and all(isinstance(r, str) and r for r in found):
+                    return sorted(found)
+    except (ValueError, KeyError, TypeError, yaml_rs.YAMLDecodeError):
+        return None
+    return None
+
+
 def admission_kustomization(environment: str, source: str = RenderOptions.repo_name) -> Doc:
     """The Flux Kustomization applying one environment's policies (flux/apps/<env>/admission), after the
     policy-controller (its CRD)."""
@@ -157,4 +179,4 @@ def admission_kustomization(environment: str, source: str = RenderOptions.repo_n
 
 
 __all__ = ["FOLDER", "NAME", "admission_kustomization", "environment_policies", "environment_registries",
-           "policy_controller"]
+           "policy_controller", "previous_registries"]
