@@ -22,9 +22,9 @@ from .engine import templates_dir
 from .options import RenderOptions
 
 CACHE_FILE = os.path.join(".rollouts", "cache", "render.json")
-VERSION = 1
+VERSION = 2  # 2: each output keeps the service's facts for the derived files
 
-Output = tuple[str, dict[str, str], dict[str, Any], str]
+Output = tuple[str, dict[str, str], dict[str, Any], str, dict[str, Any]]  # env, texts, origins, namespace, facts
 
 
 @cache
@@ -79,7 +79,7 @@ class RenderCache:
             return None
         outputs: list[Output] = []
         try:
-            for env, namespace, digests in entry["outputs"]:
+            for env, namespace, digests, facts in entry["outputs"]:
                 texts = {}
                 for file, digest in digests.items():
                     with open(os.path.join(self.out, file[len("flux/"):]), "rb") as fh:
@@ -87,7 +87,9 @@ class RenderCache:
                     if hashlib.sha256(raw).hexdigest() != digest:
                         return None
                     texts[file] = raw.decode("utf-8")
-                outputs.append((env, texts, {}, namespace))  # origins are not cached: see render()
+                if not isinstance(facts, dict):
+                    return None
+                outputs.append((env, texts, {}, namespace, facts))  # origins are not cached: see render()
             name = str(entry["name"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -96,8 +98,8 @@ class RenderCache:
 
     def store(self, key: str, name: str, outputs: list[Output]) -> None:
         self.new[key] = {"name": name, "outputs": [
-            [env, namespace, {f: hashlib.sha256(t.encode("utf-8")).hexdigest() for f, t in files.items()}]
-            for env, files, _, namespace in outputs]}
+            [env, namespace, {f: hashlib.sha256(t.encode("utf-8")).hexdigest() for f, t in files.items()}, facts]
+            for env, files, _, namespace, facts in outputs]}
         self.changed = True
 
     def save(self) -> None:

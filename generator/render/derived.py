@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..project import Project, discover
@@ -31,23 +31,25 @@ APPS = "flux/apps"
 
 
 def derived_files(services: dict[str, str], environments: tuple[str, ...], project: Project | None = None, *,
-                  previous: str | None = None, fresh: Collection[str] | None = None) -> dict[str, str]:
+                  facts: Mapping[str, Mapping[str, Any]] | None = None,
+                  previous: str | None = None) -> dict[str, str]:
     """Files that depend on the whole set of services: each environment's namespaces, and its Flux
     Kustomizations (flux/bootstrap/rollouts/apps-<env>.yaml: the namespaces, then one per service). No file
     aggregates the services of an environment's cluster objects: each service is applied, and built, on its own.
 
     With the ``project``, also each environment's analysis controller config (flux/apps/<env>/analysis-controller/:
-    the ConfigMap the controller reads, from the specs of ``services`` as they are on disk, so that a cached render
-    gives the same bytes as a full one) and the Kustomization that applies it. A partial render (``fresh``: the
-    "<env>/<service>" it rendered) takes the other services' entries from the config in the ``previous`` tree, so
-    that it replaces only its part there too."""
+    the ConfigMap the controller reads) and, when the project names an image signer, its admission policies, each
+    with the Kustomization that applies it. They are made from the ``facts`` of the services the render rendered
+    ("<env>/<service>" -> builders.service_facts); a service of ``services`` without facts (a partial render's
+    others) keeps its entry from the ``previous`` tree, so that a partial render replaces only its part there."""
     out: dict[str, Any] = {}
+    facts = facts or {}
     configs: dict[str, str] = {}
     if project is not None:
-        wanted = services if fresh is None else {k: v for k, v in services.items() if k in fresh}
-        kept = {} if fresh is None or previous is None else previous_entries(previous, services, fresh)
-        configs = environment_configs(resolved_specs(project, wanted), environments, kept)
-    policies = admission_policies(project, services, environments, previous, fresh)
+        entries = previous_entries(previous, services, facts) if previous is not None else {}
+        entries.update({key: dict(f["controller"]) for key, f in facts.items() if key in services})
+        configs = environment_configs(entries, environments)
+    policies = admission_policies(project, services, environments, facts, previous)
     for env in environments:
         names = {k.split("/", 1)[1]: ns for k, ns in services.items() if k.split("/", 1)[0] == env}
         namespaces = sorted(set(names.values()))
@@ -73,28 +75,25 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
 
 
 def admission_policies(project: Project | None, services: dict[str, str], environments: tuple[str, ...],
-                       previous: str | None = None, fresh: Collection[str] | None = None) -> dict[str, list[Doc]]:
+                       facts: Mapping[str, Mapping[str, Any]], previous: str | None = None) -> dict[str, list[Doc]]:
     """Each environment's admission policies (builders.admission), when the project names an image signer, from
     the allowed registries of every service of the environment (a partial render too: the policy is one for the
-    environment). An environment a partial render (``fresh``) did not render keeps the registries its policy in
-    the ``previous`` tree was made from, as the controller config keeps the other services' entries."""
+    environment): from their facts, else from their specs (read again: a partial render's others). An environment
+    none of whose services a partial render rendered keeps the registries its policy in the ``previous`` tree was
+    made from."""
     if project is None or not project.admission:
         return {}
-    kept: dict[str, list[str]] = {}
-    if fresh is not None and previous is not None:
-        scope = {key.split("/", 1)[0] for key in fresh}
-        for env in environments:
-            text = _read(os.path.join(previous, "apps", env, ADMISSION, "policies.yaml"))
-            registries = previous_registries(text, env) if env not in scope and text else None
-            if registries is not None:
-                kept[env] = registries
-    specs = resolved_specs(project, {k: v for k, v in services.items() if k.split("/", 1)[0] not in kept})
     found: dict[str, list[Doc]] = {}
     for env in environments:
-        registries = kept.get(env)
+        keys = [key for key in services if key.split("/", 1)[0] == env]
+        registries: list[str] | None = None
+        if previous is not None and keys and not any(key in facts for key in keys):
+            text = _read(os.path.join(previous, "apps", env, ADMISSION, "policies.yaml"))
+            registries = previous_registries(text, env) if text else None
         if registries is None:
-            registries = environment_registries(r["spec"] for k, (r, _) in specs.items()
-                                                if k.split("/", 1)[0] == env)
+            unknown = resolved_specs(project, {key: services[key] for key in keys if key not in facts})
+            registries = sorted({*(r for key in keys if key in facts for r in facts[key]["registries"]),
+                                 *environment_registries(r["spec"] for r, _ in unknown.values())})
         docs = environment_policies(env, registries, project.admission)
         if docs:
             found[env] = docs
@@ -110,8 +109,10 @@ def _read(path: str) -> str:
 
 
 def resolved_specs(project: Project, services: dict[str, str]) -> dict[str, tuple[Resolved, bytes]]:
-    """"<env>/<service>" -> the resolved spec and its file's bytes, for each service of ``services`` (the ones the
-    render rendered: their specs lint clean). Read again here because the render cache keeps no resolved specs."""
+    """"<env>/<service>" -> the resolved spec and its file's bytes, for each service of ``services`` (services the
+    render did not render: a partial render's others, whose specs linted clean when they were rendered)."""
+    if not services:
+        return {}
     wanted = {key.split("/", 1)[1] for key in services}
     found: dict[str, tuple[Resolved, bytes]] = {}
     paths, _ = discover(project)
@@ -135,7 +136,7 @@ def resolved_specs(project: Project, services: dict[str, str]) -> dict[str, tupl
 
 
 def previous_entries(tree: str, services: dict[str, str], fresh: Collection[str]) -> dict[str, dict[str, Any]]:
-    """The controller config entries of the services a partial render did not render ("<env>/<service>" -> entry),
+    """The controller config entries of the services of ``services`` not in ``fresh`` ("<env>/<service>" -> entry),
     from the ConfigMaps in ``tree`` (flux/ on disk); an unreadable config gives none (the full render rewrites it)."""
     import yaml_rs
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..findings import Finding, Severity
 from .origins import Origins, Position
@@ -22,6 +23,7 @@ class RenderResult:
     findings: list[Finding] = field(default_factory=list)
     origins: Mapping[str, Mapping[str, Position]] = field(default_factory=Origins)
     services: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<env>/<service>" -> builders.service_facts
     scope: list[str] = field(default_factory=list)
     complete: bool = True
     from_tree: set[str] = field(default_factory=set)  # files whose text was read from the tree (cache hits)

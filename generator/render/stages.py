@@ -18,7 +18,7 @@ from ..spec.load import Spec
 from ..spec.resolve import environments as spec_environments
 from ..spec.resolve import resolve
 from . import pool
-from .builders import infrastructure, service_documents
+from .builders import infrastructure, service_documents, service_facts
 from .cache import Output, RenderCache
 from .derived import APPS, derived_files
 from .engine import RenderCheckError, parse_back, render_text
@@ -144,7 +144,7 @@ def work(job: Job, path: str) -> Unit:
     unit = render_spec(job, spec, path)
     unit.findings = findings + unit.findings
     if job.compare is not None:
-        unit.same = {file for _, texts, _, _ in unit.outputs for file, text in texts.items()
+        unit.same = {file for _, texts, _, _, _ in unit.outputs for file, text in texts.items()
                      if _same_text(os.path.join(job.compare, file[len("flux/"):]), text)}
     return unit
 
@@ -152,11 +152,14 @@ def work(job: Job, path: str) -> Unit:
 def render_spec(job: Job, spec: Spec, path: str) -> Unit:
     """One linted spec, in each of its environments that the job renders."""
     unit = Unit(path, spec.file, spec.name)
+    raw = _spec_bytes(path, spec)
     for env in spec_environments(spec, job.project.environments or None):
         if env not in job.environments:
             continue
         try:
-            files, hints, namespace = service_documents(resolve(spec, env))
+            resolved = resolve(spec, env)
+            files, hints, namespace = service_documents(resolved)
+            facts = service_facts(resolved, raw)
             base = f"{APPS}/{env}/{spec.name}"
             texts = {}
             for name, docs in files.items():
@@ -173,7 +176,7 @@ def render_spec(job: Job, spec: Spec, path: str) -> Unit:
             unit.findings.append(error("render-check", spec.file, 1, 1, f"{env}: {e}",
                                        "This is a bug in rollouts render: please report it with the spec."))
             continue
-        unit.outputs.append((env, texts, hints, namespace))
+        unit.outputs.append((env, texts, hints, namespace, facts))
     return unit
 
 
@@ -205,8 +208,9 @@ def assemble(job: Job, options: RenderOptions, units: Iterable[Unit], services: 
         result.scope = [f"{APPS}/{e}/{s}/" for e in job.environments for s in services]
     origins = cast(Origins, result.origins)
     for unit in units:
-        for env, files, hints, namespace in unit.outputs:
+        for env, files, hints, namespace, facts in unit.outputs:
             result.files.update(files)
+            result.facts[f"{env}/{unit.name}"] = facts
             result.from_tree.update(files if unit.cached else unit.same)
             result.services[f"{env}/{unit.name}"] = namespace
             for key, pointers in hints.items():
@@ -217,9 +221,18 @@ def assemble(job: Job, options: RenderOptions, units: Iterable[Unit], services: 
             parse_back(file, text, docs)
             result.files[file] = text
     if result.complete:
-        result.files.update(derived_files(result.services, project.environments, project))
+        result.files.update(derived_files(result.services, project.environments, project, facts=result.facts))
     result.files = dict(sorted(result.files.items()))
     return result
+
+
+def _spec_bytes(path: str, spec: Spec) -> bytes:
+    """The spec file's bytes (what its digest in the controller config and the signed bundle is of)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return spec.text.encode("utf-8")
 
 
 def _same_text(path: str, text: str) -> bool:

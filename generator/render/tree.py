@@ -68,7 +68,7 @@ def plan(project: Project, result: RenderResult, out: str) -> Plan:
         scopes = [_rel(s) for s in result.scope]
         if any(p.startswith(INFRA_SCOPES) for p in result.files):
             scopes += [_rel(s) for s in INFRA_SCOPES]
-        old_derived = {_rel(p) for p in derived_files(old_services, project.environments, project)}
+        old_derived = {_rel(p) for p in derived_files(old_services, project.environments, project, previous=out)}
         services = {k: v for k, v in old_services.items()
                     if not any(f"apps/{k}/".startswith(s) for s in scopes)}
         services.update(result.services)
@@ -81,7 +81,7 @@ def plan(project: Project, result: RenderResult, out: str) -> Plan:
                 files[rel] = text
         files.update(new)
         derived = {_rel(p): t for p, t in derived_files(services, project.environments, project, previous=out,
-                                                         fresh=set(result.services)).items()}
+                                                         facts=result.facts).items()}
         files.update(derived)
         scoped = scopes + sorted(derived)
     files[MANIFEST] = manifest_text([p for p in files if p != MANIFEST], services)

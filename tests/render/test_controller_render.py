@@ -138,6 +138,28 @@ def test_a_cached_and_a_partial_render_give_the_full_renders_config(example_repo
     assert written == config(full, "production")  # checkout unchanged, frontend's old digest kept
 
 
+def test_a_full_render_reads_no_spec_again_for_the_derived_files(example_repo: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: the controller config read and resolved every spec a second time (a third of a 500-service render):
+    its entries are now made where each spec is rendered, and kept in the render cache."""
+    from rollouts.render import derived
+
+    repo = with_every_section(example_repo)
+    expected = render(load_project(str(repo)))
+
+    def must_not_run(*args: Any) -> Any:
+        raise AssertionError("the derived files read the specs again")
+
+    monkeypatch.setattr(derived, "resolved_specs", must_not_run)
+    project = load_project(str(repo))
+    cache = RenderCache(project, RenderOptions(), project.environments)
+    first = render(project, options=RenderOptions(), cache=cache)
+    write_tree(project, first)
+    cache.save()
+    warm = render(project, options=RenderOptions(), cache=RenderCache(project, RenderOptions(), project.environments))
+    assert first.files == expected.files and warm.files == expected.files
+
+
 def test_the_layer_comes_after_flagger_and_admits_only_flaggers_account(rendered: RenderResult) -> None:
     chain = {d["metadata"]["name"]: d for d in docs(rendered, "flux/bootstrap/rollouts/infrastructure.yaml")}
     assert chain["analysis-controller"]["spec"]["dependsOn"] == [{"name": "flagger"}]

@@ -17,19 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..engine import Doc
 from ..infra import Layer
 from ..model import SELECTOR_LABEL, Built, Origin, Service, kustomization
 from ..options import RenderOptions
-from .admission import policy_controller
+from .admission import environment_registries, policy_controller
 from .alerts import alert_providers
 from .autoscaling import autoscaler, disruption_budget
 from .bootstrap import bootstrap, gateway_api
 from .canary import canary
 from .cert_manager import cert_manager
-from .controller import analysis_controller
+from .controller import analysis_controller, service_config, spec_digest
 from .develop import develop
 from .flagger import flagger
 from .linkerd import linkerd, linkerd_viz
@@ -86,6 +86,14 @@ def service_documents(resolved: Resolved, selector_label: str = SELECTOR_LABEL,
             origins[f"{want.kind}/{want.namespace}/{want.name}"] = built.origin
     files["kustomization.yaml"] = [kustomization(sorted(files))]
     return files, origins, svc.namespace
+
+
+def service_facts(resolved: Resolved, raw: bytes) -> dict[str, Any]:
+    """What the files derived from every service need of one service in one environment (render/derived.py):
+    its analysis controller config entry and the registries its images may come from. Made where the spec is
+    rendered and kept in the render cache, so that the derived files never read the specs again."""
+    return {"controller": service_config(Service(resolved), spec_digest(raw)),
+            "registries": environment_registries([resolved["spec"]])}
 
 
 def infrastructure(environments: Sequence[str], options: RenderOptions,

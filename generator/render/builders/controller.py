@@ -27,7 +27,7 @@ from ..model import PROMETHEUS, Service
 from ..options import RenderOptions
 
 if TYPE_CHECKING:
-    from ...spec.types import Resolved
+    pass
 
 DIRECTORY = f"{PD}/analysis-controller"
 NAMESPACE = "flagger-system"
@@ -136,19 +136,13 @@ def config_map(environment: str, config: str) -> Doc:
                Expected("v1", "ConfigMap", name, NAMESPACE))
 
 
-def environment_configs(specs: Mapping[str, tuple[Resolved, bytes]], environments: tuple[str, ...],
-                        kept: Mapping[str, dict[str, Any]] | None = None) -> dict[str, str]:
-    """Each environment's config.json from its resolved specs ("<env>/<service>" -> resolved spec and the
-    bytes of its file) and the entries ``kept`` as they were ("<env>/<service>" -> entry); an environment
-    without services gets a config with no services."""
+def environment_configs(entries: Mapping[str, dict[str, Any]], environments: tuple[str, ...]) -> dict[str, str]:
+    """Each environment's config.json from its services' entries ("<env>/<service>" -> :func:`service_config`);
+    an environment without services gets a config with no services."""
     sections: dict[str, dict[str, dict[str, Any]]] = {env: {} for env in environments}
-    for key, entry in sorted((kept or {}).items()):
+    for key, entry in sorted(entries.items()):
         targets = entry.get("targets") or {}
         sections.setdefault(key.split("/", 1)[0], {})[f"{targets.get('namespace')}/{entry.get('service')}"] = entry
-    for key, (resolved, raw) in sorted(specs.items()):
-        env = key.split("/", 1)[0]
-        svc = Service(resolved)
-        sections.setdefault(env, {})[f"{svc.namespace}/{svc.name}"] = service_config(svc, spec_digest(raw))
     return {env: environment_config(env, sections[env]) for env in sections}
 
 
