@@ -270,7 +270,7 @@ def test_the_image_holds_no_build_stage_and_stays_small(controller: Controller) 
     found = in_container(controller, "import os; print([p for p in ('/build', '/root/.cache') if os.path.exists(p)])")
     assert found.stdout.strip() == "[]", found.stdout + found.stderr
     size = int(podman(controller.image, "image", "inspect", "--format", "{{.Size}}", controller.image.id).stdout)
-    assert size < 400 * 1024 * 1024, f"the image is {size / 1024 / 1024:.0f} MiB"
+    assert size < 450 * 1024 * 1024, f"the image is {size / 1024 / 1024:.0f} MiB"  # 352 MiB on 2026-12-03
 
 
 def test_sigterm_stops_the_container_gracefully(image: Image, tmp_path: Path) -> None:
@@ -284,4 +284,5 @@ def test_sigterm_stops_the_container_gracefully(image: Image, tmp_path: Path) ->
     # uvicorn stops accepting, finishes what is in flight, runs the app's shutdown, then ends by the signal
     assert took < 10, f"SIGTERM took {took:.1f}s"
     assert "Application shutdown complete." in logs.stderr, logs.stderr[-2000:]
-    assert code in ("0", "143"), f"exit status {code}: {logs.stderr[-2000:]}"
+    # as PID 1 the re-raised SIGTERM finds no handler and is dropped (the kernel spares init), so Python ends with 0
+    assert code == "0", f"exit status {code}: {logs.stderr[-2000:]}"
