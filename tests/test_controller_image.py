@@ -54,7 +54,8 @@ def test_the_dockerfile_builds_on_the_base_image_offline_as_a_non_root_user(cont
         "FROM ${BASE_IMAGE} AS build", "FROM ${BASE_IMAGE}"]  # multi-stage: pip and the wheels stay in the build
     assert "--no-index --find-links /build/wheels" in text and "-r /build/requirements.txt" in text
     assert "USER 65532:65532" in text and "PYTHONDONTWRITEBYTECODE=1" in text
-    assert text.rstrip().endswith('ENTRYPOINT ["/opt/rollouts/bin/rollouts", "controller", "serve"]')
+    # the pod's args (controller serve ...) replace CMD and keep ENTRYPOINT
+    assert 'ENTRYPOINT ["/opt/rollouts/bin/rollouts"]' in text and text.rstrip().endswith('CMD ["controller", "serve"]')
     assert '"/build/wheels/${ROLLOUTS_WHEEL}"' in text
 
 

@@ -122,6 +122,10 @@ def run_args(pod: dict[str, Any], container: dict[str, Any], volumes: dict[str, 
             options += ["-e", f"{var['name']}={var['value']}"]
         elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
             options += ["-e", f"{var['name']}={POD}"]
+        elif ref := var.get("valueFrom", {}).get("secretKeyRef"):  # from the Secret mounted as a volume
+            volume = next(v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == ref["name"])
+            value = (Path(volumes[volume["name"]]) / ref["key"]).read_text(encoding="utf-8")
+            options += ["-e", f"{var['name']}={value}"]
         else:
             raise AssertionError(f"env {var['name']}: a source this test does not mirror")
     security, pod_security = container.get("securityContext", {}), pod.get("securityContext", {})
@@ -157,11 +161,11 @@ def started(image: Image, tmp_path: Path) -> Iterator[Controller]:
     shutil.copyfile(private, key)
     os.chown(key, 0, pod["securityContext"]["fsGroup"])  # the Secret's defaultMode with the pod's fsGroup
     os.chmod(key, pod["volumes"][[v["name"] for v in pod["volumes"]].index("signing-key")]["secret"]["defaultMode"])
+    (Path(volumes["signing-key"]) / "password").write_text("", encoding="utf-8")  # the key has no password
     port = free_port()
     name = f"rollouts-controller-test-{port}"
-    # the key is made without a password; COSIGN_PASSWORD="" says so (serve reads the key's password from it)
     options, args = run_args(pod, container, volumes, port)
-    podman(image, "run", "-d", "--name", name, "-e", "COSIGN_PASSWORD=", *options, image.id, *args, timeout=60)
+    podman(image, "run", "-d", "--name", name, *options, image.id, *args, timeout=60)
     controller = Controller(f"http://127.0.0.1:{port}", name, Path(volumes["data"]), Path(public), image)
     try:
         wait_healthy(controller)
