@@ -98,8 +98,9 @@ def test_shipped_set_is_the_crd_kinds_the_tree_renders() -> None:
     shipped = {str(p.relative_to(SHIPPED)) for p in SHIPPED.rglob("*_*.json")}
     assert rendered <= shipped, rendered - shipped
     # what else is shipped: the kinds the generator renders for other settings (Gateway API routes, Linkerd
-    # NetworkAuthentication and HTTPRoute)
+    # NetworkAuthentication and HTTPRoute, policy-controller's ClusterImagePolicy when the project sets admission:)
     assert shipped - rendered <= {"gateway.networking.k8s.io/httproute_v1.json",
+                                  "policy.sigstore.dev/clusterimagepolicy_v1alpha1.json",
                                   "gateway.networking.k8s.io/gateway_v1.json",
                                   "policy.linkerd.io/networkauthentication_v1alpha1.json",
                                   "policy.linkerd.io/httproute_v1beta3.json"}
