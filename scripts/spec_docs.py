@@ -44,7 +44,7 @@ EXAMPLES: dict[str, Any] = {
     "spec.metrics[].variables": {"queue": "invoices"},
     "spec.metrics[].variables.*": "invoices",
     "spec.metrics[].address": "http://prometheus.monitoring:9090",
-    "spec.gates.loadTest.timeout": "15s",
+    "spec.gates.loadTest.timeout": "5s",
     "spec.gates.acceptanceTest.timeout": "30s",
     "spec.gates.manualApproval.beforeRollout": True,
     "spec.probes.flows[].steps[].headers": {"accept": "application/json"},

@@ -211,8 +211,14 @@ class Settings:
     operator_state: bool = True
     checks: Mapping[HookType, Sequence[tuple[str, Check]]] = field(default_factory=lambda: dict(CHECKS))
 
-    def budget(self, hook: str) -> float:
-        return self.hook_budgets.get(hook, self.time_budget)
+    def budget(self, hook: str, service: Mapping[str, Any] | None = None) -> float:
+        """The most one decision may take: the setting, and under the webhook's timeout in the service's Canary
+        (``timeouts``, seconds, as rendered) by a fifth of it, so that Flagger hears the answer."""
+        budget = self.hook_budgets.get(hook, self.time_budget)
+        timeout = ((service or {}).get("timeouts") or {}).get(hook)
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+            budget = min(budget, timeout * 0.8)
+        return budget
 
 
 @dataclass(frozen=True)
@@ -280,7 +286,7 @@ class Controller:
         self.deps.environments = config.environments
         environment, service = found
         call = self._call(hook, payload, environment, service)
-        budget = self.settings.budget(hook)
+        budget = self.settings.budget(hook, service)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         if self.limit.locked():  # wait for a slot, within the budget (the fast path takes no timer)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import RolloutsError
+from .decision import HOOK_TYPES
 
 API_VERSION = "rollouts.dev/v1alpha1"
 KIND = "AnalysisControllerConfig"
@@ -28,7 +29,7 @@ _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d))+$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # sections of a service that are objects or lists; their owners' checks read the inside
-_OBJECT_SECTIONS = ("targets", "slo", "mtls", "probes", "judge", "errorBudget", "approval")
+_OBJECT_SECTIONS = ("targets", "slo", "mtls", "probes", "judge", "errorBudget", "approval", "timeouts")
 _LIST_SECTIONS = ("changeWindows", "freezes", "notifications")
 
 
@@ -168,6 +169,12 @@ def _service(key: str, service: Any, path: str) -> None:
     for section in _LIST_SECTIONS:
         if section in service:
             _expect(service[section], list, f"{path}.{section}", "an array")
+    for hook, seconds in service.get("timeouts", {}).items():
+        if hook not in HOOK_TYPES:
+            raise _Invalid(f"{path}.timeouts", f"{hook!r} is not a hook type: expected one of {', '.join(HOOK_TYPES)}")
+        _expect(seconds, (int, float), f"{path}.timeouts.{hook}", "the webhook's timeout in seconds (a number)")
+        if seconds <= 0:
+            raise _Invalid(f"{path}.timeouts.{hook}", f"must be positive, got {seconds}")
     for i, window in enumerate(service.get("changeWindows", [])):
         _change_window(window, f"{path}.changeWindows[{i}]")
     for i, freeze in enumerate(service.get("freezes", [])):

@@ -14,12 +14,13 @@ from ..spec.resolve import resolve
 from .builders.admission import FOLDER as ADMISSION
 from .builders.admission import (
     admission_kustomization,
+    admission_kustomization_name,
     environment_policies,
     environment_registries,
     previous_registries,
 )
 from .builders.controller import NAME as CONTROLLER
-from .builders.controller import config_kustomization, config_map, environment_configs
+from .builders.controller import config_kustomization, config_kustomization_name, config_map, environment_configs
 from .engine import Doc, parse_back, render_text
 from .infra import LAYER, apps_kustomizations
 from .model import kustomization, namespace_doc
@@ -56,7 +57,11 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
         for ns in namespaces:
             out[f"{APPS}/{env}/namespaces/{ns}.yaml"] = [namespace_doc(ns, env)]
         out[f"{APPS}/{env}/namespaces/kustomization.yaml"] = [kustomization([f"{ns}.yaml" for ns in namespaces])]
-        kustomizations = apps_kustomizations(env, names)
+        # a Canary is applied once the controller its webhooks call runs with this environment's config, and once
+        # the admission policies that check its images are in place
+        after = ((CONTROLLER, config_kustomization_name(env)) if env in configs else ()) + \
+            ((admission_kustomization_name(env),) if env in policies else ())
+        kustomizations = apps_kustomizations(env, names, after=after)
         if env in configs:
             out[f"{APPS}/{env}/{CONTROLLER}/config.yaml"] = [config_map(env, configs[env])]
             out[f"{APPS}/{env}/{CONTROLLER}/kustomization.yaml"] = [kustomization(["config.yaml"])]

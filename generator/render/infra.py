@@ -112,14 +112,16 @@ def object_name(name: str) -> str:
     return f"{name[:54]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
-def apps_kustomizations(env: str, services: dict[str, str], source: str = RenderOptions.repo_name) -> list[Doc]:
+def apps_kustomizations(env: str, services: dict[str, str], source: str = RenderOptions.repo_name,
+                        after: tuple[str, ...] = ()) -> list[Doc]:
     """The Flux Kustomizations of one environment: its namespaces, then one per service (``services``: name ->
-    namespace), each on its own path, after Flagger and the namespaces, health-checked on its Canary, so that a
-    broken service blocks no other and every build stays small."""
+    namespace), each on its own path, after Flagger, the namespaces and ``after`` (the analysis controller its
+    Canary calls, and that controller's config of the environment), health-checked on its Canary, so that a broken
+    service blocks no other and every build stays small."""
     namespaces = object_name(f"namespaces-{env}")
     docs = [flux_kustomization(namespaces, f"./flux/apps/{env}/namespaces", (), source)]
     for name, namespace in sorted(services.items()):
         docs.append(flux_kustomization(object_name(f"apps-{env}-{name}"), f"./flux/apps/{env}/{name}",
-                                       ("flagger", namespaces), source, wait=False, timeout="5m",
+                                       ("flagger", *after, namespaces), source, wait=False, timeout="5m",
                                        canary=(name, namespace)))
     return docs

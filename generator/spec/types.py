@@ -121,7 +121,7 @@ class LoadTest(TypedDict):
     rps: int  # default 10
     concurrency: int  # default 2
     path: str  # default "/"
-    timeout: str  # default "15s"
+    timeout: str  # default "5s"
 
 
 class AcceptanceTest(TypedDict):

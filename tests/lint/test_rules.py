@@ -128,7 +128,7 @@ CASES = [
          ("  gates: {}\n", "  gates: {}\n  environments:\n    staging: {workload: {steadyTraffic: true}}\n"
           "    production: {workload: {steadyTraffic: true}}\n")),
     Case("gate-timeouts", base("interval: 1m", "interval: 20s").replace("{rps: 5}", "{rps: 5, timeout: 20s}")
-         + "  slo: {interval: 1m}\n", f"{F}:18:33", ("timeout: 20s", "timeout: 15s")),
+         + "  slo: {interval: 1m}\n", f"{F}:18:33", ("timeout: 20s", "timeout: 5s")),
     Case("manual-approval-without-runbook", BASE + "    manualApproval: {beforePromotion: true}\n", f"{F}:19:21",
          ("true}", "true, runbook: https://runbooks.example/web}")),
     Case("skip-analysis-in-production", BASE + "  environments:\n    staging: {}\n"

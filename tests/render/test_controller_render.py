@@ -178,7 +178,7 @@ def test_the_layer_comes_after_flagger_and_admits_only_flaggers_account(rendered
     operator = policy[("AuthorizationPolicy", "analysis-controller-operator-from-operators")]["spec"]
     assert operator["targetRef"]["name"] == "analysis-controller-operator"
     service = docs(rendered, LAYER + "service.yaml")[0]["spec"]["ports"]
-    assert [(p["port"], p["targetPort"]) for p in service] == [(80, "webhooks"), (8081, "operator")]
+    assert [(p["port"], p["targetPort"]) for p in service] == [(8080, "webhooks"), (8081, "operator")]
 
 
 def test_the_controller_runs_hardened_and_mounts_each_environments_config(rendered: RenderResult) -> None:
@@ -234,3 +234,61 @@ def test_the_config_kustomization_keeps_the_configmap_in_flagger_system(rendered
     assert spec["dependsOn"] == [{"name": "flagger"}]
     assert docs(rendered, f"flux/apps/{env}/analysis-controller/kustomization.yaml")[0]["resources"] == [
         "config.yaml"]
+
+
+# -- wiring: the Canaries call the controller for exactly the guardrails their spec sets ---------------------------
+
+CONTROLLER_URL = "http://analysis-controller.flagger-system:8080/webhooks/"
+
+
+def controller_hooks_of(result: RenderResult, env: str, service: str) -> dict[str, dict[str, Any]]:
+    (canary,) = docs(result, f"flux/apps/{env}/{service}/canary.yaml")
+    hooks = [w for w in canary["spec"]["analysis"]["webhooks"] if w["url"].startswith(CONTROLLER_URL)]
+    assert len({w["type"] for w in hooks}) == len(hooks), "one controller hook per type"
+    return {w["type"]: w for w in hooks}
+
+
+def test_every_canary_calls_the_controller_for_the_operator_guardrails_and_its_own(rendered: RenderResult) -> None:
+    operator = {"confirm-rollout", "pre-rollout", "confirm-promotion", "rollback", "post-rollout"}
+    for env in ("production", "staging"):
+        # checkout: a canary with probes; frontend: A/B with probes; billing-worker: blue/green without probes
+        assert set(controller_hooks_of(rendered, env, "checkout")) == operator | {"rollout",
+                                                                                  "confirm-traffic-increase"}
+        assert set(controller_hooks_of(rendered, env, "frontend")) == operator | {"rollout"}
+        assert set(controller_hooks_of(rendered, env, "billing-worker")) == operator  # no probes: no probe call
+    for kind, hook in controller_hooks_of(rendered, "production", "checkout").items():
+        assert hook["url"] == CONTROLLER_URL + kind and "metadata" not in hook
+
+
+def test_the_probe_hooks_timeout_covers_the_longest_flow_and_the_config_carries_every_timeout(
+        example_repo: Path) -> None:
+    spec = example_repo / CHECKOUT
+    text = spec.read_text()
+    slow = "          - {name: slow, method: GET, path: /api/v1/slow, expectStatus: 200, latencyBudget: 4s}\n"
+    spec.write_text(text.replace(PROBE_STEP, PROBE_STEP + slow))
+    result = render(load_project(str(example_repo)))
+    assert result.ok, result.findings
+    hooks = controller_hooks_of(result, "production", "checkout")
+    # cart 300ms + pay 1s (the default) + slow 4s, each plus the probes' 0.25s slack, plus 2s: 8.05 -> 9s
+    assert hooks["rollout"]["timeout"] == "9s"
+    rendered_timeouts = {kind: int(hook["timeout"].removesuffix("s")) for kind, hook in hooks.items()}
+    assert config(result, "production")["services"]["shop/checkout"]["timeouts"] == rendered_timeouts
+
+
+def test_the_controller_answers_within_each_webhooks_timeout() -> None:
+    from rollouts.controller.app import Settings
+
+    settings = Settings(config=None, time_budget=8.0)
+    service = {"timeouts": {"rollout": 9, "rollback": 2}}
+    assert settings.budget("rollout", service) == pytest.approx(7.2)
+    assert settings.budget("rollback", service) == pytest.approx(1.6)
+    assert settings.budget("confirm-rollout", service) == 8.0  # no timeout known: the setting
+    assert settings.budget("rollback") == 8.0
+
+
+def test_each_apps_kustomization_waits_for_the_controller_and_its_config(rendered: RenderResult) -> None:
+    for env in ("production", "staging"):
+        for k in docs(rendered, f"flux/bootstrap/rollouts/apps-{env}.yaml"):
+            if k["metadata"]["name"].startswith(f"apps-{env}-"):
+                names = [d["name"] for d in k["spec"]["dependsOn"]]
+                assert {"analysis-controller", f"analysis-controller-{env}"} <= set(names), k["metadata"]["name"]

@@ -177,7 +177,8 @@ def test_each_service_has_its_own_flux_kustomization(rendered: RenderResult) -> 
     assert "apps-production" not in kustomizations and "apps-staging" not in kustomizations
     checkout = kustomizations["apps-production-checkout"]["spec"]
     assert checkout["path"] == "./flux/apps/production/checkout"
-    assert checkout["dependsOn"] == [{"name": "flagger"}, {"name": "namespaces-production"}]
+    assert checkout["dependsOn"] == [{"name": "flagger"}, {"name": "analysis-controller"},
+                                     {"name": "analysis-controller-production"}, {"name": "namespaces-production"}]
     assert checkout["prune"] is True and checkout["wait"] is False
     assert checkout["healthChecks"] == [{"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "checkout",
                                          "namespace": "shop"}]

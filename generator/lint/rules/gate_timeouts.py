@@ -1,44 +1,59 @@
-"""Webhooks run at every interval must finish within it."""
+"""The webhooks Flagger may call in one analysis tick must finish within the interval."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ...controller_hooks import EVERY_TICK, GATE_TIMEOUT, ONE_OF_PER_TICK, hooks
 from ...durations import duration, seconds
 from ...findings import Finding, Severity
+from .interval_below_minimum import MINIMUM
 
 if TYPE_CHECKING:
-    from ...spec.types import Gates, Probes
     from . import Context
 
 ID = "gate-timeouts"
 SEVERITY = Severity.ERROR
-SUMMARY = "The timeouts of the webhooks run at every interval (load test, probes) must add up to less than it."
+SUMMARY = "The timeouts of the webhooks Flagger may call in one analysis tick must add up to less than the interval."
 REASON = """\
-Flagger calls the rollout webhooks one after the other at every analysis interval, each with its own timeout;
-when they can take longer together than the interval, the next run starts before the last finished and checks
-fail or pile up. Flagger's docs: the sum of rollout-hook timeouts should be lower than analysis.interval
-(fluxcd/flagger#1450; docs/gitbook/usage/webhooks.md). The probes count with the sum of their latency budgets."""
+Flagger calls the webhooks of a tick one after the other, each with its own timeout: at every tick of the analysis
+the rollback hooks, the rollout hooks (the load test, the analysis controller's probes and judge), then the
+confirm-traffic-increase hooks before a step or the confirm-promotion hooks at the end (pkg/controller/scheduler.go
+advanceCanary). When they can take longer together than the interval, the next tick starts late and checks fail or
+pile up. Flagger's docs: the sum of rollout-hook timeouts should be lower than analysis.interval
+(fluxcd/flagger#1450; docs/gitbook/usage/webhooks.md). The controller's hooks are rendered with the timeouts of
+rollouts.controller_hooks (the probes' hook: the longest flow's latency budgets plus two seconds)."""
+
+
+def tick(spec: Any) -> list[tuple[str, float]]:
+    """(webhook, timeout in seconds) of the longest tick after the first."""
+    ours = hooks(spec)
+    gates: dict[str, Any] = spec.get("gates") or {}
+
+    def of(*kinds: str) -> list[tuple[str, float]]:
+        return [(f"{h.name} {h.timeout}s", float(h.timeout)) for h in ours if h.type in kinds]
+
+    every = of(*EVERY_TICK)
+    load = gates.get("loadTest")
+    if load:
+        every.append((f"load-test {load['timeout']}", seconds(load["timeout"])))
+    traffic, promotion = (of(kind) for kind in ONE_OF_PER_TICK)
+    if (gates.get("manualApproval") or {}).get("beforePromotion"):
+        promotion.append((f"approve-promotion {GATE_TIMEOUT}s", float(GATE_TIMEOUT)))
+    return every + max(traffic, promotion, key=lambda part: sum(value for _, value in part))
 
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
-        parts: list[tuple[str, float]] = []
-        gates: Gates = spec.get("gates") or {}
-        load = gates.get("loadTest")
-        if load:
-            parts.append((f"loadTest {load['timeout']}", seconds(load["timeout"])))
-        probes: Probes = spec.get("probes") or {}
-        flows = probes.get("flows") or []
-        budget = sum(seconds(step["latencyBudget"]) for flow in flows for step in flow["steps"])
-        if budget:
-            parts.append((f"probes {duration(budget)}", budget))
+        parts = tick(spec)
         total = sum(value for _, value in parts)
         interval = spec["strategy"]["interval"]
-        if parts and total >= seconds(interval):
-            where = ("gates", "loadTest", "timeout") if load else ("probes", "flows")
+        if total >= max(seconds(interval), MINIMUM):  # a shorter interval is raised to Flagger's minimum
+            load = (spec.get("gates") or {}).get("loadTest")
+            where = ("gates", "loadTest", "timeout") if load else ("strategy", "interval")
             yield ctx.finding(env, where,
-                              f"webhooks run every interval may take {duration(total)} "
+                              f"the webhooks of one analysis tick may take {duration(total)} "
                               f"({' + '.join(text for text, _ in parts)}), not less than the interval {interval}",
-                              "Shorten the timeouts or lengthen strategy.interval.")
+                              "Shorten the load test's timeout or the probes' latency budgets, or lengthen "
+                              "strategy.interval.")

@@ -171,12 +171,16 @@ def previous_registries(text: str, environment: str) -> list[str] | None:
     return None
 
 
+def admission_kustomization_name(environment: str) -> str:
+    return object_name(f"admission-{environment}")
+
+
 def admission_kustomization(environment: str, source: str = RenderOptions.repo_name) -> Doc:
     """The Flux Kustomization applying one environment's policies (flux/apps/<env>/admission), after the
     policy-controller (its CRD)."""
-    return flux_kustomization(object_name(f"admission-{environment}"), f"./flux/apps/{environment}/{FOLDER}",
+    return flux_kustomization(admission_kustomization_name(environment), f"./flux/apps/{environment}/{FOLDER}",
                               (NAME,), source, timeout="2m")
 
 
-__all__ = ["FOLDER", "NAME", "admission_kustomization", "environment_policies", "environment_registries",
-           "policy_controller", "previous_registries"]
+__all__ = ["FOLDER", "NAME", "admission_kustomization", "admission_kustomization_name", "environment_policies",
+           "environment_registries", "policy_controller", "previous_registries"]

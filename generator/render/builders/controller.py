@@ -6,7 +6,7 @@ Two parts:
 - the **layer** (``analysis_controller``, an infrastructure builder after Flagger): ServiceAccount and RBAC for the
   state ConfigMaps, a StatefulSet of two replicas (each with its own PersistentVolumeClaim for the signed evidence
   chain and the notification outbox: evidence must survive a restart, and a hash chain has one writer), its
-  PodDisruptionBudget, the Service (webhooks on port 80 -> 8080, the operator endpoints on 8081 apart), and the
+  PodDisruptionBudget, the Service (webhooks on port 8080, the operator endpoints on 8081 apart), and the
   Linkerd policy that admits only Flagger's ServiceAccount to the webhook port;
 - per **environment**, the ConfigMap ``analysis-controller-<env>`` in flagger-system (key ``config.json``), the
   services of that environment keyed by their Canary's namespace/name, made by ``environment_configs`` from every
@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ... import controller_hooks
 from ..engine import Doc, Expected
 from ..infra import MANAGED, PD, Layer, flux_kustomization, object_name
 from ..model import PROMETHEUS, Service
@@ -72,6 +73,8 @@ def service_config(svc: Service, spec_digest: str) -> dict[str, Any]:
         "targets": {"canary": svc.name, "primary": f"{svc.name}-primary", "namespace": svc.namespace,
                     "canaryURL": svc.canary_url, "primaryURL": f"http://{base}"},
         "mtls": {"minShare": 1.0},  # every service is meshed and its Server admits only mTLS
+        # the timeout of each webhook its Canary sends to the controller: the controller answers within it
+        "timeouts": controller_hooks.timeouts(spec),
     }
     if policy.get("changeWindows"):
         entry["changeWindows"] = [dict(w) for w in policy["changeWindows"]]
@@ -182,12 +185,16 @@ def analysis_controller(options: RenderOptions) -> Layer:
     return Layer(flux_kustomization(NAME, f"./{DIRECTORY}", ("flagger",), options.repo_name), DIRECTORY, files)
 
 
+def config_kustomization_name(environment: str) -> str:
+    return object_name(f"{NAME}-{environment}")
+
+
 def config_kustomization(environment: str, source: str = RenderOptions.repo_name) -> Doc:
     """The Flux Kustomization applying one environment's controller config (flux/apps/<env>/analysis-controller),
     after Flagger (its namespace); no targetNamespace, so the ConfigMap stays in flagger-system."""
-    return flux_kustomization(object_name(f"{NAME}-{environment}"), f"./flux/apps/{environment}/{NAME}",
+    return flux_kustomization(config_kustomization_name(environment), f"./flux/apps/{environment}/{NAME}",
                               ("flagger",), source, timeout="2m")
 
 
-__all__ = ["NAME", "NAMESPACE", "analysis_controller", "config_kustomization", "config_map", "config_name",
-           "environment_configs", "service_config"]
+__all__ = ["NAME", "NAMESPACE", "analysis_controller", "config_kustomization", "config_kustomization_name",
+           "config_map", "config_name", "environment_configs", "service_config"]

@@ -32,7 +32,7 @@ DEMO: dict[str, Any] = {
         "strategy": {"type": "canary", "steps": [10, 20, 40, 60], "interval": "30s", "threshold": 5,
                      "progressDeadline": "5m", "provider": "gatewayapi:v1beta1"},
         "slo": {"successRate": 99, "latencyP99": "500ms", "interval": "1m"},
-        "gates": {"loadTest": {"rps": 10, "concurrency": 2, "path": "/", "timeout": "15s"},
+        "gates": {"loadTest": {"rps": 10, "concurrency": 2, "path": "/", "timeout": "5s"},
                   "acceptanceTest": {"cmd": "curl -sd 'test' CANARY_URL/token | grep token", "timeout": "30s"}},
     },
 }

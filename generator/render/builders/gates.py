@@ -1,11 +1,13 @@
-"""The Canary's webhooks: manual approvals, helm test, acceptance and load tests, all run by Flagger's load tester
-(flagger-loadtester in flagger-system), in the order Flagger calls them."""
+"""The Canary's webhooks, in the order Flagger calls them: the analysis controller's guardrails
+(rollouts.controller_hooks), and the manual approvals, helm test, acceptance and load tests run by Flagger's load
+tester (flagger-loadtester in flagger-system); of one hook type, the controller's comes first."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from ... import controller_hooks
 from ..model import Service
 
 if TYPE_CHECKING:
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 LOADTESTER = "http://flagger-loadtester.flagger-system/"
 APPROVAL: tuple[str, ...] = ("gates", "manualApproval")
 CLOSE: tuple[str, ...] = (*APPROVAL, "closeAfterRollout")
+GATE = f"{controller_hooks.GATE_TIMEOUT}s"
 
 
 def substitute_canary_url(cmd: str, url: str) -> str:
@@ -33,8 +36,19 @@ def _hook(name: str, kind: str, url: str, origin: tuple[str, ...], timeout: str 
     return {"name": name, "type": kind, "url": url, "timeout": timeout, "metadata": metadata or {}, "origin": origin}
 
 
+ORDER = ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion", "rollback",
+         "post-rollout")
+
+
 def webhooks(svc: Service) -> list[dict[str, Any]]:
     """Each webhook with its origin (a path under ``spec``)."""
+    ours = [_hook(h.name, h.type, h.url, h.origin, f"{h.timeout}s") for h in controller_hooks.hooks(svc.spec)]
+    theirs = loadtester_webhooks(svc)
+    return sorted(ours + theirs, key=lambda hook: ORDER.index(hook["type"]))  # stable: ours first in each type
+
+
+def loadtester_webhooks(svc: Service) -> list[dict[str, Any]]:
+    """The webhooks Flagger's load tester answers."""
     gates = svc.spec.get("gates") or {}
     approval: ManualApproval | dict[str, Any] = gates.get("manualApproval") or {}
     runbook = {"runbook": approval["runbook"]} if approval.get("runbook") else {}
@@ -44,10 +58,10 @@ def webhooks(svc: Service) -> list[dict[str, Any]]:
     closing = bool(before_rollout or before_promotion) and bool(approval["closeAfterRollout"])
     hooks = []
     if before_rollout:
-        hooks.append(_hook("approve-rollout", "confirm-rollout", LOADTESTER + "gate/check", APPROVAL,
+        hooks.append(_hook("approve-rollout", "confirm-rollout", LOADTESTER + "gate/check", APPROVAL, GATE,
                            metadata=runbook))
     if closing and before_rollout and before_promotion:
-        hooks.append(_hook("close-gate-for-promotion", "pre-rollout", LOADTESTER + "gate/close", CLOSE))
+        hooks.append(_hook("close-gate-for-promotion", "pre-rollout", LOADTESTER + "gate/close", CLOSE, GATE))
     helm_test = gates.get("helmTest")
     if helm_test is not None:
         hooks.append(_hook("helm-test", "pre-rollout", LOADTESTER, ("gates", "helmTest"), helm_test["timeout"],
@@ -64,8 +78,8 @@ def webhooks(svc: Service) -> list[dict[str, Any]]:
         hooks.append(_hook("load-test", "rollout", LOADTESTER, ("gates", "loadTest"), load["timeout"],
                            {"cmd": cmd}))
     if before_promotion:
-        hooks.append(_hook("approve-promotion", "confirm-promotion", LOADTESTER + "gate/check", APPROVAL,
+        hooks.append(_hook("approve-promotion", "confirm-promotion", LOADTESTER + "gate/check", APPROVAL, GATE,
                            metadata=runbook))
     if closing:
-        hooks.append(_hook("close-gate", "post-rollout", LOADTESTER + "gate/close", CLOSE))
+        hooks.append(_hook("close-gate", "post-rollout", LOADTESTER + "gate/close", CLOSE, GATE))
     return hooks
