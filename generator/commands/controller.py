@@ -34,10 +34,16 @@ def command() -> None:
 @click.option("--kubeconfig", metavar="FILE",
               help="kubeconfig for the operator state (holds, approvals, aborts); default: the pod's service "
               "account. Without either, holds deny and rollback never fires (fail closed)")
+@click.option("--operator-listen", default="0.0.0.0:8081", metavar="HOST:PORT", show_default=True,
+              help="address of the operator endpoints (POST /operator/{hold,release,approve,abort}; callers "
+                   "authenticated by the Kubernetes API); served only with the operator state")
+@click.option("--metrics-listen", default="", metavar="HOST:PORT",
+              help="also serve GET /metrics alone on this address, for Prometheus (it is on --listen too)")
 @click.option("--time-budget", default=8.0, type=click.FloatRange(0.1, 600), metavar="SECONDS", show_default=True,
               help="the most one decision may take; keep it under the webhooks' timeout (Flagger's default: 10s)")
 def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: str | None, secrets_dir: str,
-          evidence_key: str | None, kubeconfig: str | None, time_budget: float) -> int:
+          evidence_key: str | None, kubeconfig: str | None, operator_listen: str, metrics_listen: str,
+          time_budget: float) -> int:
     from ..controller.app import Settings
     from ..controller.config import ConfigError, load
     from ..controller.server import parse_listen
@@ -47,6 +53,20 @@ def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: s
         host, port = parse_listen(listen)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
+    try:
+        operators = parse_listen(operator_listen)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--operator-listen") from None
+    if operators[1] == port:
+        raise click.BadParameter("must differ from --listen's port: the operator endpoints have their own",
+                                 param_hint="--operator-listen")
+    try:
+        metrics = parse_listen(metrics_listen) if metrics_listen else None
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--metrics-listen") from None
+    if metrics is not None and metrics[1] in (port, operators[1]):
+        raise click.BadParameter("must differ from the ports of --listen and --operator-listen",
+                                 param_hint="--metrics-listen")
     if bool(evidence_dir) != bool(evidence_key):
         raise click.UsageError("--evidence and --evidence-key go together: the records are signed")
     evidence = _evidence_log(evidence_dir, evidence_key, secrets_dir) if evidence_dir and evidence_key else None
@@ -60,7 +80,7 @@ def serve(config_path: str, listen: str, evidence_dir: str | None, outbox_dir: s
     outbox = _outbox(outbox_dir, secrets_dir) if outbox_dir else None
     run(Settings(config=config_path, evidence_dir=evidence_dir, outbox_dir=outbox_dir, outbox=outbox,
                  secrets_dir=secrets_dir, time_budget=time_budget, store=_state_store(kubeconfig), evidence=evidence),
-        host, port)
+        host, port, operator_listen=operators, metrics_listen=metrics)
     return 0
 
 

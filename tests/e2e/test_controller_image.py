@@ -52,6 +52,8 @@ class Controller:
     data: Path  # the data volume (/var/lib/rollouts) on the host
     public_key: Path
     image: Image
+    volumes: dict[str, str]  # the pod's volumes by name -> their host directories
+    metrics_url: str  # the port of /metrics alone
 
 
 def podman(image: Image, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -103,7 +105,7 @@ def config_doc(now: datetime) -> dict[str, Any]:
 
 
 def run_args(pod: dict[str, Any], container: dict[str, Any], volumes: dict[str, str],
-             port: int) -> tuple[list[str], list[str]]:
+             listen: str) -> tuple[list[str], list[str]]:
     """``podman run`` options and the container's args for the pod spec: each volume mount from the host directory
     in ``volumes`` (an emptyDir as a tmpfs), the env (fieldRef metadata.name as the first pod's name), the user,
     the container's securityContext."""
@@ -137,13 +139,22 @@ def run_args(pod: dict[str, Any], container: dict[str, Any], volumes: dict[str, 
     if security.get("allowPrivilegeEscalation") is False:
         options += ["--security-opt", "no-new-privileges"]
     args = list(container["args"])
-    args[args.index("--listen") + 1] = f"127.0.0.1:{port}"  # host network: a free port on loopback
+    args[args.index("--listen") + 1] = listen  # host network: an address of its own on loopback
+    host = listen.rpartition(":")[0]
+    for option in ("--operator-listen", "--metrics-listen"):
+        args[args.index(option) + 1] = f"{host}:{free_port(host)}"
     return [*options, "--network", "host"], args
 
 
 @contextmanager
-def started(image: Image, tmp_path: Path) -> Iterator[Controller]:
-    """The controller from the image, as the StatefulSet's first pod, until the block ends; then removed."""
+def started(image: Image, tmp_path: Path, configs: dict[str, str] | None = None, host: str = "127.0.0.1",
+            port: int | None = None, hosts: Path | None = None, kubeconfig: Path | None = None
+            ) -> Iterator[Controller]:
+    """The controller from the image, as the StatefulSet's first pod, until the block ends; then removed.
+
+    ``configs``: each environment's config.json (default: :func:`config_doc` for production); ``hosts``: the
+    container's /etc/hosts (the in-cluster names it calls); ``kubeconfig``: the Kubernetes API of its operator
+    state, in place of the pod's service account (a file readable by the pod's user)."""
     from rollouts.keys import write_key_pair
 
     pod, container = pod_container()
@@ -154,19 +165,26 @@ def started(image: Image, tmp_path: Path) -> Iterator[Controller]:
         volumes[volume["name"]] = str(directory)
         if volume.get("claim"):  # the PersistentVolumeClaim: writable by the pod's fsGroup
             os.chown(directory, UID, pod["securityContext"].get("fsGroup", UID))
-    config = Path(volumes["config-production"]) / "config.json"
-    config.write_text(json.dumps(config_doc(datetime.now(UTC))), encoding="utf-8")
+    for env, text in (configs or {"production": json.dumps(config_doc(datetime.now(UTC)))}).items():
+        (Path(volumes[f"config-{env}"]) / "config.json").write_text(text, encoding="utf-8")
     private, public = write_key_pair(str(tmp_path / "evidence"), b"")
     key = Path(volumes["signing-key"]) / "key"
     shutil.copyfile(private, key)
     os.chown(key, 0, pod["securityContext"]["fsGroup"])  # the Secret's defaultMode with the pod's fsGroup
     os.chmod(key, pod["volumes"][[v["name"] for v in pod["volumes"]].index("signing-key")]["secret"]["defaultMode"])
     (Path(volumes["signing-key"]) / "password").write_text("", encoding="utf-8")  # the key has no password
-    port = free_port()
-    name = f"rollouts-controller-test-{port}"
-    options, args = run_args(pod, container, volumes, port)
+    port = port or free_port(host)
+    name = f"rollouts-controller-test-{host.replace('.', '-')}-{port}"
+    options, args = run_args(pod, container, volumes, f"{host}:{port}")
+    if hosts is not None:
+        options += ["--no-hosts", "-v", f"{hosts}:/etc/hosts:ro"]
+    if kubeconfig is not None:
+        options += ["-v", f"{kubeconfig.parent}:/etc/rollouts/kube:ro"]
+        args += ["--kubeconfig", f"/etc/rollouts/kube/{kubeconfig.name}"]
     podman(image, "run", "-d", "--name", name, *options, image.id, *args, timeout=60)
-    controller = Controller(f"http://127.0.0.1:{port}", name, Path(volumes["data"]), Path(public), image)
+    metrics = f"http://{args[args.index('--metrics-listen') + 1]}"
+    controller = Controller(f"http://{host}:{port}", name, Path(volumes["data"]), Path(public), image, volumes,
+                            metrics)
     try:
         wait_healthy(controller)
         yield controller
@@ -240,6 +258,15 @@ def test_confirm_rollout_answers_as_the_mounted_config_says_and_records_signed_e
     assert result.ok, result.findings
     assert [(d.replica, d.service, d.decision, d.reason) for d in result.decisions] == [
         (POD, "checkout", "deny", frozen.text), (POD, "cart", "deny", unfrozen.text)]
+
+
+def test_the_metrics_port_serves_the_metrics_alone(controller: Controller) -> None:
+    """Prometheus scrapes a port of its own (the webhooks' port admits only Flagger's identity)."""
+    scraped = httpx.get(f"{controller.metrics_url}/metrics", timeout=5)
+    assert scraped.status_code == 200 and "rollouts_controller_decisions_total" in scraped.text
+    webhook = httpx.post(f"{controller.metrics_url}/webhooks/confirm-rollout", content=flagger_payload("checkout"),
+                         timeout=5)
+    assert webhook.status_code == 404
 
 
 def test_the_process_runs_as_65532_without_capabilities(controller: Controller) -> None:

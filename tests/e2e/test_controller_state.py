@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from rollouts.controller.state import (
     configmap_name,
 )
 
+from tests.controller.controller_server import config_doc
 from tests.e2e.cluster import Cluster, Process, find_bin, free_port, kubeconfig_text, make_pki, new_workdir, wait_for
 from tests.e2e.conftest import missing
 
@@ -262,26 +264,29 @@ def test_concurrent_writers_lose_no_write(plane: ControlPlane) -> None:
 
 # -- the operator HTTP endpoints ------------------------------------------------------------------------------
 
-SERVER = """
-import sys, uvicorn
-from rollouts.controller import kube, operator, state
-creds = kube.from_kubeconfig(sys.argv[1])
-store = state.StateStore.connect(creds)
-auth = operator.KubeAuth(kube.client(creds), store.namespace)
-uvicorn.run(operator.app(store, auth), host="127.0.0.1", port=int(sys.argv[2]), log_level="info")
-"""
+@dataclass
+class Endpoint:
+    operators: str  # the operator port's base URL
+    webhooks: str  # the webhook port's
+    log: Path
 
 
 @pytest.fixture(scope="module")
-def endpoint(plane: ControlPlane) -> Iterator[tuple[str, Path]]:
-    port = free_port()
+def endpoint(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    """``rollouts controller serve`` with the plane's kubeconfig: the webhooks on one port, the operator endpoints on
+    their own (--operator-listen), as the StatefulSet runs it."""
+    webhooks, operators = free_port(), free_port()
+    config = tmp_path_factory.mktemp("endpoint") / "config.json"
+    config.write_text(json.dumps(config_doc({"shop/chat": {"service": "chat"}}, ENV)), encoding="utf-8")
     log = plane.cluster.workdir / "logs" / "operator.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-c", SERVER, plane.kubeconfig, str(port)], stdout=out,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen([str(Path(sys.executable).parent / "rollouts"), "controller", "serve",
+                                   "--config", str(config), "--kubeconfig", plane.kubeconfig,
+                                   "--listen", f"127.0.0.1:{webhooks}", "--operator-listen", f"127.0.0.1:{operators}"],
+                                  stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for("the operator endpoint", lambda: _listening(port, server), timeout=30, every=0.2)
-        yield f"http://127.0.0.1:{port}", log
+        wait_for("the operator endpoint", lambda: _listening(operators, server), timeout=30, every=0.2)
+        yield Endpoint(f"http://127.0.0.1:{operators}", f"http://127.0.0.1:{webhooks}", log)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -296,9 +301,8 @@ def _listening(port: int, server: subprocess.Popen[bytes]) -> bool:
     return True
 
 
-def test_the_endpoint_acts_for_callers_rbac_lets_write_the_state(plane: ControlPlane,
-                                                                  endpoint: tuple[str, Path]) -> None:
-    url, log = endpoint
+def test_the_endpoint_acts_for_callers_rbac_lets_write_the_state(plane: ControlPlane, endpoint: Endpoint) -> None:
+    url, log = endpoint.operators, endpoint.log
     k = plane.cluster.kubectl
     k("create", "serviceaccount", "chatops", "-n", "flagger-system", check=True)
     token = k("create", "token", "chatops", "-n", "flagger-system", check=True).stdout.strip()
@@ -337,6 +341,17 @@ def test_the_endpoint_acts_for_callers_rbac_lets_write_the_state(plane: ControlP
     assert post("hold", {**order, "reason": "x" * 20_000}).status_code == 413
     assert post("release", order).json()["message"] == "released shop/chat in production"
     assert token not in log.read_text(errors="replace")
+
+
+def test_each_port_serves_only_its_own_endpoints(endpoint: Endpoint) -> None:
+    """Flagger's port has no operator endpoint and the operators' port no webhook: the Linkerd policy admits
+    Flagger to the one and the operators to the other, so neither can reach what the other may."""
+    payload = {"name": "chat", "namespace": "shop", "phase": "Progressing", "checksum": "rev-1"}
+    on_operators = httpx.post(f"{endpoint.operators}/webhooks/confirm-rollout", json=payload, timeout=10)
+    on_webhooks = httpx.post(f"{endpoint.webhooks}/operator/hold", json={"service": "shop/chat"}, timeout=10)
+    assert (on_operators.status_code, on_webhooks.status_code) == (404, 404)
+    decided = httpx.post(f"{endpoint.webhooks}/webhooks/confirm-rollout", json=payload, timeout=10)
+    assert decided.status_code == 200, decided.text  # the same process answers Flagger on its own port
 
 
 # -- the API server gone, then back ---------------------------------------------------------------------------

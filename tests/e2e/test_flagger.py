@@ -30,11 +30,16 @@ that sets Progressing:
 
 from __future__ import annotations
 
+import base64
 import calendar
 import concurrent.futures
+import contextlib
 import json
 import math
+import os
 import shlex
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -50,12 +55,19 @@ import yaml
 from tests.e2e.cluster import Cluster, Process, free_port, wait_for
 from tests.e2e.fake_linkerd_proxy import AppMetrics, FakeLinkerdProxy
 from tests.e2e.fake_loadtester import FakeLoadtester
+from tests.e2e.probe_app import ProbeApp
+from tests.e2e.test_controller_image import Controller, Image, image, started
 from tests.e2e.timeline import REPORT, CanaryWatch, Sample, render_timeline
 from tests.e2e.tree import Rendered, copy_project, e2e_interval, render, seconds
+
+__all__ = ["image"]
 
 MESH_PROMETHEUS = "127.0.0.2"  # prometheus.linkerd-viz
 APP_PROMETHEUS = "127.0.0.3"  # prometheus.monitoring
 LOADTESTER = "127.0.0.4"  # flagger-loadtester.flagger-system
+CONTROLLER = "127.0.0.5"  # analysis-controller.flagger-system: the controller's image, port 8080 as rendered
+PROBED = "127.0.0.6"  # <service>-canary.<namespace>, <service>-primary.<namespace>: the probe app
+CONTROLLER_PORT = 8080
 LOADTESTER_SA = "system:serviceaccount:flagger-system:flagger-loadtester"
 # what `helm test` does in the release's namespace (helm pkg/action/release_testing.go): find the last release
 # (Secrets driver: list), run the test hook pods and wait for them (create, get, list, watch), delete them by
@@ -63,6 +75,7 @@ LOADTESTER_SA = "system:serviceaccount:flagger-system:flagger-loadtester"
 HELM_TEST_NEEDS = (("list", "secrets"), ("update", "secrets"), ("create", "pods"), ("get", "pods"), ("list", "pods"),
                    ("watch", "pods"), ("delete", "pods"))
 SERVICES = ("checkout", "frontend", "billing-worker")
+ROLLOUTS = str(Path(sys.executable).parent / "rollouts")
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -74,6 +87,7 @@ def _names(service: str, namespace: str) -> list[str]:
 HOSTS = dict.fromkeys(_names("prometheus", "linkerd-viz"), MESH_PROMETHEUS)
 HOSTS |= dict.fromkeys(_names("prometheus", "monitoring"), APP_PROMETHEUS)
 HOSTS |= dict.fromkeys(_names("flagger-loadtester", "flagger-system"), LOADTESTER)
+HOSTS |= dict.fromkeys(_names("analysis-controller", "flagger-system"), CONTROLLER)
 
 
 # -- the environment ------------------------------------------------------------------------------------------
@@ -87,6 +101,9 @@ class Env:
     app: AppMetrics
     loadtester: FakeLoadtester
     watch: CanaryWatch
+    probes: ProbeApp
+    controller: Controller
+    admin: Path  # the test's own kubeconfig (an operator's, for rollouts hold/abort)
     canaries: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (namespace, name) -> Canary
     images: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # -> (repository, tag)
 
@@ -167,63 +184,143 @@ def _workload(canary: dict[str, Any], image: tuple[str, str]) -> str:
     return str(yaml.safe_dump_all([deployment, service], sort_keys=False))
 
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WINDOW_CLOSED = ("shop-staging", "frontend")  # the Canary whose change window is closed when the suite starts
+
+
+def closed_window() -> dict[str, Any]:
+    """A change window on none of the days from yesterday to tomorrow (UTC): closed for the whole run."""
+    today = time.gmtime().tm_wday
+    days = [d for i, d in enumerate(WEEKDAYS) if i not in {(today - 1) % 7, today, (today + 1) % 7}]
+    return {"days": days, "start": "00:00", "end": "23:59", "timeZone": "UTC"}
+
+
+def e2e_policies(project: Path) -> Path:
+    """The suite's change windows: the example specs' own windows are dropped (they would open and close with the
+    time of day the suite runs at), and frontend's staging gets one closed for the whole run."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    for spec in sorted((project / "services").glob("*/rollouts.yaml")):
+        data = rt.load(spec.read_text(encoding="utf-8"))
+        (data["spec"].get("policy") or {}).pop("changeWindows", None)
+        if data["metadata"]["name"] == WINDOW_CLOSED[1]:
+            staging = data["spec"]["environments"]["staging"]
+            staging["policy"] = {"changeWindows": [closed_window()]}
+        with spec.open("w", encoding="utf-8") as fh:
+            rt.dump(data, fh)
+    return project
+
+
+def _controller_configs(rendered: Rendered) -> dict[str, str]:
+    """Each environment's config.json, from the rendered ConfigMaps (what the pod mounts)."""
+    out = {}
+    for _, _, obj in rendered.objects("apps"):
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].startswith("analysis-controller-"):
+            out[obj["metadata"]["labels"]["rollouts.dev/environment"]] = obj["data"]["config.json"]
+    assert out, "no analysis controller config rendered"
+    return out
+
+
+def _controller_kubeconfig(cluster: Cluster, rendered: Rendered, directory: Path) -> Path:
+    """The rendered ServiceAccount and RBAC of the controller applied, and a kubeconfig with a token of that
+    account (what the pod's projected token gives it): the controller's state goes through the RBAC as rendered."""
+    cluster.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flagger-system"}}))
+    cluster.apply((rendered.tree / RBAC).read_text(encoding="utf-8"))
+    token = cluster.kubectl("create", "token", "analysis-controller", "-n", "flagger-system", "--duration", "4h",
+                            check=True).stdout.strip()
+    ca = base64.b64encode((cluster.workdir / "pki" / "ca.crt").read_bytes()).decode()
+    directory.mkdir()
+    path = directory / "config"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
+        "clusters": [{"name": "e2e", "cluster": {"server": cluster.server, "certificate-authority-data": ca}}],
+        "users": [{"name": "analysis-controller", "user": {"token": token}}],
+        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "analysis-controller"}}]}),
+        encoding="utf-8")
+    directory.chmod(0o755)
+    path.chmod(0o644)  # the pod's user reads it (a test credential, gone with the run)
+    return path
+
+
+RBAC = "infrastructure/progressive-delivery/analysis-controller/rbac.yaml"
+
+
 @pytest.fixture(scope="module")
-def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str],
+def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str], image: Image,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     flagger, _ = need_bin("flagger"), need_bin("prometheus")
-    rendered = render(copy_project(tmp_path_factory.mktemp("flagger") / "project", e2e_interval()))
+    project = copy_project(tmp_path_factory.mktemp("flagger") / "project", e2e_interval())
+    rendered = render(e2e_policies(project))
     proxy, app = FakeLinkerdProxy(), AppMetrics()
     proxy.start()
     app.start()
     loadtester = FakeLoadtester(LOADTESTER, 80, helm_check=_helm_rbac(cluster)).start()
     watch = CanaryWatch(cluster)
-    env = Env(cluster, rendered, proxy, app, loadtester, watch)
-    started: list[Process] = []
+    started_processes: list[Process] = []
     applied: list[str] = []  # what the test applied, workloads first, the Canaries last
-    try:
-        started.append(_prometheus(cluster, "prometheus-linkerd-viz", MESH_PROMETHEUS, proxy.target))
-        started.append(_prometheus(cluster, "prometheus-monitoring", APP_PROMETHEUS, app.target))
-        objects = [obj for _, _, obj in rendered.objects("apps")]
-        for obj in objects:
-            if obj["kind"] == "Canary":
-                env.canaries[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
-            if obj["kind"] == "HelmRelease":
-                image = (obj["spec"].get("values") or {}).get("image") or {}
-                env.images[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = (image["repository"],
-                                                                                      str(image["tag"]))
-        hosts = dict(HOSTS)
-        for namespace, name in env.canaries:
-            hosts |= dict.fromkeys(_names(f"{name}-canary", namespace), "127.0.0.1")
-        _check_hosts(rendered, hosts)
-        namespaces = [obj for obj in objects if obj["kind"] == "Namespace"]
-        cluster.apply(yaml.safe_dump_all(namespaces))
-        # every object of the services (Canary, MetricTemplates, HPA, PDB, policy, routes, alerts, release...)
-        applied.append(yaml.safe_dump_all([o for o in objects if o["kind"] not in ("Namespace", "Canary")]))
-        applied.append(yaml.safe_dump_all(list(env.canaries.values())))
-        for stream in applied:
-            cluster.apply(stream, "--force-conflicts")
-        for key, canary in env.canaries.items():
-            applied.insert(0, _workload(canary, env.images[key]))
-            cluster.apply(applied[0])
-            proxy.set(key[0], f"{key[1]}-primary")  # the primary serves healthy traffic throughout
-        argv = [flagger, f"-kubeconfig={cluster.kubeconfig}", *_flagger_flags(rendered), f"-port={free_port()}",
-                "-log-level=info", "-enable-leader-election=false"]
-        started.append(cluster.start("flagger", argv, hosts=cluster.hosts_file(hosts, "hosts-flagger")))
-        watch.start()
+    with contextlib.ExitStack() as stack:
+        try:
+            objects = [obj for _, _, obj in rendered.objects("apps")]
+            canaries = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects
+                        if o["kind"] == "Canary"}
+            probed = {key: c for key, c in canaries.items()
+                      if any(w["type"] == "rollout" and w["url"].startswith("http://analysis-controller.")
+                             for w in c["spec"]["analysis"].get("webhooks", []))}
+            probes = ProbeApp(PROBED, tuple(sorted({int(c["spec"]["service"]["port"]) for c in probed.values()})))
+            stack.callback(probes.start().stop)
+            # the controller's own view of the cluster: the mesh Prometheus, and the services it probes
+            inside = dict.fromkeys(_names("prometheus", "linkerd-viz"), MESH_PROMETHEUS)
+            for namespace, name in probed:
+                for track in ("canary", "primary"):
+                    inside |= dict.fromkeys(_names(f"{name}-{track}", namespace), PROBED)
+            kubeconfig = _controller_kubeconfig(cluster, rendered, tmp_path_factory.mktemp("kube") / "kube")
+            controller = stack.enter_context(started(
+                image, tmp_path_factory.mktemp("pod"), _controller_configs(rendered), CONTROLLER, CONTROLLER_PORT,
+                cluster.hosts_file(inside, "hosts-controller"), kubeconfig))
+            env = Env(cluster, rendered, proxy, app, loadtester, watch, probes, controller, cluster.kubeconfig)
+            env.canaries.update(canaries)
+            started_processes.append(_prometheus(cluster, "prometheus-linkerd-viz", MESH_PROMETHEUS, proxy.target))
+            started_processes.append(_prometheus(cluster, "prometheus-monitoring", APP_PROMETHEUS, app.target))
+            for obj in objects:
+                if obj["kind"] == "HelmRelease":
+                    image_values = (obj["spec"].get("values") or {}).get("image") or {}
+                    env.images[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = (
+                        image_values["repository"], str(image_values["tag"]))
+            hosts = dict(HOSTS)
+            for namespace, name in env.canaries:
+                hosts |= dict.fromkeys(_names(f"{name}-canary", namespace), "127.0.0.1")
+            _check_hosts(rendered, hosts)
+            namespaces = [obj for obj in objects if obj["kind"] == "Namespace"]
+            cluster.apply(yaml.safe_dump_all(namespaces))
+            # every object of the services (Canary, MetricTemplates, HPA, PDB, policy, routes, alerts, release...)
+            applied.append(yaml.safe_dump_all([o for o in objects if o["kind"] not in ("Namespace", "Canary")]))
+            applied.append(yaml.safe_dump_all(list(env.canaries.values())))
+            for stream in applied:
+                cluster.apply(stream, "--force-conflicts")
+            for key, canary in env.canaries.items():
+                applied.insert(0, _workload(canary, env.images[key]))
+                cluster.apply(applied[0])
+                proxy.set(key[0], f"{key[1]}-primary")  # the primary serves healthy traffic throughout
+            argv = [flagger, f"-kubeconfig={cluster.kubeconfig}", *_flagger_flags(rendered), f"-port={free_port()}",
+                    "-log-level=info", "-enable-leader-election=false"]
+            started_processes.append(cluster.start("flagger", argv,
+                                                   hosts=cluster.hosts_file(hosts, "hosts-flagger")))
+            watch.start()
 
-        def initialized() -> bool:
-            cluster.check_alive()
-            return all((watch.current(*key) or _NONE).phase == "Initialized" for key in env.canaries)
+            def initialized() -> bool:
+                cluster.check_alive()
+                return all((watch.current(*key) or _NONE).phase == "Initialized" for key in env.canaries)
 
-        wait_for("every Canary Initialized", initialized, timeout=240, every=1)
-        yield env
-    finally:
-        watch.stop()
-        _remove(cluster, applied)
-        cluster.stop(*started)  # the rest of the session (the Flux suite) runs without them
-        loadtester.stop()
-        proxy.stop()
-        app.stop()
+            wait_for("every Canary Initialized", initialized, timeout=240, every=1)
+            yield env
+        finally:
+            watch.stop()
+            _remove(cluster, applied)
+            cluster.stop(*started_processes)  # the rest of the session (the Flux suite) runs without them
+            loadtester.stop()
+            proxy.stop()
+            app.stop()
 
 
 def _remove(cluster: Cluster, applied: list[str]) -> None:
@@ -269,6 +366,13 @@ class Scenario:
     latency_ms: float = 20.0
     queue_lag: float = 5.0
     open_gate: bool = False  # an operator opens the loadtester gate when the Canary waits for promotion
+    window_closed: bool = False  # its change window is closed: reopened (a config change) after HOLD Waiting ticks
+    probes_fail: bool = False  # the canary fails its synthetic probes (500 from every step)
+    burn_budget: bool = False  # once it progresses, the primary fails half its requests: the error budget is spent
+    abort_waiting: bool = False  # an operator runs `rollouts abort` after HOLD ticks of WaitingPromotion
+
+
+HOLD = 2  # intervals a scenario waits in Waiting or WaitingPromotion before its operator acts
 
 
 @dataclass
@@ -280,6 +384,7 @@ class Outcome:
     notes: list[tuple[float, str]]
     events: list[tuple[float, str, str]]  # (time, type, message) of the Canary's events since the trigger
     gate_wait: float = 0.0
+    acted: float | None = None  # when the operator opened the window or aborted
 
     @property
     def phase(self) -> str:
@@ -316,6 +421,40 @@ def _events(cluster: Cluster, namespace: str, name: str, since: float) -> list[t
     return sorted(out)
 
 
+def open_window(env: Env, namespace: str, name: str) -> None:
+    """The change window opens: the environment's config without it, as Flux would apply a spec change (the
+    controller reloads the mounted file; an atomic rename, as the kubelet's symlink swap is)."""
+    environment = next(env for env, ns in (("staging", "shop-staging"), ("production", "shop")) if ns == namespace)
+    path = Path(env.controller.volumes[f"config-{environment}"]) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    del config["services"][f"{namespace}/{name}"]["changeWindows"]
+    staged = path.with_name(".config.json.new")
+    staged.write_text(json.dumps(config, sort_keys=True), encoding="utf-8")
+    staged.chmod(0o644)
+    os.replace(staged, path)
+
+
+def operator(env: Env, action: str, namespace: str, name: str, environment: str, reason: str) -> str:
+    """`rollouts <action>` as an operator runs it, with the operator's kubeconfig."""
+    result = subprocess.run([ROLLOUTS, action, f"{namespace}/{name}", "--env", environment, "--reason", reason,
+                             "--kubeconfig", str(env.admin)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _since(history: list[Sample], phase: str) -> float | None:
+    """When the Canary entered ``phase`` for the last time (it is in it now), else None."""
+    if not history or history[-1].state.phase != phase:
+        return None
+    at = history[-1].at
+    for sample in reversed(history):
+        if sample.state.phase != phase:
+            break
+        at = sample.at
+    return at
+
+
 def run(env: Env, scenario: Scenario, timeout: float = 600) -> Outcome:
     """Trigger a release of ``scenario.name`` whose pods behave as the scenario says; follow it to its end."""
     cluster, key = env.cluster, (scenario.namespace, scenario.name)
@@ -324,31 +463,52 @@ def run(env: Env, scenario: Scenario, timeout: float = 600) -> Outcome:
     notes: list[tuple[float, str]] = []
     env.proxy.set(scenario.namespace, scenario.name, errors=scenario.errors, latency_ms=scenario.latency_ms)
     env.app.set("billing_queue_lag_seconds", scenario.namespace, scenario.name, scenario.queue_lag)  # its pods' gauge
+    env.probes.fail(scenario.namespace, scenario.name, "canary", scenario.probes_fail)
     trigger = time.time()
     cluster.kubectl("set", "image", "-n", scenario.namespace, f"deployment/{scenario.name}",
                     f"{scenario.name}={repository}:{scenario.tag}", check=True)
     notes.append((trigger, f"image -> {scenario.tag} (errors {scenario.errors:.0%}, "
-                           f"latency {scenario.latency_ms:g} ms)"))
+                           f"latency {scenario.latency_ms:g} ms{', probes failing' if scenario.probes_fail else ''})"))
     interval = seconds(canary["spec"]["analysis"]["interval"])
-    gate_wait, waiting_since = 0.0, None
+    environment = "staging" if scenario.namespace.endswith("-staging") else "production"
+    gate_wait, waiting_since, acted, burning = 0.0, None, None, False
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        cluster.check_alive()
-        history = env.watch.history(*key, since=trigger)
-        seen_progress = any(s.state.phase == "Progressing" for s in history)
-        state = history[-1].state if history else None
-        if state and state.phase == "WaitingPromotion" and scenario.open_gate and waiting_since is None:
-            waiting_since = history[-1].at
-            time.sleep(interval)  # the operator takes a moment
-            status = env.loadtester.open_gate(scenario.name, scenario.namespace)
-            # promotion comes at the first tick after the gate opens: whole intervals spent waiting
-            gate_wait = math.ceil((time.time() - waiting_since) / interval) * interval
-            notes.append((time.time(), f"operator: POST /gate/open -> {status}"))
-        if seen_progress and state and state.phase in TERMINAL:
-            break
-        time.sleep(1)
+    try:
+        while time.time() < deadline:
+            cluster.check_alive()
+            history = env.watch.history(*key, since=trigger)
+            seen_progress = any(s.state.phase == "Progressing" for s in history)
+            state = history[-1].state if history else None
+            if state and state.phase == "WaitingPromotion" and scenario.open_gate and waiting_since is None:
+                waiting_since = history[-1].at
+                time.sleep(interval)  # the operator takes a moment
+                status = env.loadtester.open_gate(scenario.name, scenario.namespace)
+                # promotion comes at the first tick after the gate opens: whole intervals spent waiting
+                gate_wait = math.ceil((time.time() - waiting_since) / interval) * interval
+                notes.append((time.time(), f"operator: POST /gate/open -> {status}"))
+            waiting = _since(history, "Waiting")
+            if scenario.window_closed and acted is None and waiting and time.time() - waiting >= HOLD * interval:
+                open_window(env, *key)
+                acted = time.time()
+                notes.append((acted, "the change window opens (the controller's config without it)"))
+            if scenario.burn_budget and seen_progress and not burning:
+                env.proxy.set(scenario.namespace, f"{scenario.name}-primary", errors=0.5)
+                burning = True
+                notes.append((time.time(), "the primary fails 50% of its requests"))
+            promoting = _since(history, "WaitingPromotion")
+            if scenario.abort_waiting and acted is None and promoting and time.time() - promoting >= HOLD * interval:
+                said = operator(env, "abort", *key, environment, "e2e: the error budget is spent")
+                acted = time.time()
+                notes.append((acted, f"operator: rollouts abort -> {said}"))
+            if seen_progress and state and state.phase in TERMINAL:
+                break
+            time.sleep(1)
+    finally:
+        env.probes.fail(scenario.namespace, scenario.name, "canary", False)
+        if burning:
+            env.proxy.set(scenario.namespace, f"{scenario.name}-primary")
     samples = env.watch.history(*key, since=trigger)
-    return Outcome(scenario, canary, trigger, samples, notes, _events(cluster, *key, trigger), gate_wait)
+    return Outcome(scenario, canary, trigger, samples, notes, _events(cluster, *key, trigger), gate_wait, acted)
 
 
 def report(outcome: Outcome, lines: list[str]) -> None:
@@ -358,16 +518,21 @@ def report(outcome: Outcome, lines: list[str]) -> None:
     REPORT.append(block + "\n" + "\n".join(f"  {line}" for line in lines))
 
 
-# The scenarios, started together; each test waits for its own. checkout production runs two releases in a row.
+# The scenarios, started together; each test waits for its own; the releases of one lane (one Canary) in a row.
 PLAN: dict[str, list[Scenario]] = {
     "checkout-production": [Scenario("canary, healthy, zero errors", "shop", "checkout", "1.4.3"),
                             Scenario("canary, p99 900 ms over a 500 ms budget", "shop", "checkout", "1.4.4",
-                                     latency_ms=900)],
-    "checkout-staging": [Scenario("canary, 30% errors", "shop-staging", "checkout", "1.4.3", errors=0.3)],
+                                     latency_ms=900),
+                            Scenario("canary, healthy, error budget spent by the primary, aborted", "shop",
+                                     "checkout", "1.4.5", burn_budget=True, abort_waiting=True)],
+    "checkout-staging": [Scenario("canary, 30% errors", "shop-staging", "checkout", "1.4.3", errors=0.3),
+                         Scenario("canary, failing its synthetic probes", "shop-staging", "checkout", "1.4.4",
+                                  probes_fail=True)],
     "frontend-production": [Scenario("A/B, healthy", "shop", "frontend", "3.12.1"),
                             Scenario("A/B, p95 900 ms over a 300 ms budget", "shop", "frontend", "3.12.2",
                                      latency_ms=900)],
-    "frontend-staging": [Scenario("A/B, 30% errors", "shop-staging", "frontend", "3.12.1", errors=0.3)],
+    "frontend-staging": [Scenario("A/B, closed change window, then 30% errors", "shop-staging", "frontend",
+                                  "3.12.1", errors=0.3, window_closed=True)],
     "billing-staging": [Scenario("blue/green, healthy", "billing-staging", "billing-worker", "2.0.8"),
                         Scenario("blue/green, 30% errors", "billing-staging", "billing-worker", "2.0.9",
                                  errors=0.3),
@@ -543,3 +708,91 @@ def test_blue_green_manual_approval_waits_and_closes(env: Env,
     # the gate must not stay open for the next release (the loadtester keeps gates open until closed)
     assert not env.loadtester.is_open("billing-worker", "billing"), \
         "the manual approval gate is still open after the rollout: the next release would be promoted unasked"
+
+
+# -- the analysis controller in the loop: its image answers every Canary's webhooks --------------------------------
+
+def evidence(env: Env) -> list[Any]:
+    """Every decision of the controller's signed evidence chain, verified with its public key."""
+    from rollouts.controller.evidence import verify_dir
+    from rollouts.keys import load_public_key
+
+    result = verify_dir(str(env.controller.data / "evidence"), load_public_key(str(env.controller.public_key)))
+    assert result.ok, [f.message for f in result.findings]
+    return result.decisions
+
+
+def decisions(env: Env, outcome: Outcome, hook: str) -> list[Any]:
+    """The controller's decisions on ``hook`` for this scenario's release, from its evidence."""
+    environment = "staging" if outcome.scenario.namespace.endswith("-staging") else "production"
+    end = outcome.end or time.time()
+
+    def at(d: Any) -> float:
+        return calendar.timegm(time.strptime(d.time[:19], "%Y-%m-%dT%H:%M:%S"))
+
+    return [d for d in evidence(env) if d.service == outcome.scenario.name and d.environment == environment
+            and d.hook == hook and outcome.trigger - 1 <= at(d) <= end + 1]
+
+
+def phases(outcome: Outcome, before: float | None = None, after: float | None = None) -> set[str]:
+    return {s.state.phase for s in outcome.samples
+            if (before is None or s.at < before) and (after is None or s.at >= after)}
+
+
+def test_a_closed_change_window_keeps_the_canary_waiting_until_it_opens(
+        env: Env, outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    outcome = outcomes["frontend-staging"][0].result()
+    assert outcome.acted is not None, f"never held Waiting for {HOLD} intervals: {phases(outcome)}"
+    held = phases(outcome, before=outcome.acted)
+    assert "Waiting" in held and "Progressing" not in held, held
+    assert "Progressing" in phases(outcome, after=outcome.acted)
+    denied = [d for d in decisions(env, outcome, "confirm-rollout") if d.decision == "deny"]
+    assert len(denied) >= HOLD and all(d.reason.startswith("outside every change window") for d in denied), denied
+    allowed = [d for d in decisions(env, outcome, "confirm-rollout") if d.decision == "allow"]
+    assert allowed and "no change windows configured" in allowed[-1].reason  # reloaded without a restart
+    assert any("waiting for approval change-policy" in w for w in outcome.warnings())
+
+
+def test_a_spent_error_budget_keeps_the_canary_waiting_for_promotion_and_an_abort_rolls_it_back(
+        env: Env, outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    outcome = outcomes["checkout-production"][2].result()
+    interval = interval_of(outcome.canary)
+    lines = []
+    try:
+        assert outcome.acted is not None, f"never waited for promotion for {HOLD} intervals: {phases(outcome)}"
+        assert outcome.phase == "Failed", outcome.phase
+        assert outcome.end is not None
+        lines.append(f"aborted {outcome.acted - outcome.trigger:.1f} s after the release; rolled back "
+                     f"{outcome.end - outcome.acted:.1f} s later (the next tick: at most {interval:g} s + one tick)")
+        assert outcome.end - outcome.acted <= 2 * interval + 5, lines[-1]
+        denied = [d for d in decisions(env, outcome, "confirm-promotion") if d.decision == "deny"]
+        assert denied and all(d.reason.startswith("error budget") and "cannot be judged" not in d.reason
+                              for d in denied), denied
+        assert not [d for d in decisions(env, outcome, "confirm-promotion") if d.decision == "allow"]
+        rollbacks = [d for d in decisions(env, outcome, "rollback") if d.decision == "allow"]
+        assert rollbacks and "e2e: the error budget is spent" in rollbacks[0].reason, rollbacks
+        assert any("Rolling back checkout.shop manual webhook invoked" in w for w in outcome.warnings())
+    finally:
+        report(outcome, lines)
+
+
+def test_a_canary_failing_its_probes_rolls_back(env: Env,
+                                                outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    outcome = outcomes["checkout-staging"][1].result()
+    assert_rolled_back(outcome, "canary-checks")
+    denied = [d for d in decisions(env, outcome, "rollout") if d.decision == "deny"]
+    assert denied and all(d.reason.startswith("probe") for d in denied), denied
+    assert env.probes.seen("shop-staging", "checkout", "primary"), "the primary was not probed beside the canary"
+
+
+def test_a_healthy_canary_passes_every_gate_of_the_controller_and_each_decision_verifies(
+        env: Env, outcomes: dict[str, list[concurrent.futures.Future[Outcome]]]) -> None:
+    outcome = outcomes["checkout-production"][0].result()
+    assert outcome.phase == "Succeeded"
+    for hook in ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion"):
+        made = decisions(env, outcome, hook)
+        assert made and all(d.decision == "allow" for d in made), (hook, made)
+    rollbacks = decisions(env, outcome, "rollback")  # asked at every tick; no abort: denied, the rollout goes on
+    assert rollbacks and all(d.decision == "deny" for d in rollbacks), rollbacks
+    ok = [s for s in env.probes.seen("shop", "checkout", "canary") if s.status in (200, 201)]
+    assert ok, "the canary was not probed"

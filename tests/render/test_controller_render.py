@@ -177,8 +177,15 @@ def test_the_layer_comes_after_flagger_and_admits_only_flaggers_account(rendered
     assert allow["requiredAuthenticationRefs"][0]["name"] == "analysis-controller-flagger"
     operator = policy[("AuthorizationPolicy", "analysis-controller-operator-from-operators")]["spec"]
     assert operator["targetRef"]["name"] == "analysis-controller-operator"
+    metrics = policy[("Server", "analysis-controller-metrics")]["spec"]
+    assert (metrics["port"], metrics["accessPolicy"]) == ("metrics", "cluster-unauthenticated")
     service = docs(rendered, LAYER + "service.yaml")[0]["spec"]["ports"]
-    assert [(p["port"], p["targetPort"]) for p in service] == [(8080, "webhooks"), (8081, "operator")]
+    assert [(p["port"], p["targetPort"]) for p in service] == [(8080, "webhooks"), (8081, "operator"),
+                                                                  (9102, "metrics")]
+    (delegator,) = [d for d in docs(rendered, LAYER + "rbac.yaml") if d["kind"] == "ClusterRoleBinding"]
+    assert delegator["roleRef"]["name"] == "system:auth-delegator"  # TokenReview + SubjectAccessReview
+    assert delegator["subjects"] == [{"kind": "ServiceAccount", "name": "analysis-controller",
+                                      "namespace": "flagger-system"}]
 
 
 def test_the_controller_runs_hardened_and_mounts_each_environments_config(rendered: RenderResult) -> None:
@@ -188,7 +195,8 @@ def test_the_controller_runs_hardened_and_mounts_each_environments_config(render
     pod = sts["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["args"] == ["controller", "serve", "--config", "/etc/rollouts/controller",
-                                 "--listen", "0.0.0.0:8080", "--evidence", "/var/lib/rollouts/evidence",
+                                 "--listen", "0.0.0.0:8080", "--operator-listen", "0.0.0.0:8081",
+                                 "--metrics-listen", "0.0.0.0:9102", "--evidence", "/var/lib/rollouts/evidence",
                                  "--outbox", "/var/lib/rollouts/outbox", "--secrets", "/etc/rollouts/secrets"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"

@@ -40,7 +40,7 @@ DATA_DIR = "/var/lib/rollouts"
 SIGNING_SECRET = "analysis-controller-signing-key"
 FLAGGER_ACCOUNT = "flagger"  # the Flagger chart's ServiceAccount (charts/flagger values serviceAccount.name: "")
 OPERATOR_ACCOUNT = "rollouts-operator"
-WEBHOOK_PORT, OPERATOR_PORT = 8080, 8081
+WEBHOOK_PORT, OPERATOR_PORT, METRICS_PORT = 8080, 8081, 9102
 API_VERSION = "rollouts.dev/v1alpha1"
 LABELS = {**MANAGED, "app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "rollouts"}
 SELECTOR = {"app.kubernetes.io/name": NAME}
@@ -154,6 +154,7 @@ def analysis_controller(options: RenderOptions) -> Layer:
     environments = options.environments
     context = {"name": NAME, "namespace": NAMESPACE, "labels": LABELS, "selector": SELECTOR,
                "image": options.controller_image, "webhook_port": WEBHOOK_PORT, "operator_port": OPERATOR_PORT,
+               "metrics_port": METRICS_PORT,
                "configs": [{"env": env, "volume": f"config-{env}"[:63], "configMap": config_name(env),
                             "path": f"{CONFIG_DIR}/{env}"} for env in environments],
                "states": [state_name(env) for env in environments],
@@ -169,7 +170,8 @@ def analysis_controller(options: RenderOptions) -> Layer:
         "rbac.yaml": [doc("rbac.yaml.j2", "ServiceAccount", "v1", more=(
             Expected("v1", "ServiceAccount", OPERATOR_ACCOUNT, NAMESPACE),
             Expected("rbac.authorization.k8s.io/v1", "Role", NAME, NAMESPACE),
-            Expected("rbac.authorization.k8s.io/v1", "RoleBinding", NAME, NAMESPACE)))],
+            Expected("rbac.authorization.k8s.io/v1", "RoleBinding", NAME, NAMESPACE),
+            Expected("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", f"{NAME}-auth-delegator", "")))],
         "statefulset.yaml": [doc("statefulset.yaml.j2", "StatefulSet", "apps/v1", more=(
             Expected("policy/v1", "PodDisruptionBudget", NAME, NAMESPACE),))],
         "service.yaml": [doc("service.yaml.j2", "Service", "v1")],
@@ -180,7 +182,8 @@ def analysis_controller(options: RenderOptions) -> Layer:
             Expected("policy.linkerd.io/v1beta3", "Server", f"{NAME}-operator", NAMESPACE),
             Expected("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication", f"{NAME}-operators", NAMESPACE),
             Expected("policy.linkerd.io/v1alpha1", "AuthorizationPolicy", f"{NAME}-operator-from-operators",
-                     NAMESPACE)))],
+                     NAMESPACE),
+            Expected("policy.linkerd.io/v1beta3", "Server", f"{NAME}-metrics", NAMESPACE)))],
     }
     return Layer(flux_kustomization(NAME, f"./{DIRECTORY}", ("flagger",), options.repo_name), DIRECTORY, files)
 
