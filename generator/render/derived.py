@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..project import Project, discover
@@ -19,11 +20,20 @@ from .builders.admission import (
     environment_registries,
     previous_registries,
 )
+from .builders.controller import DIRECTORY as CONTROLLER_DIRECTORY
 from .builders.controller import NAME as CONTROLLER
-from .builders.controller import config_kustomization, config_kustomization_name, config_map, environment_configs
+from .builders.controller import (
+    config_kustomization,
+    config_kustomization_name,
+    config_map,
+    environment_configs,
+    referenced_secrets,
+    statefulset,
+)
 from .engine import Doc, parse_back, render_text
 from .infra import LAYER, apps_kustomizations
 from .model import kustomization, namespace_doc
+from .options import RenderOptions, options_from_project
 
 if TYPE_CHECKING:
     from ..spec.types import Resolved
@@ -32,15 +42,16 @@ APPS = "flux/apps"
 
 
 def derived_files(services: dict[str, str], environments: tuple[str, ...], project: Project | None = None, *,
-                  facts: Mapping[str, Mapping[str, Any]] | None = None,
-                  previous: str | None = None) -> dict[str, str]:
+                  facts: Mapping[str, Mapping[str, Any]] | None = None, previous: str | None = None,
+                  options: RenderOptions | None = None) -> dict[str, str]:
     """Files that depend on the whole set of services: each environment's namespaces, and its Flux
     Kustomizations (flux/bootstrap/rollouts/apps-<env>.yaml: the namespaces, then one per service). No file
     aggregates the services of an environment's cluster objects: each service is applied, and built, on its own.
 
     With the ``project``, also each environment's analysis controller config (flux/apps/<env>/analysis-controller/:
-    the ConfigMap the controller reads) and, when the project names an image signer, its admission policies, each
-    with the Kustomization that applies it. They are made from the ``facts`` of the services the render rendered
+    the ConfigMap the controller reads), the controller's StatefulSet (it mounts every Secret those configs name)
+    and, when the project names an image signer, its admission policies, each with the Kustomization that applies
+    it. They are made from the ``facts`` of the services the render rendered
     ("<env>/<service>" -> builders.service_facts); a service of ``services`` without facts (a partial render's
     others) keeps its entry from the ``previous`` tree, so that a partial render replaces only its part there."""
     out: dict[str, Any] = {}
@@ -50,6 +61,8 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
         entries = previous_entries(previous, services, facts) if previous is not None else {}
         entries.update({key: dict(f["controller"]) for key, f in facts.items() if key in services})
         configs = environment_configs(entries, environments)
+        options = replace(options or options_from_project(project), environments=tuple(environments))
+        out[f"{CONTROLLER_DIRECTORY}/statefulset.yaml"] = [statefulset(options, referenced_secrets(entries))]
     policies = admission_policies(project, services, environments, facts, previous)
     for env in environments:
         names = {k.split("/", 1)[1]: ns for k, ns in services.items() if k.split("/", 1)[0] == env}

@@ -221,7 +221,8 @@ def assemble(job: Job, options: RenderOptions, units: Iterable[Unit], services: 
             parse_back(file, text, docs)
             result.files[file] = text
     if result.complete:
-        result.files.update(derived_files(result.services, project.environments, project, facts=result.facts))
+        result.files.update(derived_files(result.services, project.environments, project, facts=result.facts,
+                                          options=options))
     result.files = dict(sorted(result.files.items()))
     return result
 

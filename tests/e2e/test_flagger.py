@@ -9,6 +9,11 @@ servers, on the real control plane.
 - The gates' webhooks are answered by a fake of Flagger's loadtester on ``flagger-loadtester.flagger-system:80``
   (``fake_loadtester``); a ``helm``/``helmv3`` task is refused (500) unless the loadtester's ServiceAccount may do
   what ``helm test`` does in the namespace, asked of the real API server (``kubectl auth can-i --as``).
+- The analysis controller's webhooks (``analysis-controller.flagger-system:8080``) are answered by its image
+  (scripts/controller-image), run with podman on the host network as the rendered StatefulSet runs it, with the
+  rendered config of each environment, a token of its rendered ServiceAccount (its operator state goes through the
+  rendered RBAC) and an /etc/hosts of its own: the mesh Prometheus, and the probed services' canary and primary
+  names mapped to a test app of their journeys (``probe_app.ProbeApp``).
 - Flagger runs out of cluster in its own mount namespace whose /etc/hosts maps those in-cluster names to the
   loopback addresses.
 - The Deployment and Service the chart would create are made by the test (labels matching the rendered selectors);
@@ -368,7 +373,7 @@ class Scenario:
     open_gate: bool = False  # an operator opens the loadtester gate when the Canary waits for promotion
     window_closed: bool = False  # its change window is closed: reopened (a config change) after HOLD Waiting ticks
     probes_fail: bool = False  # the canary fails its synthetic probes (500 from every step)
-    burn_budget: bool = False  # once it progresses, the primary fails half its requests: the error budget is spent
+    burn_budget: bool = False  # once analysed, the primary fails half its requests: the error budget is spent
     abort_waiting: bool = False  # an operator runs `rollouts abort` after HOLD ticks of WaitingPromotion
 
 
@@ -491,7 +496,8 @@ def run(env: Env, scenario: Scenario, timeout: float = 600) -> Outcome:
                 open_window(env, *key)
                 acted = time.time()
                 notes.append((acted, "the change window opens (the controller's config without it)"))
-            if scenario.burn_budget and seen_progress and not burning:
+            analysed = any(s.state.weight > 0 or s.state.iterations > 0 for s in history)  # pre-rollout passed
+            if scenario.burn_budget and analysed and not burning:
                 env.proxy.set(scenario.namespace, f"{scenario.name}-primary", errors=0.5)
                 burning = True
                 notes.append((time.time(), "the primary fails 50% of its requests"))

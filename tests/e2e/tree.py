@@ -1,10 +1,11 @@
 """The product's real output for the suite: a render of a copy of this repository's services, and its objects.
 
-The only change the suite makes to the specs is the TEST setting ``ROLLOUTS_E2E_INTERVAL`` (default 20s): every
+The change made here to the specs is the TEST setting ``ROLLOUTS_E2E_INTERVAL`` (default 20s): every
 ``strategy.interval`` (the spec's and each environment's override) is rewritten to it in the copy, so a rollout
-takes seconds instead of minutes. Nothing else (thresholds, steps, iterations, metric windows, gates) is touched.
-20s, not Flagger's minimum of 10s: the product's lint refuses an interval shorter than the rendered webhooks'
-timeouts (the load test's 15s), as Flagger's ticks would stretch.
+takes seconds instead of minutes. Nothing else (thresholds, steps, iterations, metric windows, gates) is touched
+here (the Flagger suite also sets the change windows: test_flagger.e2e_policies). 20s, not Flagger's minimum of
+10s: the product's lint (gate-timeouts) refuses an interval the webhooks of one tick may take longer than, as
+Flagger's ticks would stretch.
 """
 
 from __future__ import annotations

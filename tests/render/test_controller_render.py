@@ -136,6 +136,22 @@ def test_a_cached_and_a_partial_render_give_the_full_renders_config(example_repo
     written = json.loads(yaml.safe_load((repo / "flux/apps/production/analysis-controller/config.yaml").read_text())
                          ["data"]["config.json"])
     assert written == config(full, "production")  # checkout unchanged, frontend's old digest kept
+    sts = repo / LAYER / "statefulset.yaml"
+    assert sts.read_text() == full.files[LAYER + "statefulset.yaml"]  # still mounting every referenced Secret
+
+
+def test_the_statefulset_mounts_each_secret_a_config_references(example_repo: Path, rendered: RenderResult) -> None:
+    result = render(load_project(str(with_every_section(example_repo))))
+    assert result.ok, result.findings
+    pod = docs(result, LAYER + "statefulset.yaml")[0]["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"]: v for v in pod["volumes"] if "secret" in v}
+    assert sorted(secrets) == ["analysis-controller-signing-key", "chatops-hmac", "probe-creds"]
+    for name in ("chatops-hmac", "probe-creds"):  # optional: a missing one fails only the checks that read it
+        assert (secrets[name]["secret"]["optional"], secrets[name]["secret"]["defaultMode"]) == (True, 0o440)
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == secrets[name]["name"]]
+        assert (mount["mountPath"], mount["readOnly"]) == (f"/etc/rollouts/secrets/{name}", True)
+    plain = docs(rendered, LAYER + "statefulset.yaml")[0]["spec"]["template"]["spec"]["volumes"]
+    assert [v["secret"]["secretName"] for v in plain if "secret" in v] == ["analysis-controller-signing-key"]
 
 
 def test_a_full_render_reads_no_spec_again_for_the_derived_files(example_repo: Path,

@@ -28,6 +28,7 @@ RULES = (
     "gate_timeouts",
     "helm_test_without_rbac",
     "image_registry",
+    "admission_without_registries",
     "image_tag_mutable",
     "ingress_gateway_networks_missing",
     "ingress_host_collision",

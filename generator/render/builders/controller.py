@@ -149,18 +149,45 @@ def environment_configs(entries: Mapping[str, dict[str, Any]], environments: tup
     return {env: environment_config(env, sections[env]) for env in sections}
 
 
+def layer_context(options: RenderOptions, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What the layer's templates read; ``secrets``: the Secrets (in flagger-system) the services' configs
+    reference, each mounted at /etc/rollouts/secrets/<name>."""
+    environments = options.environments
+    return {"name": NAME, "namespace": NAMESPACE, "labels": LABELS, "selector": SELECTOR,
+            "image": options.controller_image, "webhook_port": WEBHOOK_PORT, "operator_port": OPERATOR_PORT,
+            "metrics_port": METRICS_PORT,
+            "configs": [{"env": env, "volume": f"config-{env}"[:63], "configMap": config_name(env),
+                         "path": f"{CONFIG_DIR}/{env}"} for env in environments],
+            "secrets": [{"name": s, "volume": f"secret-{hashlib.sha256(s.encode()).hexdigest()[:12]}",
+                         "path": f"{SECRETS_DIR}/{s}"} for s in sorted(set(secrets))],
+            "states": [state_name(env) for env in environments],
+            "config_dir": CONFIG_DIR, "secrets_dir": SECRETS_DIR, "signing_dir": SIGNING_DIR,
+            "data_dir": DATA_DIR, "signing_secret": SIGNING_SECRET,
+            "flagger_account": FLAGGER_ACCOUNT, "operator_account": OPERATOR_ACCOUNT}
+
+
+def statefulset(options: RenderOptions, secrets: tuple[str, ...] = ()) -> Doc:
+    """The StatefulSet and its PodDisruptionBudget. The render writes it again among the derived files, from every
+    service's config, so that it mounts each Secret a config references (render/derived.py)."""
+    return Doc("infrastructure/analysis-controller/statefulset.yaml.j2", layer_context(options, secrets),
+               Expected("apps/v1", "StatefulSet", NAME, NAMESPACE),
+               (Expected("policy/v1", "PodDisruptionBudget", NAME, NAMESPACE),))
+
+
+def referenced_secrets(entries: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
+    """The Secrets the services' config entries name: probe headers and notification HMAC keys."""
+    names: set[str] = set()
+    for entry in entries.values():
+        for flow in (entry.get("probes") or {}).get("flows") or []:
+            for step in flow.get("steps") or []:
+                names.update(ref["secret"] for ref in (step.get("headersFromSecrets") or {}).values())
+        names.update(n["secret"]["secret"] for n in entry.get("notifications") or [])
+    return tuple(sorted(names))
+
+
 def analysis_controller(options: RenderOptions) -> Layer:
     """The controller's layer, after Flagger (whose namespace it runs in and whose ServiceAccount it admits)."""
-    environments = options.environments
-    context = {"name": NAME, "namespace": NAMESPACE, "labels": LABELS, "selector": SELECTOR,
-               "image": options.controller_image, "webhook_port": WEBHOOK_PORT, "operator_port": OPERATOR_PORT,
-               "metrics_port": METRICS_PORT,
-               "configs": [{"env": env, "volume": f"config-{env}"[:63], "configMap": config_name(env),
-                            "path": f"{CONFIG_DIR}/{env}"} for env in environments],
-               "states": [state_name(env) for env in environments],
-               "config_dir": CONFIG_DIR, "secrets_dir": SECRETS_DIR, "signing_dir": SIGNING_DIR,
-               "data_dir": DATA_DIR, "signing_secret": SIGNING_SECRET,
-               "flagger_account": FLAGGER_ACCOUNT, "operator_account": OPERATOR_ACCOUNT}
+    context = layer_context(options)
 
     def doc(template: str, kind: str, api: str, name: str = NAME, more: tuple[Expected, ...] = ()) -> Doc:
         return Doc(f"infrastructure/analysis-controller/{template}", context, Expected(api, kind, name, NAMESPACE),
@@ -172,8 +199,7 @@ def analysis_controller(options: RenderOptions) -> Layer:
             Expected("rbac.authorization.k8s.io/v1", "Role", NAME, NAMESPACE),
             Expected("rbac.authorization.k8s.io/v1", "RoleBinding", NAME, NAMESPACE),
             Expected("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", f"{NAME}-auth-delegator", "")))],
-        "statefulset.yaml": [doc("statefulset.yaml.j2", "StatefulSet", "apps/v1", more=(
-            Expected("policy/v1", "PodDisruptionBudget", NAME, NAMESPACE),))],
+        "statefulset.yaml": [statefulset(options)],
         "service.yaml": [doc("service.yaml.j2", "Service", "v1")],
         "policy.yaml": [doc("policy.yaml.j2", "Server", "policy.linkerd.io/v1beta3", f"{NAME}-webhooks", more=(
             Expected("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication", f"{NAME}-flagger", NAMESPACE),
@@ -199,5 +225,17 @@ def config_kustomization(environment: str, source: str = RenderOptions.repo_name
                               ("flagger",), source, timeout="2m")
 
 
-__all__ = ["NAME", "NAMESPACE", "analysis_controller", "config_kustomization", "config_kustomization_name",
-           "config_map", "config_name", "environment_configs", "service_config"]
+__all__ = [
+    "DIRECTORY",
+    "NAME",
+    "NAMESPACE",
+    "analysis_controller",
+    "config_kustomization",
+    "config_kustomization_name",
+    "config_map",
+    "config_name",
+    "environment_configs",
+    "referenced_secrets",
+    "service_config",
+    "statefulset",
+]
