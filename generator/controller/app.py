@@ -98,15 +98,17 @@ def _seconds(text: Any) -> float | None:
     return total or None
 
 
-Check = Callable[[Call, Deps], Coroutine[Any, Any, Verdict]]
+# A check is a coroutine function, or a plain function for one that only computes (no I/O, nothing to wait for):
+# those run inline, without a task of their own
+Check = Callable[[Call, Deps], Coroutine[Any, Any, Verdict]] | Callable[[Call, Deps], Verdict]
 
 
-async def _change_window(call: Call, deps: Deps) -> Verdict:
-    return await check_change_window(call)
+def _change_window(call: Call, deps: Deps) -> Verdict:
+    return check_change_window(call)
 
 
-async def _freeze(call: Call, deps: Deps) -> Verdict:
-    return await check_freeze(call)
+def _freeze(call: Call, deps: Deps) -> Verdict:
+    return check_freeze(call)
 
 
 NO_ABORT = "no abort requested"
@@ -362,29 +364,53 @@ class Controller:
 
     async def _run_checks(self, call: Call, deadline: float, budget: float) -> tuple[Verdict, ...] | None:
         """Every check of the hook at once, one timer for all: a check not done by the deadline is cancelled and
-        denies with "timed out after ..."; a check that raises is the controller's fault (None: a 500)."""
+        denies with "timed out after ..."; a check that raises is the controller's fault (None: a 500). A plain
+        function runs inline; one coroutine is awaited in place; several run as concurrent tasks."""
         checks = self.settings.checks.get(call.hook, ())
-        if not checks:
-            return ()
-        loop = asyncio.get_running_loop()
-        tasks: list[asyncio.Task[Verdict]] = [loop.create_task(check(call, self.deps)) for _, check in checks]
-        try:
-            _, pending = await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0))
-        finally:  # also when this request is cancelled: no check outlives its call
-            for task in tasks:
-                if not task.done():
-                    task.cancel()
+        results: dict[str, Verdict | BaseException | None] = {}  # None: timed out
+        waiting: list[tuple[str, Coroutine[Any, Any, Verdict]]] = []
+        for name, check in checks:
+            try:
+                outcome = check(call, self.deps)
+            except Exception as fault:
+                results[name] = fault
+                continue
+            if isinstance(outcome, Verdict):
+                results[name] = outcome
+            else:
+                waiting.append((name, outcome))
+        if len(waiting) == 1:
+            name, coro = waiting[0]
+            try:
+                async with asyncio.timeout_at(deadline):
+                    results[name] = await coro
+            except TimeoutError:
+                results[name] = None
+            except Exception as fault:
+                results[name] = fault
+        elif waiting:
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(coro) for _, coro in waiting]
+            try:
+                _, pending = await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0))
+            finally:  # also when this request is cancelled: no check outlives its call
+                for task in tasks:
+                    if not task.done():
+                        task.cancel()
+            for (name, _), task in zip(waiting, tasks, strict=True):
+                results[name] = None if task in pending else (task.exception() or task.result())
         verdicts: list[Verdict] = []
         faulty = False
-        for (name, _), task in zip(checks, tasks, strict=True):
-            if task in pending:
+        for name, _ in checks:
+            result = results[name]
+            if result is None:
                 self.metrics.timeouts.labels(call.hook, name).inc()
                 verdicts.append(Verdict.deny(name, f"{name} timed out after {budget:g}s"))
-            elif (fault := task.exception()) is not None:
-                log.error("check %s raised for %s", name, call.key, exc_info=fault)
+            elif isinstance(result, BaseException):
+                log.error("check %s raised for %s", name, call.key, exc_info=result)
                 faulty = True
             else:
-                verdicts.append(task.result())
+                verdicts.append(result)
         return None if faulty else tuple(verdicts)
 
 

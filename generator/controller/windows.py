@@ -178,7 +178,7 @@ def freeze_verdict(raw: list[dict[str, Any]], now: datetime) -> Verdict:
     return Verdict.deny("freeze", reason, (Input("freeze", threshold=until_text, passed=False, detail=why),))
 
 
-async def check_change_window(call: Call) -> Verdict:
+def check_change_window(call: Call) -> Verdict:
     """confirm-rollout: a rollout starts only inside one of the service's change windows (none configured: pass)."""
     raw = call.service.get("changeWindows") or []
     if not raw:
@@ -186,6 +186,6 @@ async def check_change_window(call: Call) -> Verdict:
     return change_window_verdict(raw, call.now)
 
 
-async def check_freeze(call: Call) -> Verdict:
+def check_freeze(call: Call) -> Verdict:
     """confirm-rollout: no rollout starts during a freeze."""
     return freeze_verdict(call.service.get("freezes") or [], call.now)
