@@ -108,19 +108,47 @@ class UserSecret(NamedTuple):
 def user_secrets(files: Mapping[str, str]) -> list[UserSecret]:
     """The Secrets the rendered objects read and the tree never holds (no secret lands in Git), from the rendered
     texts by path: each AlertProvider's webhook address, key ``address`` (Flagger skips an alert whose Secret or
-    key is missing, and only logs it: pkg/controller/events.go). Sorted by namespace and name."""
+    key is missing, and only logs it: pkg/controller/events.go), and each Secret the analysis controller's
+    StatefulSet mounts: its signing key (keys ``key`` and ``password``) and those the controller configs name, with
+    the keys they name. Sorted by namespace and name."""
+    import json
+
     import yaml
 
+    def docs(text: str) -> list[Any]:
+        return [d for d in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                if isinstance(d, dict)]
+
     found = []
+    named: dict[str, set[str]] = {}  # Secret -> keys, from the controller configs
     for path, text in files.items():
-        if not path.endswith("/alerts.yaml"):
-            continue
-        for doc in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            if isinstance(doc, dict) and doc.get("kind") == "AlertProvider":
-                meta, ref = doc["metadata"], doc["spec"].get("secretRef") or {}
-                if ref.get("name"):
-                    found.append(UserSecret(str(meta["namespace"]), str(ref["name"]), ("address",),
-                                            f"AlertProvider/{meta['name']}"))
+        if path.endswith("/analysis-controller/config.yaml"):
+            for doc in docs(text):
+                for entry in json.loads(doc["data"]["config.json"])["services"].values():
+                    refs = [r for f in (entry.get("probes") or {}).get("flows", []) for s in f["steps"]
+                            for r in s.get("headersFromSecrets", {}).values()]
+                    refs += [n["secret"] for n in entry.get("notifications", [])]
+                    for ref in refs:
+                        named.setdefault(ref["secret"], set()).add(ref["key"])
+    for path, text in files.items():
+        if path.endswith("/alerts.yaml"):
+            for doc in docs(text):
+                if doc.get("kind") == "AlertProvider":
+                    meta, ref = doc["metadata"], doc["spec"].get("secretRef") or {}
+                    if ref.get("name"):
+                        found.append(UserSecret(str(meta["namespace"]), str(ref["name"]), ("address",),
+                                                f"AlertProvider/{meta['name']}"))
+        if path.endswith("/analysis-controller/statefulset.yaml"):
+            for doc in docs(text):
+                if doc.get("kind") != "StatefulSet":
+                    continue
+                meta = doc["metadata"]
+                for volume in doc["spec"]["template"]["spec"].get("volumes", []):
+                    name = (volume.get("secret") or {}).get("secretName")
+                    if name:
+                        keys = tuple(sorted(named.get(name, ())) or ("key", "password"))
+                        found.append(UserSecret(str(meta["namespace"]), str(name), keys,
+                                                f"StatefulSet/{meta['name']}"))
     return sorted(found)
 
 

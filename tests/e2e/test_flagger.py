@@ -56,6 +56,7 @@ from typing import Any
 
 import pytest
 import yaml
+from rollouts.plan import Plan
 
 from tests.e2e.cluster import Cluster, Process, free_port, wait_for
 from tests.e2e.fake_linkerd_proxy import AppMetrics, FakeLinkerdProxy
@@ -111,6 +112,7 @@ class Env:
     admin: Path  # the test's own kubeconfig (an operator's, for rollouts hold/abort)
     canaries: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (namespace, name) -> Canary
     images: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # -> (repository, tag)
+    plans: dict[tuple[str, str], Plan] = field(default_factory=dict)  # -> `rollouts plan` of the suite's specs
 
 
 def _prometheus(cluster: Cluster, name: str, host: str, target: str) -> Process:
@@ -251,6 +253,26 @@ def _controller_kubeconfig(cluster: Cluster, rendered: Rendered, directory: Path
 RBAC = "infrastructure/progressive-delivery/analysis-controller/rbac.yaml"
 
 
+def _plans(project: Path) -> dict[tuple[str, str], Plan]:
+    """The product's plan (rollouts plan) of every service and environment of the suite's specs, by Canary."""
+    from rollouts.lint import load_and_lint
+    from rollouts.plan import plan
+    from rollouts.project import load_project
+    from rollouts.render.model import namespace_for
+    from rollouts.spec.resolve import environments, resolve
+
+    loaded = load_project(str(project))
+    out = {}
+    for path in sorted((project / "services").glob("*/rollouts.yaml")):
+        spec, findings = load_and_lint(loaded, str(path))
+        assert spec is not None, findings
+        for environment in environments(spec, loaded.environments):
+            resolved = resolve(spec, environment)
+            meta = resolved["metadata"]
+            out[(namespace_for(str(meta["namespace"]), environment), str(meta["name"]))] = plan(resolved)
+    return out
+
+
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str], image: Image,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
@@ -285,6 +307,7 @@ def env(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str], imag
                 cluster.hosts_file(inside, "hosts-controller"), kubeconfig))
             env = Env(cluster, rendered, proxy, app, loadtester, watch, probes, controller, cluster.kubeconfig)
             env.canaries.update(canaries)
+            env.plans.update(_plans(project))
             started_processes.append(_prometheus(cluster, "prometheus-linkerd-viz", MESH_PROMETHEUS, proxy.target))
             started_processes.append(_prometheus(cluster, "prometheus-monitoring", APP_PROMETHEUS, app.target))
             for obj in objects:
@@ -390,6 +413,7 @@ class Outcome:
     events: list[tuple[float, str, str]]  # (time, type, message) of the Canary's events since the trigger
     gate_wait: float = 0.0
     acted: float | None = None  # when the operator opened the window or aborted
+    plan: Plan | None = None  # what `rollouts plan` says this Canary does
 
     @property
     def phase(self) -> str:
@@ -514,7 +538,8 @@ def run(env: Env, scenario: Scenario, timeout: float = 600) -> Outcome:
         if burning:
             env.proxy.set(scenario.namespace, f"{scenario.name}-primary")
     samples = env.watch.history(*key, since=trigger)
-    return Outcome(scenario, canary, trigger, samples, notes, _events(cluster, *key, trigger), gate_wait, acted)
+    return Outcome(scenario, canary, trigger, samples, notes, _events(cluster, *key, trigger), gate_wait, acted,
+                   env.plans[key])
 
 
 def report(outcome: Outcome, lines: list[str]) -> None:
@@ -572,16 +597,6 @@ def interval_of(canary: dict[str, Any]) -> float:
     return seconds(canary["spec"]["analysis"]["interval"])
 
 
-def promotion_ticks(canary: dict[str, Any]) -> tuple[int, int]:
-    """(analysis ticks as Flagger's docs count them: steps or iterations, every tick of the scheduler)."""
-    analysis = canary["spec"]["analysis"]
-    if analysis.get("stepWeights"):
-        return len(analysis["stepWeights"]), len(analysis["stepWeights"]) + 3
-    if analysis.get("match"):
-        return int(analysis["iterations"]), int(analysis["iterations"]) + 3
-    return int(analysis["iterations"]), int(analysis["iterations"]) + 4
-
-
 def skipped_ticks(outcome: Outcome, start: float, end: float, interval: float) -> tuple[int, list[float]]:
     """Ticks Flagger did not run between ``start`` and ``end``: a gap of more than 1.5 intervals between two
     changes of the Canary's state with no Warning event inside it (a webhook or metric problem warns at the tick it
@@ -617,13 +632,13 @@ def assert_promoted(outcome: Outcome) -> None:
         assert outcome.progressing is not None and outcome.end is not None
         skipped, where = skipped_ticks(outcome, outcome.progressing, outcome.end, interval)
         measured = outcome.end - outcome.progressing - outcome.gate_wait - skipped * interval
-        analysed, ticks = promotion_ticks(outcome.canary)
-        formula = ticks * interval
+        assert outcome.plan is not None and outcome.plan.interval == interval
+        planned = outcome.plan.figure("time to promotion")
         lines.append(f"time to promotion (from Progressing{', less the gate wait' if outcome.gate_wait else ''}"
                      f"{_discounted(skipped, where, outcome.trigger)}): "
-                     f"measured {measured:.1f} s, formula {ticks} x {interval:g} s = {formula:g} s "
-                     f"({analysed} analysis ticks as the docs count them + {ticks - analysed} of promotion)")
-        assert abs(measured - formula) <= interval, lines[-1]
+                     f"measured {measured:.1f} s, rollouts plan {planned:g} s ({round(planned / interval)} ticks "
+                     f"of {interval:g} s)")
+        assert abs(measured - planned) <= interval, lines[-1]
     finally:
         report(outcome, lines)
 
@@ -638,10 +653,12 @@ def assert_rolled_back(outcome: Outcome, metric: str) -> None:
         assert first is not None and end is not None
         skipped, where = skipped_ticks(outcome, first, end, interval)
         measured = end - first - skipped * interval
-        formula = threshold * interval
+        assert outcome.plan is not None
+        formula = outcome.plan.figure("time to rollback after the first failed check")
+        assert formula == threshold * interval
         lines.append(f"first failed check {first - outcome.trigger:.1f} s after the release; rollback "
-                     f"{measured:.1f} s after it{_discounted(skipped, where, outcome.trigger)}, formula threshold "
-                     f"{threshold} x {interval:g} s = {formula:g} s")
+                     f"{measured:.1f} s after it{_discounted(skipped, where, outcome.trigger)}, rollouts plan "
+                     f"{formula:g} s (threshold {threshold} x {interval:g} s)")
         halts = [w for w in outcome.warnings() if "Halt" in w]
         assert any(metric in w for w in halts), f"no failed check of {metric}: {halts[-5:]}"
         assert abs(measured - formula) <= interval, lines[-1]

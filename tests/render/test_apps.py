@@ -302,6 +302,7 @@ def test_the_secrets_to_create_are_listed_per_namespace(root: Path, tmp_path: Pa
     assert listed.splitlines() == [
         "  billing/slack-webhook (key address) for AlertProvider/billing-worker-payments-slack",
         "  billing-staging/slack-webhook (key address) for AlertProvider/billing-worker-payments-slack",
+        "  flagger-system/analysis-controller-signing-key (key key, password) for StatefulSet/analysis-controller",
         "  shop/slack-webhook (key address) for AlertProvider/checkout-payments-slack",
         "  shop/teams-webhook (key address) for AlertProvider/frontend-storefront-teams",
         "  shop-staging/slack-webhook (key address) for AlertProvider/checkout-payments-slack",

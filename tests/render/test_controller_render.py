@@ -150,6 +150,13 @@ def test_the_statefulset_mounts_each_secret_a_config_references(example_repo: Pa
         assert (secrets[name]["secret"]["optional"], secrets[name]["secret"]["defaultMode"]) == (True, 0o440)
         (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == secrets[name]["name"]]
         assert (mount["mountPath"], mount["readOnly"]) == (f"/etc/rollouts/secrets/{name}", True)
+    from rollouts.render.model import UserSecret, user_secrets
+
+    listed = [s for s in user_secrets(result.files) if s.namespace == "flagger-system"]
+    assert listed == [UserSecret("flagger-system", "analysis-controller-signing-key", ("key", "password"),
+                                 "StatefulSet/analysis-controller"),
+                      UserSecret("flagger-system", "chatops-hmac", ("key",), "StatefulSet/analysis-controller"),
+                      UserSecret("flagger-system", "probe-creds", ("token",), "StatefulSet/analysis-controller")]
     plain = docs(rendered, LAYER + "statefulset.yaml")[0]["spec"]["template"]["spec"]["volumes"]
     assert [v["secret"]["secretName"] for v in plain if "secret" in v] == ["analysis-controller-signing-key"]
 

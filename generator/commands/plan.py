@@ -1,0 +1,52 @@
+"""``rollouts plan [--service S] [--env E] [-f text|json|markdown]``: what each rollout will do, before the merge."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..cli import COMMANDS, report
+
+PLAN_FORMATS = ("text", "json", "markdown")
+
+
+@click.command("plan", help=COMMANDS["plan"])
+@click.option("--service", multiple=True, metavar="NAME", help="plan only this service (repeatable)")
+@click.option("--env", multiple=True, metavar="ENV", help="plan only this environment (repeatable)")
+@click.option("-f", "--format", "fmt", type=click.Choice(PLAN_FORMATS), default="text", show_default=True,
+              help="output format")
+@click.option("--root", default=".", metavar="DIR", help="repository root (default: .)")
+def command(service: tuple[str, ...], env: tuple[str, ...], fmt: str, root: str) -> int:
+    from ..errors import RolloutsError
+    from ..lint import load_and_lint
+    from ..plan import markdown, plan, text
+    from ..project import discover, load_project
+    from ..spec.resolve import environments, resolve
+
+    project = load_project(root)
+    paths, findings = discover(project)
+    known = {p.replace("\\", "/").split("/")[-2] for p in paths}
+    unknown = sorted(set(service) - known)
+    if unknown:
+        raise RolloutsError(f"no services/{unknown[0]}/rollouts.yaml", f"services here: {', '.join(sorted(known))}")
+    plans = []
+    for path in paths:
+        if service and path.replace("\\", "/").split("/")[-2] not in service:
+            continue
+        spec, found = load_and_lint(project, path)
+        findings += found
+        if spec is None or any(f.severity.value == "error" for f in found):
+            continue
+        for environment in environments(spec, project.environments):
+            if not env or environment in env:
+                plans.append(plan(resolve(spec, environment)))
+    errors = [f for f in findings if f.severity.value == "error"]
+    if errors:
+        return report(errors, "text", False)
+    if fmt == "json":
+        sys.stdout.write(json.dumps([p.to_dict() for p in plans], indent=1, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write((markdown if fmt == "markdown" else text)(plans))
+    return 0

@@ -1,0 +1,232 @@
+"""What a rollout will do, before it is merged: Flagger's schedule for one service in one environment, computed from
+the resolved spec and the webhooks and metrics the render gives its Canary (so the plan is of what will run).
+
+Flagger's scheduler (fluxcd/flagger pkg/controller/scheduler.go at the pinned version) runs one tick per analysis
+interval (at least 10 s). Counted from the tick that detects the new revision and sets Progressing (tick 0, after
+the confirm-rollout hooks passed):
+
+- canary with stepWeights w1..wN: tick 1 runs the pre-rollout hooks and sets w1; ticks 2..N analyse and step; tick
+  N+1 analyses, asks confirm-promotion and promotes; tick N+2 routes all traffic back to the primary (Finalising);
+  tick N+3 scales the canary down (Succeeded): (N + 3) intervals. Before every step, confirm-traffic-increase.
+- A/B with I iterations: tick 1 pre-rollout and iteration 1, ticks 2..I analyse, tick I+1 analyses and promotes,
+  then Finalising and Succeeded: (I + 3) intervals.
+- blue/green with I iterations: as A/B, plus one tick (I+1) that routes all traffic to the canary before the
+  promotion at I+2: (I + 4) intervals.
+- every tick from 1 calls the rollback hooks first; failed checks add up within a revision and the threshold is
+  checked at the start of a tick, so a rollback comes ``threshold`` intervals after the first failed check. A bad
+  version shows in a metric once its window holds bad samples: the worst case from the first bad request to the
+  rollback is threshold x interval + the longest metric window + the scrape interval + one interval (the check
+  that first sees it waits for its tick).
+- a tick whose webhooks take longer than the interval delays the next (Go's ticker drops the ticks missed): with
+  every webhook at its timeout (Flagger's default 10 s when none is set), a tick lasts ceil(worst / interval)
+  intervals. confirm-rollout, confirm-traffic-increase and confirm-promotion gates may wait "until approved"; the
+  plan counts them as passing at once and lists them.
+
+Every figure names the setting that drives it. No I/O: the core returns a :class:`Plan`; the CLI prints it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .durations import duration, seconds
+
+MIN_INTERVAL = 10.0  # Flagger's Canary.GetAnalysisInterval
+DEFAULT_WEBHOOK_TIMEOUT = 10.0  # Flagger's CallWebhook when a webhook sets no timeout
+SCRAPE_INTERVAL = 10.0  # linkerd-viz's Prometheus scrape_interval (the render's metrics go through it)
+GATE_TYPES = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")
+
+
+@dataclass(frozen=True)
+class Tick:
+    tick: int
+    at: float  # seconds after tick 0 (best case)
+    phase: str  # the Canary's phase after the tick
+    weight: int  # the canary's traffic weight after the tick (A/B: of the matched requests)
+    does: str
+    hooks: tuple[str, ...]  # the webhooks called, in order ("type name")
+    worst: float  # their timeouts added up
+
+
+@dataclass(frozen=True)
+class Gate:
+    type: str
+    name: str
+    url: str
+    timeout: float
+    waits: bool  # a confirm-* gate: it may hold the rollout until approved
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float
+    unit: str  # s, %, %·min, pod·min
+    driven_by: str  # the settings it comes from
+
+
+@dataclass(frozen=True)
+class Plan:
+    service: str
+    environment: str
+    strategy: str
+    interval: float
+    ticks: tuple[Tick, ...]
+    gates: tuple[Gate, ...]
+    figures: tuple[Figure, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def figure(self, name: str) -> float:
+        return next(f.value for f in self.figures if f.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _timeout(hook: dict[str, Any]) -> float:
+    return seconds(str(hook["timeout"])) if hook.get("timeout") else DEFAULT_WEBHOOK_TIMEOUT
+
+
+def plan(resolved: Any) -> Plan:
+    """The plan of one resolved spec (spec.resolve.resolve) in its environment."""
+    from .render.builders.gates import webhooks
+    from .render.builders.metrics import checks
+    from .render.model import Service
+
+    svc = Service(resolved)
+    spec: Any = svc.spec
+    strategy = spec["strategy"]
+    kind = str(strategy["type"])
+    setting = str(strategy["interval"])
+    interval = max(seconds(setting), MIN_INTERVAL)
+    threshold = int(strategy.get("threshold") or 1)
+    hooks = webhooks(svc)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for hook in hooks:
+        by_type.setdefault(hook["type"], []).append(hook)
+
+    def called(*types: str) -> tuple[tuple[str, ...], float]:
+        chosen = [h for t in types for h in by_type.get(t, [])]
+        return tuple(f"{h['type']} {h['name']}" for h in chosen), sum(_timeout(h) for h in chosen)
+
+    rows: list[tuple[str, int, str, tuple[str, ...]]] = [("Progressing", 0, "new revision detected: the canary "
+                                                           "is scaled up", ("confirm-rollout",))]
+    if kind == "canary":
+        weights = [int(w) for w in strategy.get("steps") or []]
+        for i, weight in enumerate(weights, start=1):
+            first = "pre-rollout hooks" if i == 1 else "analysis"
+            rows.append(("Progressing", weight, f"{first}, then weight {weight}",
+                         ("rollback", "pre-rollout" if i == 1 else "rollout", "confirm-traffic-increase")))
+        peak = weights[-1] if weights else 0
+        rows.append(("Promoting", peak, "analysis, then promotion: the primary gets the new version",
+                     ("rollback", "rollout", "confirm-traffic-increase", "confirm-promotion")))
+    else:
+        iterations = int(strategy.get("iterations") or 1)
+        during = 100 if kind == "abTest" else 0
+        for i in range(1, iterations + 1):
+            first = "pre-rollout hooks" if i == 1 else "analysis"
+            rows.append(("Progressing", during, f"{first}, then iteration {i}/{iterations}",
+                         ("rollback", "pre-rollout" if i == 1 else "rollout")))
+        if kind == "blueGreen":
+            rows.append(("Progressing", 100, "analysis, then all traffic to the canary",
+                         ("rollback", "rollout", "confirm-promotion")))
+        rows.append(("Promoting", 100 if kind == "blueGreen" else during,
+                     "analysis, then promotion: the primary gets the new version",
+                     ("rollback", "rollout", "confirm-promotion")))
+        peak = 100
+    rows.append(("Finalising", 0, "all traffic back to the primary", ()))
+    rows.append(("Succeeded", 0, "the canary is scaled to zero", ("post-rollout",)))
+
+    ticks, at, worst_at = [], 0.0, 0.0
+    for n, (phase, weight, does, types) in enumerate(rows):
+        names, worst = called(*types)
+        ticks.append(Tick(n, at, phase, weight, does, names, worst))
+        at += interval
+        worst_at += max(1, math.ceil(worst / interval)) * interval if n < len(rows) - 1 else 0
+    promotion = ticks[-1].at
+    worst_promotion = worst_at
+    exposure = sum(t.weight for t in ticks[:-1]) * interval / 60  # weight held for one interval after each tick
+    windows = [(c.analysis["name"], seconds(str(c.analysis["interval"]))) for c in svc.part(checks)]
+    window_name, window = max(windows, key=lambda w: w[1]) if windows else ("", 0.0)
+    detection = threshold * interval + window + SCRAPE_INTERVAL + interval
+    workload = spec["workload"]
+    autoscaling = workload.get("autoscaling")
+    replicas = int(autoscaling["minReplicas"]) if autoscaling else int(workload.get("replicas") or 1)
+    pod_minutes = replicas * promotion / 60
+    gates = tuple(Gate(h["type"], h["name"], h["url"], _timeout(h), h["type"] in GATE_TYPES) for h in hooks)
+    steps = "steps" if kind == "canary" else "iterations"
+    figures = (
+        Figure("interval", interval, "s", f"strategy.interval {setting}" + (" (raised to Flagger's minimum 10s)"
+                                                                            if seconds(setting) < MIN_INTERVAL
+                                                                            else "")),
+        Figure("time to promotion", promotion, "s", f"{len(rows) - 1} ticks x interval from the tick that detects "
+               f"the revision (itself up to one interval after the apply): strategy.{steps}, strategy.interval"),
+        Figure("time to promotion, webhooks at their timeouts", worst_promotion, "s",
+               "the webhooks' timeouts (a tick longer than the interval delays the next)"),
+        Figure("time to rollback after the first failed check", threshold * interval, "s",
+               "strategy.threshold x strategy.interval"),
+        Figure("worst case from the first bad request to rollback", detection, "s",
+               f"strategy.threshold, strategy.interval, the longest metric window ({window_name} "
+               f"{duration(window)}), the {duration(SCRAPE_INTERVAL)} scrape interval"),
+        Figure("peak canary weight", float(peak), "%", f"strategy.{'steps' if kind == 'canary' else 'type'}"
+               + (" (of the requests strategy.match selects)" if kind == "abTest" else "")),
+        Figure("exposure", exposure, "%·min", "the weights held, each for one interval"),
+        Figure("extra pods", pod_minutes, "pod·min",
+               f"{replicas} canary replicas ({'autoscaling.minReplicas' if autoscaling else 'workload.replicas'})"
+               " for the time to promotion"),
+        Figure("progress deadline", seconds(str(strategy["progressDeadline"])), "s",
+               "strategy.progressDeadline: a canary not ready within it is rolled back at once"),
+    )
+    waiting = [f"{g.type} {g.name}" for g in gates if g.waits]
+    notes = (f"may wait until approved (counted as passing at once): {', '.join(waiting)}",) if waiting else ()
+    return Plan(svc.name, svc.environment, kind, interval, tuple(ticks), gates, figures, notes)
+
+
+# -- output --------------------------------------------------------------------------------------------------------
+
+
+def _time(value: float) -> str:
+    return duration(value) if value else "0s"
+
+
+def _value(figure: Figure) -> str:
+    if figure.unit == "s":
+        return _time(figure.value)
+    if figure.unit == "%":
+        return f"{figure.value:g}%"
+    return f"{figure.value:.1f} {figure.unit}"
+
+
+def text(plans: list[Plan]) -> str:
+    out: list[str] = []
+    for p in plans:
+        out.append(f"{p.service} in {p.environment}: {p.strategy}, one tick every {duration(p.interval)}")
+        out.append(f"  {'tick':>4}  {'at':>8}  {'phase':<11} {'weight':>6}  what happens")
+        for t in p.ticks:
+            out.append(f"  {t.tick:>4}  {_time(t.at):>8}  {t.phase:<11} {t.weight:>5}%  {t.does}")
+        for f in p.figures:
+            out.append(f"  {f.name}: {_value(f)} ({f.driven_by})")
+        out.append("  gates, in order:")
+        for g in p.gates:
+            out.append(f"    {g.type} {g.name} (timeout {duration(g.timeout)}{', may wait' if g.waits else ''})")
+        out.extend(f"  note: {n}" for n in p.notes)
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown(plans: list[Plan]) -> str:
+    out: list[str] = []
+    for p in plans:
+        out.append(f"### {p.service} in {p.environment} ({p.strategy})\n")
+        out.append("| figure | value | driven by |\n| --- | --- | --- |")
+        out.extend(f"| {f.name} | {_value(f)} | {f.driven_by} |" for f in p.figures)
+        out.append("\n| tick | at | phase | weight | what happens |\n| ---: | ---: | --- | ---: | --- |")
+        out.extend(f"| {t.tick} | {_time(t.at)} | {t.phase} | {t.weight}% | {t.does} |" for t in p.ticks)
+        out.extend(f"\n> {n}" for n in p.notes)
+        out.append("")
+    return "\n".join(out)
+
+
+__all__ = ["Figure", "Gate", "Plan", "Tick", "markdown", "plan", "text"]

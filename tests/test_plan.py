@@ -1,0 +1,125 @@
+"""rollouts plan: Flagger's schedule, hand-computed for each strategy (pkg/controller/scheduler.go: canary N+3
+ticks, A/B I+3, blue/green I+4, rollback threshold ticks after the first failed check), from the spec the render
+reads, and the command's output formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rollouts.plan import Plan, plan
+from rollouts.spec.load import load
+from rollouts.spec.resolve import resolve
+
+BASE = """\
+apiVersion: rollouts/v1alpha1
+kind: ServiceRollout
+metadata: {name: web, namespace: shop, owner: team}
+spec:
+  workload:
+    chart: {repository: oci://ghcr.io/acme/charts/web, version: 1.0.0}
+    image: {repository: ghcr.io/acme/web, tag: 1.0.0}
+    replicas: 3
+  strategy:
+STRATEGY
+  slo: {successRate: 99}
+GATES
+  environments:
+    production: {}
+"""
+
+
+def planned(tmp_path: Path, strategy: str, gates: str = "  gates:\n    loadTest: {rps: 5}") -> Plan:
+    path = tmp_path / "rollouts.yaml"
+    path.write_text(BASE.replace("STRATEGY", strategy.rstrip("\n")).replace("GATES", gates))
+    spec, findings = load(str(path), "rollouts.yaml")
+    assert spec is not None, findings
+    return plan(resolve(spec, "production"))
+
+
+def schedule(p: Plan) -> list[tuple[int, float, str, int]]:
+    return [(t.tick, t.at, t.phase, t.weight) for t in p.ticks]
+
+
+def test_a_canary_with_steps_takes_n_plus_three_ticks(tmp_path: Path) -> None:
+    p = planned(tmp_path, "    type: canary\n    steps: [10, 30, 60]\n    interval: 1m\n    threshold: 2\n")
+    assert schedule(p) == [(0, 0, "Progressing", 0), (1, 60, "Progressing", 10), (2, 120, "Progressing", 30),
+                           (3, 180, "Progressing", 60), (4, 240, "Promoting", 60), (5, 300, "Finalising", 0),
+                           (6, 360, "Succeeded", 0)]
+    assert p.figure("time to promotion") == 6 * 60  # (3 steps + 3) x 1m
+    assert p.figure("time to rollback after the first failed check") == 2 * 60  # threshold 2 x 1m
+    assert p.figure("peak canary weight") == 60
+    assert p.figure("exposure") == 10 + 30 + 60 + 60  # %·min: each weight for one minute, the last until routed back
+    assert p.figure("extra pods") == 3 * 6  # 3 replicas for 6 minutes
+    # the longest metric window (the SLO's 1m) + 10s scrape + one tick to see it + threshold ticks
+    assert p.figure("worst case from the first bad request to rollback") == 60 + 10 + 60 + 2 * 60
+    assert p.ticks[1].hooks == ("rollback operator-abort", "pre-rollout primary-health",
+                                "confirm-traffic-increase traffic-hold")
+    assert "confirm-promotion promotion-gate" in p.ticks[4].hooks
+
+
+def test_ab_takes_iterations_plus_three_and_blue_green_plus_four(tmp_path: Path) -> None:
+    ab = planned(tmp_path, "    type: abTest\n    iterations: 4\n    interval: 30s\n    match:\n"
+                 "      - headers: {x-canary: {exact: insider}}\n")
+    assert ab.figure("time to promotion") == (4 + 3) * 30
+    assert [t.weight for t in ab.ticks] == [0, 100, 100, 100, 100, 100, 0, 0]  # of the matched requests
+    assert ab.figure("exposure") == 100 * 5 * 0.5
+    bg = planned(tmp_path, "    type: blueGreen\n    iterations: 3\n    interval: 1m\n")
+    assert schedule(bg) == [(0, 0, "Progressing", 0), (1, 60, "Progressing", 0), (2, 120, "Progressing", 0),
+                            (3, 180, "Progressing", 0), (4, 240, "Progressing", 100), (5, 300, "Promoting", 100),
+                            (6, 360, "Finalising", 0), (7, 420, "Succeeded", 0)]
+    assert bg.figure("time to promotion") == (3 + 4) * 60
+    assert bg.figure("peak canary weight") == 100 and bg.figure("exposure") == 200
+    assert [h for t in bg.ticks for h in t.hooks].count("confirm-promotion promotion-gate") == 2  # asked twice
+
+
+def test_an_interval_under_ten_seconds_runs_every_ten(tmp_path: Path) -> None:
+    p = planned(tmp_path, "    type: canary\n    steps: [50]\n    interval: 5s\n")
+    assert p.interval == 10 and p.figure("time to promotion") == 4 * 10
+    assert "raised to Flagger's minimum" in next(f.driven_by for f in p.figures if f.name == "interval")
+
+
+def test_webhooks_longer_than_the_interval_stretch_their_tick(tmp_path: Path) -> None:
+    p = planned(tmp_path, "    type: canary\n    steps: [20, 40]\n    interval: 20s\n",
+                "  gates:\n    loadTest: {rps: 5}\n    acceptanceTest: {cmd: 'curl -sf CANARY_URL/ready', "
+                "timeout: 30s}")
+    # tick 1: operator-abort 2s + primary-health 4s + acceptance-test 30s + traffic-hold 2s = 38s: two intervals
+    assert p.ticks[1].worst == 38
+    assert p.figure("time to promotion") == 5 * 20
+    assert p.figure("time to promotion, webhooks at their timeouts") == 6 * 20
+    assert any("may wait until approved" in n for n in p.notes)
+
+
+def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "rollouts"), "plan", "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_command_plans_every_example_in_each_format(root: Path) -> None:
+    as_json = run(root, "-f", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    plans = json.loads(as_json.stdout)
+    assert sorted((p["service"], p["environment"]) for p in plans) == [
+        (s, e) for s in ("billing-worker", "checkout", "frontend") for e in ("production", "staging")]
+    checkout = next(p for p in plans if (p["service"], p["environment"]) == ("checkout", "production"))
+    assert [t["weight"] for t in checkout["ticks"]] == [0, 5, 25, 50, 50, 0, 0]
+    text = run(root, "--service", "checkout", "--env", "staging")
+    assert text.returncode == 0 and text.stdout.startswith("checkout in staging: canary, one tick every 30s\n")
+    assert "time to promotion: 3m (6 ticks" in text.stdout
+    md = run(root, "--service", "frontend", "-f", "markdown")
+    assert md.returncode == 0 and "### frontend in production (abTest)" in md.stdout
+    assert "| time to promotion | 13m |" in md.stdout  # 10 iterations + 3, 1m each
+
+
+def test_an_unknown_service_is_a_clear_error(root: Path) -> None:
+    result = run(root, "--service", "nope")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no services/nope/rollouts.yaml" in result.stderr
+
+
+@pytest.fixture
+def root() -> Path:
+    return Path(__file__).resolve().parents[1]
