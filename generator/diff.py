@@ -20,6 +20,7 @@ from .errors import RolloutsError
 from .findings import Finding
 
 SOURCES = ("services", "rollouts.project.yaml")
+BEFORE, AFTER = "#8c959f", "#0969da"  # the chart's lines: grey before, blue after
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ServiceDiff:
     spec: tuple[Change, ...]
     plan: tuple[Change, ...]  # figure name, before -> after
     objects: tuple[Change, ...]  # "Kind/namespace/name: field.path"
+    weights: tuple[tuple[tuple[float, int], ...], tuple[tuple[float, int], ...]] = ((), ())  # before, after
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +51,7 @@ class Snapshot:
     specs: dict[tuple[str, str], dict[str, Any]]
     figures: dict[tuple[str, str], dict[str, tuple[float, str]]]
     objects: dict[tuple[str, str], dict[str, Any]]
+    weights: dict[tuple[str, str], tuple[tuple[float, int], ...]]  # the plan's (seconds, canary weight) per tick
 
 
 def changes(before: Any, after: Any, path: str = "") -> Iterator[Change]:
@@ -98,6 +101,7 @@ def snapshot(root: str, label: str) -> Snapshot:
     specs: dict[tuple[str, str], dict[str, Any]] = {}
     figures: dict[tuple[str, str], dict[str, tuple[float, str]]] = {}
     objects: dict[tuple[str, str], dict[str, Any]] = {}
+    weights: dict[tuple[str, str], tuple[tuple[float, int], ...]] = {}
     paths, _ = discover(project)
     for path in paths:
         spec, _found = load_and_lint(project, path)
@@ -107,7 +111,9 @@ def snapshot(root: str, label: str) -> Snapshot:
             resolved = resolve(spec, environment)
             key = (str(resolved["metadata"]["name"]), environment)
             specs[key] = {"metadata": dict(resolved["metadata"]), "spec": dict(resolved["spec"])}
-            figures[key] = {f.name: (f.value, f.unit) for f in plan(resolved).figures}
+            planned = plan(resolved)
+            figures[key] = {f.name: (f.value, f.unit) for f in planned.figures}
+            weights[key] = tuple((tick.at, tick.weight) for tick in planned.ticks)
             objects[key] = {}
     for file, text in result.files.items():
         parts = file.split("/")
@@ -121,7 +127,7 @@ def snapshot(root: str, label: str) -> Snapshot:
                     "kustomize.config.k8s.io"):
                 meta = doc.get("metadata") or {}
                 objects[key][f"{doc['kind']}/{meta.get('namespace', '')}/{meta.get('name', '')}"] = doc
-    return Snapshot(specs, figures, objects)
+    return Snapshot(specs, figures, objects, weights)
 
 
 class DiffError(RolloutsError):
@@ -180,7 +186,8 @@ def diff(root: str, base: str | None = None) -> tuple[str, list[ServiceDiff]]:
                      if before.figures.get(key, {}).get(name) != after.figures.get(key, {}).get(name))
         objects = tuple(_object_changes(before.objects.get(key, {}), after.objects.get(key, {})))
         if status != "changed" or spec or plan or objects:
-            out.append(ServiceDiff(key[0], key[1], status, spec, plan, objects))
+            out.append(ServiceDiff(key[0], key[1], status, spec, plan, objects,
+                                   (before.weights.get(key, ()), after.weights.get(key, ()))))
     return base, out
 
 
@@ -211,7 +218,8 @@ def _figure(value: Any, name: str) -> str:
         return "(none)"
     if any(word in name for word in ("time", "interval", "deadline", "worst case")):
         return duration(value) if value else "0s"
-    return f"{value:g}"
+    unit = {"exposure": " %·min", "extra pods": " pod·min", "peak canary weight": "%"}.get(name, "")
+    return f"{value:g}{unit}"
 
 
 def text(base: str, diffs: list[ServiceDiff]) -> str:
@@ -232,12 +240,42 @@ def text(base: str, diffs: list[ServiceDiff]) -> str:
     return "\n".join(out) + "\n"
 
 
+def chart(title: str, before: tuple[tuple[float, int], ...], after: tuple[tuple[float, int], ...]) -> str:
+    """A Mermaid xychart of the canary's weight over time (GitHub renders Mermaid in Markdown): one line per side
+    that exists, sampled at every tick time of either plan."""
+    import json
+
+    from .durations import duration
+
+    times = sorted({at for at, _ in before} | {at for at, _ in after})
+
+    def line(ticks: tuple[tuple[float, int], ...]) -> str:
+        values = []
+        for t in times:
+            held = [w for at, w in ticks if at <= t]
+            values.append(str(held[-1] if held else 0))
+        return f"    line [{', '.join(values)}]"
+
+    labels = ", ".join(f'"{duration(t) if t else "0s"}"' for t in times)
+    sides = [(side, colour) for side, colour in ((before, BEFORE), (after, AFTER)) if side]
+    theme = json.dumps({"themeVariables": {"xyChart": {"plotColorPalette": ", ".join(c for _, c in sides)}}})
+    return "\n".join(["```mermaid", f"%%{{init: {theme}}}%%", "xychart-beta", f'    title "{title}"',
+                      f'    x-axis "time after the revision is detected" [{labels}]',
+                      '    y-axis "canary weight (%)" 0 --> 100', *(line(side) for side, _ in sides), "```"])
+
+
 def markdown(base: str, diffs: list[ServiceDiff]) -> str:
+    """The pull-request summary: per changed service and environment, the plan before -> after, a chart of the
+    canary's weight over time, and the spec and object changes folded."""
     if not diffs:
         return f"No service changes against `{base[:12]}`.\n"
     out = [f"Changes against `{base[:12]}`\n"]
     for d in diffs:
         out.append(f"### {d.service} in {d.environment}: {d.status}\n")
+        before, after = d.weights
+        if before or after:
+            title = "canary weight, before (grey) and after (blue)" if before and after else "canary weight"
+            out.append(chart(title, before, after) + "\n")
         if d.plan:
             out.append("| plan | before | after |\n| --- | --- | --- |")
             out.extend(f"| {c.path} | {_figure(c.before, c.path)} | {_figure(c.after, c.path)} |" for c in d.plan)
@@ -250,4 +288,4 @@ def markdown(base: str, diffs: list[ServiceDiff]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["Change", "ServiceDiff", "changes", "diff", "markdown", "text"]
+__all__ = ["Change", "ServiceDiff", "changes", "chart", "diff", "markdown", "text"]
