@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .durations import duration, seconds
+from .schedule import MIN_INTERVAL, rows
+from .schedule import interval as schedule_interval
 
-MIN_INTERVAL = 10.0  # Flagger's Canary.GetAnalysisInterval
 DEFAULT_WEBHOOK_TIMEOUT = 10.0  # Flagger's CallWebhook when a webhook sets no timeout
 SCRAPE_INTERVAL = 10.0  # linkerd-viz's Prometheus scrape_interval (the render's metrics go through it)
 GATE_TYPES = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")
@@ -100,7 +101,7 @@ def plan(resolved: Any) -> Plan:
     strategy = spec["strategy"]
     kind = str(strategy["type"])
     setting = str(strategy["interval"])
-    interval = max(seconds(setting), MIN_INTERVAL)
+    interval = schedule_interval(strategy)
     threshold = int(strategy.get("threshold") or 1)
     hooks = webhooks(svc)
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -111,40 +112,15 @@ def plan(resolved: Any) -> Plan:
         chosen = [h for t in types for h in by_type.get(t, [])]
         return tuple(f"{h['type']} {h['name']}" for h in chosen), sum(_timeout(h) for h in chosen)
 
-    rows: list[tuple[str, int, str, tuple[str, ...]]] = [("Progressing", 0, "new revision detected: the canary "
-                                                           "is scaled up", ("confirm-rollout",))]
-    if kind == "canary":
-        weights = [int(w) for w in strategy.get("steps") or []]
-        for i, weight in enumerate(weights, start=1):
-            first = "pre-rollout hooks" if i == 1 else "analysis"
-            rows.append(("Progressing", weight, f"{first}, then weight {weight}",
-                         ("rollback", "pre-rollout" if i == 1 else "rollout", "confirm-traffic-increase")))
-        peak = weights[-1] if weights else 0
-        rows.append(("Promoting", peak, "analysis, then promotion: the primary gets the new version",
-                     ("rollback", "rollout", "confirm-traffic-increase", "confirm-promotion")))
-    else:
-        iterations = int(strategy.get("iterations") or 1)
-        during = 100 if kind == "abTest" else 0
-        for i in range(1, iterations + 1):
-            first = "pre-rollout hooks" if i == 1 else "analysis"
-            rows.append(("Progressing", during, f"{first}, then iteration {i}/{iterations}",
-                         ("rollback", "pre-rollout" if i == 1 else "rollout")))
-        if kind == "blueGreen":
-            rows.append(("Progressing", 100, "analysis, then all traffic to the canary",
-                         ("rollback", "rollout", "confirm-promotion")))
-        rows.append(("Promoting", 100 if kind == "blueGreen" else during,
-                     "analysis, then promotion: the primary gets the new version",
-                     ("rollback", "rollout", "confirm-promotion")))
-        peak = 100
-    rows.append(("Finalising", 0, "all traffic back to the primary", ()))
-    rows.append(("Succeeded", 0, "the canary is scaled to zero", ("post-rollout",)))
-
+    table = rows(strategy)
+    weights = [int(w) for w in strategy.get("steps") or []]
+    peak = (weights[-1] if weights else 0) if kind == "canary" else 100
     ticks, at, worst_at = [], 0.0, 0.0
-    for n, (phase, weight, does, types) in enumerate(rows):
+    for n, (phase, weight, does, types) in enumerate(table):
         names, worst = called(*types)
         ticks.append(Tick(n, at, phase, weight, does, names, worst))
         at += interval
-        worst_at += max(1, math.ceil(worst / interval)) * interval if n < len(rows) - 1 else 0
+        worst_at += max(1, math.ceil(worst / interval)) * interval if n < len(table) - 1 else 0
     promotion = ticks[-1].at
     worst_promotion = worst_at
     exposure = sum(t.weight for t in ticks[:-1]) * interval / 60  # weight held for one interval after each tick
@@ -161,7 +137,7 @@ def plan(resolved: Any) -> Plan:
         Figure("interval", interval, "s", f"strategy.interval {setting}" + (" (raised to Flagger's minimum 10s)"
                                                                             if seconds(setting) < MIN_INTERVAL
                                                                             else "")),
-        Figure("time to promotion", promotion, "s", f"{len(rows) - 1} ticks x interval from the tick that detects "
+        Figure("time to promotion", promotion, "s", f"{len(table) - 1} ticks x interval from the tick that detects "
                f"the revision (itself up to one interval after the apply): strategy.{steps}, strategy.interval"),
         Figure("time to promotion, webhooks at their timeouts", worst_promotion, "s",
                "the webhooks' timeouts (a tick longer than the interval delays the next)"),

@@ -71,7 +71,7 @@ CASES = [
          ("progressDeadline: 60s", "progressDeadline: 5m")),
     Case("rollback-time", base("threshold: 3", "threshold: 6"), f"{F}:16:16", ("threshold: 6", "threshold: 5")),
     Case("rollout-duration", BASE + "  policy: {maxRolloutTime: 2m}\n", f"{F}:14:12",
-         ("maxRolloutTime: 2m", "maxRolloutTime: 3m")),
+         ("maxRolloutTime: 2m", "maxRolloutTime: 5m")),
     Case("interval-below-minimum", base("interval: 1m", "interval: 5s").replace("{rps: 5}", "{rps: 5, timeout: 4s}"),
          f"{F}:15:15",
          ("interval: 5s", "interval: 10s")),

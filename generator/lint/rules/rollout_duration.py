@@ -7,29 +7,21 @@ from typing import TYPE_CHECKING
 
 from ...durations import duration, seconds
 from ...findings import Finding, Severity
+from ...schedule import time_to_promotion
 
 if TYPE_CHECKING:
-    from ...spec.types import Strategy
     from . import Context
 
 ID = "rollout-duration"
 SEVERITY = Severity.ERROR
-SUMMARY = "The rollout's total duration must not exceed policy.maxRolloutTime, when set."
+SUMMARY = "The rollout's total duration (rollouts plan's time to promotion) must not exceed policy.maxRolloutTime."
 REASON = """\
-A Flagger rollout takes one analysis interval per traffic step plus one to promote (interval x (steps + 1)), or one
-interval per iteration for A/B and blue/green (fluxcd/flagger docs/gitbook/usage/deployment-strategies.md). A
-release that cannot finish in the time a team allows for it (policy.maxRolloutTime) overlaps the next release
-or outlasts its change window; Flagger then restarts the analysis for the newer revision."""
-
-
-def total(strategy: Strategy) -> float:
-    """Seconds from the first analysis to promotion, without waiting gates."""
-    interval = seconds(str(strategy["interval"]))
-    if strategy.get("type") == "canary":
-        steps = strategy.get("steps") or []
-        return interval * (len(steps) + 1) if isinstance(steps, list) else interval
-    iterations = strategy.get("iterations") or 1
-    return interval * (iterations if isinstance(iterations, int) else 1)
+Flagger's scheduler takes, from the tick that detects a new revision to Succeeded, N + 3 intervals for a canary of N
+steps (pre-rollout and the first weight, N - 1 more steps, promotion, routing back, scaling down), I + 3 for A/B and
+I + 4 for blue/green with I iterations (fluxcd/flagger pkg/controller/scheduler.go; rollouts plan prints it), and the
+interval is at least 10 s. The docs' interval x steps leaves out the promotion's three ticks (argo-rollouts#3569: a
+canary that took hours). A release that cannot finish in the time a team allows for it (policy.maxRolloutTime)
+overlaps the next release or outlasts its change window; Flagger then restarts the analysis for the newer revision."""
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -38,9 +30,10 @@ def check(ctx: Context) -> Iterator[Finding]:
         limit = policy.get("maxRolloutTime") if policy else None
         if not limit:
             continue
-        took = total(spec["strategy"])
+        took = time_to_promotion(spec["strategy"])
         if took > seconds(limit):
             field = "steps" if spec["strategy"].get("type") == "canary" else "iterations"
             yield ctx.finding(env, ("strategy", field),
-                              f"the rollout takes at least {duration(took)}, more than maxRolloutTime {limit}",
+                              f"the rollout takes at least {duration(took)} (rollouts plan's time to promotion), "
+                              f"more than maxRolloutTime {limit}",
                               "Use fewer steps or iterations, a shorter interval, or raise policy.maxRolloutTime.")
