@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import RolloutsError
 from .project import Project
+from .render.engine import template
 from .workdir import makedirs
 
 DEFAULT_BASE_IMAGE = "localhost/rollouts/python-base:bookworm"
@@ -71,8 +72,6 @@ def build_context(out_dir: str, project: Project, *, wheelhouse: str | None = No
 def dockerfile(base_image: str, wheel: str) -> str:
     """The Dockerfile, from templates/controller/Dockerfile.j2 by the render's engine: every value is a quoted
     ARG default (the one filter, ``| yaml``, writes a JSON string, which Dockerfile ARG reads as quoted)."""
-    from .render.engine import template
-
     text: str = template(DOCKERFILE_TEMPLATE).render(base_image=base_image, wheel=wheel)
     return text
 

@@ -9,15 +9,24 @@ merge base of HEAD with the default branch (origin/HEAD, else main, else master)
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import yaml
+
 from . import git
+from .durations import duration
 from .errors import RolloutsError
 from .findings import Finding
+from .lint import load_and_lint
+from .plan import plan
+from .project import discover, load_project
+from .render import render
+from .spec.resolve import environments, resolve
 
 SOURCES = ("services", "rollouts.project.yaml")
 BEFORE, AFTER = "#8c959f", "#0969da"  # the chart's lines: grey before, blue after
@@ -85,14 +94,6 @@ def _named(items: list[Any]) -> bool:
 
 def snapshot(root: str, label: str) -> Snapshot:
     """Render and plan the project at ``root`` in memory. Raises RolloutsError when it does not render."""
-    import yaml
-
-    from .lint import load_and_lint
-    from .plan import plan
-    from .project import discover, load_project
-    from .render import render
-    from .spec.resolve import environments, resolve
-
     project = load_project(root)
     result = render(project)
     errors = [f for f in result.findings if f.severity.value == "error"]
@@ -205,15 +206,11 @@ def _object_changes(before: dict[str, Any], after: dict[str, Any]) -> Iterator[C
 # -- output --------------------------------------------------------------------------------------------------------
 
 def _show(value: Any) -> str:
-    import json
-
     return "(none)" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False) \
         if not isinstance(value, str) else value
 
 
 def _figure(value: Any, name: str) -> str:
-    from .durations import duration
-
     if value is None:
         return "(none)"
     if any(word in name for word in ("time", "interval", "deadline", "worst case")):
@@ -243,10 +240,6 @@ def text(base: str, diffs: list[ServiceDiff]) -> str:
 def chart(title: str, before: tuple[tuple[float, int], ...], after: tuple[tuple[float, int], ...]) -> str:
     """A Mermaid xychart of the canary's weight over time (GitHub renders Mermaid in Markdown): one line per side
     that exists, sampled at every tick time of either plan."""
-    import json
-
-    from .durations import duration
-
     times = sorted({at for at, _ in before} | {at for at, _ in after})
 
     def line(ticks: tuple[tuple[float, int], ...]) -> str:

@@ -32,6 +32,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .durations import duration, seconds
+from .render.builders.gates import webhooks
+from .render.builders.metrics import checks
+from .render.model import Service
 from .schedule import MIN_INTERVAL, rows
 from .schedule import interval as schedule_interval
 
@@ -92,10 +95,6 @@ def _timeout(hook: dict[str, Any]) -> float:
 
 def plan(resolved: Any) -> Plan:
     """The plan of one resolved spec (spec.resolve.resolve) in its environment."""
-    from .render.builders.gates import webhooks
-    from .render.builders.metrics import checks
-    from .render.model import Service
-
     svc = Service(resolved)
     spec: Any = svc.spec
     strategy = spec["strategy"]

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import operator
 from .app import Settings, create_app
 
 
@@ -80,8 +81,6 @@ def metrics_app(webhooks: Starlette) -> Starlette:
 def operator_app(settings: Settings, webhooks: Starlette) -> Starlette | None:
     """The operator endpoints (hold, release, approve, abort) on the controller's own state store and Kubernetes
     client; a service name resolves through the controller's current configuration. None without a store."""
-    from . import operator
-
     store = settings.store
     if store is None:
         return None
