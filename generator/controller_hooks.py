@@ -30,10 +30,6 @@ FIXED_TIMEOUTS = {"confirm-rollout": 3, "pre-rollout": 4, "confirm-traffic-incre
                   "rollback": 2, "post-rollout": 2}
 JUDGE_TIMEOUT = 5
 GATE_TIMEOUT = 5  # the load tester's gate/check and gate/close: answered at once (pkg/loadtester/gate.go)
-# the hooks Flagger may call in one analysis tick after the first (pkg/controller/scheduler.go advanceCanary):
-# rollback, then the rollout hooks, then either confirm-traffic-increase (a step to take) or confirm-promotion
-EVERY_TICK = ("rollback", "rollout")
-ONE_OF_PER_TICK = ("confirm-traffic-increase", "confirm-promotion")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
@@ -23,7 +23,7 @@ from .durations import duration
 from .errors import RolloutsError
 from .findings import Finding
 from .lint import load_and_lint
-from .plan import plan
+from .plan import plan, shown
 from .project import discover, load_project
 from .render import render
 from .spec.resolve import environments, resolve
@@ -48,6 +48,10 @@ class ServiceDiff:
     plan: tuple[Change, ...]  # figure name, before -> after
     objects: tuple[Change, ...]  # "Kind/namespace/name: field.path"
     weights: tuple[tuple[tuple[float, int], ...], tuple[tuple[float, int], ...]] = ((), ())  # before, after
+    units: dict[str, str] = field(default_factory=dict)  # of each plan figure changed (s, %, %·min, pod·min)
+
+    def figure(self, value: float | None, name: str) -> str:
+        return "(none)" if value is None else shown(value, self.units[name])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,14 +185,15 @@ def diff(root: str, base: str | None = None) -> tuple[str, list[ServiceDiff]]:
     for key in sorted(set(before.specs) | set(after.specs)):
         status = "added" if key not in before.specs else "removed" if key not in after.specs else "changed"
         spec = tuple(changes(before.specs.get(key, {}), after.specs.get(key, {})))
-        plan = tuple(Change(name, before.figures.get(key, {}).get(name, (None,))[0],
-                            after.figures.get(key, {}).get(name, (None,))[0])
-                     for name in {**before.figures.get(key, {}), **after.figures.get(key, {})}
-                     if before.figures.get(key, {}).get(name) != after.figures.get(key, {}).get(name))
+        old, new = before.figures.get(key, {}), after.figures.get(key, {})
+        plan = tuple(Change(name, old[name][0] if name in old else None, new[name][0] if name in new else None)
+                     for name in {**old, **new} if old.get(name) != new.get(name))
+        units = {name: unit for name, (_, unit) in {**old, **new}.items()}
         objects = tuple(_object_changes(before.objects.get(key, {}), after.objects.get(key, {})))
         if status != "changed" or spec or plan or objects:
             out.append(ServiceDiff(key[0], key[1], status, spec, plan, objects,
-                                   (before.weights.get(key, ()), after.weights.get(key, ()))))
+                                   (before.weights.get(key, ()), after.weights.get(key, ())),
+                                   {c.path: units[c.path] for c in plan}))
     return base, out
 
 
@@ -210,15 +215,6 @@ def _show(value: Any) -> str:
         if not isinstance(value, str) else value
 
 
-def _figure(value: Any, name: str) -> str:
-    if value is None:
-        return "(none)"
-    if any(word in name for word in ("time", "interval", "deadline", "worst case")):
-        return duration(value) if value else "0s"
-    unit = {"exposure": " %·min", "extra pods": " pod·min", "peak canary weight": "%"}.get(name, "")
-    return f"{value:g}{unit}"
-
-
 def text(base: str, diffs: list[ServiceDiff]) -> str:
     if not diffs:
         return f"no service changes against {base[:12]}\n"
@@ -231,7 +227,7 @@ def text(base: str, diffs: list[ServiceDiff]) -> str:
             out.append(f"  {title}:")
             for c in items:
                 if show is None:
-                    out.append(f"    {c.path}: {_figure(c.before, c.path)} -> {_figure(c.after, c.path)}")
+                    out.append(f"    {c.path}: {d.figure(c.before, c.path)} -> {d.figure(c.after, c.path)}")
                 else:
                     out.append(f"    {c.path}: {show(c.before)} -> {show(c.after)}")
     return "\n".join(out) + "\n"
@@ -271,7 +267,8 @@ def markdown(base: str, diffs: list[ServiceDiff]) -> str:
             out.append(chart(title, before, after) + "\n")
         if d.plan:
             out.append("| plan | before | after |\n| --- | --- | --- |")
-            out.extend(f"| {c.path} | {_figure(c.before, c.path)} | {_figure(c.after, c.path)} |" for c in d.plan)
+            out.extend(f"| {c.path} | {d.figure(c.before, c.path)} | {d.figure(c.after, c.path)} |"
+                       for c in d.plan)
             out.append("")
         for title, items in (("spec", d.spec), ("rendered objects", d.objects)):
             if items:

@@ -112,8 +112,7 @@ def plan(resolved: Any) -> Plan:
         return tuple(f"{h['type']} {h['name']}" for h in chosen), sum(_timeout(h) for h in chosen)
 
     table = rows(strategy)
-    weights = [int(w) for w in strategy.get("steps") or []]
-    peak = (weights[-1] if weights else 0) if kind == "canary" else 100
+    peak = max(row.weight for row in table)
     ticks, at, worst_at = [], 0.0, 0.0
     for n, (phase, weight, does, types) in enumerate(table):
         names, worst = called(*types)
@@ -166,12 +165,17 @@ def _time(value: float) -> str:
     return duration(value) if value else "0s"
 
 
+def shown(value: float, unit: str) -> str:
+    """A figure's value as the outputs print it."""
+    if unit == "s":
+        return _time(value)
+    if unit == "%":
+        return f"{value:g}%"
+    return f"{value:g} {unit}"
+
+
 def _value(figure: Figure) -> str:
-    if figure.unit == "s":
-        return _time(figure.value)
-    if figure.unit == "%":
-        return f"{figure.value:g}%"
-    return f"{figure.value:.1f} {figure.unit}"
+    return shown(figure.value, figure.unit)
 
 
 def text(plans: list[Plan]) -> str:
@@ -204,4 +208,4 @@ def markdown(plans: list[Plan]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["Figure", "Gate", "Plan", "Tick", "markdown", "plan", "text"]
+__all__ = ["Figure", "Gate", "Plan", "Tick", "markdown", "plan", "shown", "text"]

@@ -28,8 +28,10 @@ def test_the_rollout_call_waits_for_the_longest_probe_flow_or_the_judge() -> Non
     assert "rollout" not in timeouts(spec(probes={"flows": []}))
 
 
-def test_a_tick_is_the_rollback_and_rollout_calls_and_the_longer_of_a_step_or_the_promotion() -> None:
+def test_a_tick_is_the_rollback_and_rollout_calls_then_a_step_or_the_promotion() -> None:
     load = {"loadTest": {"timeout": "5s"}, "manualApproval": {"beforePromotion": True}}
     assert tick(spec("blueGreen", gates=load)) == [("operator-abort 2s", 2.0), ("load-test 5s", 5.0),
                                                    ("promotion-gate 3s", 3.0), ("approve-promotion 5s", 5.0)]
-    assert tick(spec()) == [("operator-abort 2s", 2.0), ("promotion-gate 3s", 3.0)]
+    # a canary's last step asks confirm-traffic-increase, then confirm-promotion, in one tick
+    canary = {"strategy": {"type": "canary", "interval": "30s", "steps": [10, 50]}}
+    assert tick(canary) == [("operator-abort 2s", 2.0), ("traffic-hold 2s", 2.0), ("promotion-gate 3s", 3.0)]

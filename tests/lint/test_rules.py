@@ -72,7 +72,7 @@ CASES = [
     Case("rollback-time", base("threshold: 3", "threshold: 6"), f"{F}:16:16", ("threshold: 6", "threshold: 5")),
     Case("rollout-duration", BASE + "  policy: {maxRolloutTime: 2m}\n", f"{F}:14:12",
          ("maxRolloutTime: 2m", "maxRolloutTime: 5m")),
-    Case("interval-below-minimum", base("interval: 1m", "interval: 5s").replace("{rps: 5}", "{rps: 5, timeout: 4s}"),
+    Case("interval-below-minimum", base("interval: 1m", "interval: 5s").replace("{rps: 5}", "{rps: 5, timeout: 2s}"),
          f"{F}:15:15",
          ("interval: 5s", "interval: 10s")),
     Case("min-replicas", base("minReplicas: 2", "minReplicas: 1"), f"{F}:11:32", ("minReplicas: 1", "minReplicas: 2")),

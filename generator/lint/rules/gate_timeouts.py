@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ...controller_hooks import EVERY_TICK, GATE_TIMEOUT, ONE_OF_PER_TICK, hooks
+from ...controller_hooks import GATE_TIMEOUT, hooks
 from ...durations import duration, seconds
 from ...findings import Finding, Severity
+from ...schedule import rows
 from .interval_below_minimum import MINIMUM
 
 if TYPE_CHECKING:
@@ -18,30 +19,30 @@ SEVERITY = Severity.ERROR
 SUMMARY = "The timeouts of the webhooks Flagger may call in one analysis tick must add up to less than the interval."
 REASON = """\
 Flagger calls the webhooks of a tick one after the other, each with its own timeout: at every tick of the analysis
-the rollback hooks, the rollout hooks (the load test, the analysis controller's probes and judge), then the
-confirm-traffic-increase hooks before a step or the confirm-promotion hooks at the end (pkg/controller/scheduler.go
-advanceCanary). When they can take longer together than the interval, the next tick starts late and checks fail or
-pile up. Flagger's docs: the sum of rollout-hook timeouts should be lower than analysis.interval
-(fluxcd/flagger#1450; docs/gitbook/usage/webhooks.md). The controller's hooks are rendered with the timeouts of
-rollouts.controller_hooks (the probes' hook: the longest flow's latency budgets plus two seconds)."""
+the rollback hooks, the rollout hooks (the load test, the analysis controller's probes and judge), then the confirm-
+traffic-increase hooks before a step, and at the last step the confirm-promotion hooks too
+(pkg/controller/scheduler.go advanceCanary; rollouts.schedule lists each tick's). When they can take longer together
+than the interval, the next tick starts late and checks fail or pile up. Flagger's docs: the sum of rollout-hook
+timeouts should be lower than analysis.interval (fluxcd/flagger#1450; docs/gitbook/usage/webhooks.md). The
+controller's hooks are rendered with the timeouts of rollouts.controller_hooks (the probes' hook: the longest flow's
+latency budgets plus two seconds)."""
 
 
 def tick(spec: Any) -> list[tuple[str, float]]:
-    """(webhook, timeout in seconds) of the longest tick after the first."""
-    ours = hooks(spec)
+    """(webhook, timeout in seconds) of the longest tick after the first (which runs the pre-rollout hooks, once),
+    each tick's hook types from the schedule (rollouts.schedule), of one type the controller's first."""
+    by_type: dict[str, list[tuple[str, float]]] = {}
+    for hook in hooks(spec):
+        by_type.setdefault(hook.type, []).append((f"{hook.name} {hook.timeout}s", float(hook.timeout)))
     gates: dict[str, Any] = spec.get("gates") or {}
-
-    def of(*kinds: str) -> list[tuple[str, float]]:
-        return [(f"{h.name} {h.timeout}s", float(h.timeout)) for h in ours if h.type in kinds]
-
-    every = of(*EVERY_TICK)
     load = gates.get("loadTest")
     if load:
-        every.append((f"load-test {load['timeout']}", seconds(load["timeout"])))
-    traffic, promotion = (of(kind) for kind in ONE_OF_PER_TICK)
+        by_type.setdefault("rollout", []).append((f"load-test {load['timeout']}", seconds(load["timeout"])))
     if (gates.get("manualApproval") or {}).get("beforePromotion"):
-        promotion.append((f"approve-promotion {GATE_TIMEOUT}s", float(GATE_TIMEOUT)))
-    return every + max(traffic, promotion, key=lambda part: sum(value for _, value in part))
+        by_type.setdefault("confirm-promotion", []).append((f"approve-promotion {GATE_TIMEOUT}s",
+                                                            float(GATE_TIMEOUT)))
+    ticks = [[part for kind in row.hooks for part in by_type.get(kind, [])] for row in rows(spec["strategy"])[2:]]
+    return max(ticks, key=lambda parts: sum(value for _, value in parts), default=[])
 
 
 def check(ctx: Context) -> Iterator[Finding]:
