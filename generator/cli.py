@@ -27,6 +27,7 @@ COMMANDS = {
     "validate": "Validate the rendered tree: kubeconform, PromQL, kustomize build.",
     "check": "Lint, render --check and validate in one run.",
     "plan": "What each rollout will do: Flagger's schedule, time to promotion and to rollback, exposure.",
+    "backtest": "Replay Flagger's analysis over a Prometheus's history: false aborts, no-data ticks, detection.",
     "diff": "What a change does to each release against BASE (default: the merge base): spec, plan, objects.",
     "schemas": "Build or fetch the offline schema catalog used by validate.",
     "schema": "Write the JSON Schema of rollouts.yaml or rollouts.project.yaml, for editors.",

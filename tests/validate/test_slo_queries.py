@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,6 +19,7 @@ import pytest
 from rollouts.validate.manifests import Locator
 from rollouts.validate.promql import collect
 
+from tests.prometheus_history import backfill, serving
 from tests.validate.rendered import render_examples
 
 # checkout with both latency SLOs, so every built-in template is rendered
@@ -126,12 +126,6 @@ def test_slo_queries_with_promtool_test_rules(tmp_path: Path, tool: Callable[[st
     assert "SUCCESS" in proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=5) as response:
         return dict(json.load(response))
@@ -148,29 +142,8 @@ def test_success_rate_query_on_a_real_prometheus(tmp_path: Path, tool: Callable[
         for cls, per in (("success", 199), ("failure", 1)):
             inner = ",".join(f'{k}="{v}"' for k, v in sorted({**labels, "classification": cls}.items()))
             lines.append(f"response_total{{{inner}}} {i * per} {t}")
-    (tmp_path / "data.om").write_text("\n".join(lines) + "\n# EOF\n")
-    data = tmp_path / "data"
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(tmp_path / "data.om"), str(data)],
-                   check=True, capture_output=True, timeout=60)
-    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 15s}\n")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "prometheus.log").open("wb")
-    server = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
-                               f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
-                               "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, (tmp_path / "prometheus.log").read_text()
-            assert time.monotonic() < deadline, "prometheus did not become ready in 30 s"
-            time.sleep(0.1)
+    data = backfill(promtool, lines, tmp_path)
+    with serving(prometheus, data, tmp_path) as base:
         at = end - 300
         result = _get(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query, "time": at}))
         assert result["status"] == "success", result
@@ -184,11 +157,4 @@ def test_success_rate_query_on_a_real_prometheus(tmp_path: Path, tool: Callable[
             _get(f"{base}/api/v1/query?{bad}")
         e.value.close()
         assert e.value.code == 400
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+
