@@ -63,7 +63,7 @@ def hooks(spec: Mapping[str, Any]) -> list[Hook]:
         out.append(Hook("canary-checks", "rollout", timeout, ("probes",) if probes else ("judge",)))
     if spec["strategy"]["type"] == "canary":
         out.append(Hook("traffic-hold", "confirm-traffic-increase", FIXED_TIMEOUTS["confirm-traffic-increase"],
-                        ("strategy", "steps")))
+                        ("strategy", "stepWeight" if "stepWeight" in spec["strategy"] else "steps")))
     out += [Hook("promotion-gate", "confirm-promotion", FIXED_TIMEOUTS["confirm-promotion"], policy),
             Hook("operator-abort", "rollback", FIXED_TIMEOUTS["rollback"], ("strategy",)),
             Hook("rollout-record", "post-rollout", FIXED_TIMEOUTS["post-rollout"], ("strategy",))]

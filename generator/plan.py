@@ -8,6 +8,9 @@ the confirm-rollout hooks passed):
 - canary with stepWeights w1..wN: tick 1 runs the pre-rollout hooks and sets w1; ticks 2..N analyse and step; tick
   N+1 analyses, asks confirm-promotion and promotes; tick N+2 routes all traffic back to the primary (Finalising);
   tick N+3 scales the canary down (Succeeded): (N + 3) intervals. Before every step, confirm-traffic-increase.
+- canary with stepWeight s and maxWeight M (Flagger's default 100): the same ticks for the weights min(100, i x s),
+  i = 1..N, N = ceil(M / s) (runCanary adds s while the weight is below M), so the last weight passes M when s does
+  not divide it (s 20, M 50: 20, 40, 60); the plan notes it.
 - A/B with I iterations: tick 1 pre-rollout and iteration 1, ticks 2..I analyse, tick I+1 analyses and promotes,
   then Finalising and Succeeded: (I + 3) intervals.
 - blue/green with I iterations: as A/B, plus one tick (I+1) that routes all traffic to the canary before the
@@ -35,7 +38,7 @@ from .durations import duration, seconds
 from .render.builders.gates import webhooks
 from .render.builders.metrics import checks
 from .render.model import Service
-from .schedule import MIN_INTERVAL, rows
+from .schedule import MIN_INTERVAL, max_weight, overshoot, rows
 from .schedule import interval as schedule_interval
 
 DEFAULT_WEBHOOK_TIMEOUT = 10.0  # Flagger's CallWebhook when a webhook sets no timeout
@@ -130,7 +133,8 @@ def plan(resolved: Any) -> Plan:
     replicas = int(autoscaling["minReplicas"]) if autoscaling else int(workload.get("replicas") or 1)
     pod_minutes = replicas * promotion / 60
     gates = tuple(Gate(h["type"], h["name"], h["url"], _timeout(h), h["type"] in GATE_TYPES) for h in hooks)
-    steps = "steps" if kind == "canary" else "iterations"
+    linear = kind == "canary" and bool(strategy.get("stepWeight"))
+    steps = ("stepWeight/maxWeight" if linear else "steps") if kind == "canary" else "iterations"
     figures = (
         Figure("interval", interval, "s", f"strategy.interval {setting}" + (" (raised to Flagger's minimum 10s)"
                                                                             if seconds(setting) < MIN_INTERVAL
@@ -144,7 +148,7 @@ def plan(resolved: Any) -> Plan:
         Figure("worst case from the first bad request to rollback", detection, "s",
                f"strategy.threshold, strategy.interval, the longest metric window ({window_name} "
                f"{duration(window)}), the {duration(SCRAPE_INTERVAL)} scrape interval"),
-        Figure("peak canary weight", float(peak), "%", f"strategy.{'steps' if kind == 'canary' else 'type'}"
+        Figure("peak canary weight", float(peak), "%", f"strategy.{steps if kind == 'canary' else 'type'}"
                + (" (of the requests strategy.match selects)" if kind == "abTest" else "")),
         Figure("exposure", exposure, "%·min", "the weights held, each for one interval"),
         Figure("extra pods", pod_minutes, "pod·min",
@@ -154,7 +158,13 @@ def plan(resolved: Any) -> Plan:
                "strategy.progressDeadline: a canary not ready within it is rolled back at once"),
     )
     waiting = [f"{g.type} {g.name}" for g in gates if g.waits]
-    notes = (f"may wait until approved (counted as passing at once): {', '.join(waiting)}",) if waiting else ()
+    notes: tuple[str, ...] = (f"may wait until approved (counted as passing at once): {', '.join(waiting)}",
+                              ) if waiting else ()
+    over = overshoot(strategy)
+    if over:
+        notes += (f"the last step, {over}%, overshoots maxWeight {max_weight(strategy)}%: Flagger adds stepWeight "
+                  f"{strategy['stepWeight']} while the weight is below maxWeight (a stepWeight that divides "
+                  "maxWeight ends on it)",)
     return Plan(svc.name, svc.environment, kind, interval, tuple(ticks), gates, figures, notes)
 
 

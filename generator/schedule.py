@@ -4,12 +4,14 @@ documentation of rollouts.plan says what each tick does). Shared by ``rollouts p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .durations import seconds
 
 MIN_INTERVAL = 10.0  # Flagger's Canary.GetAnalysisInterval
+TOTAL_WEIGHT = 100  # Flagger's Controller.totalWeight: the canary's weight never exceeds it
 
 
 class Row(NamedTuple):
@@ -24,17 +26,48 @@ def interval(strategy: Mapping[str, Any]) -> float:
     return max(seconds(str(strategy["interval"])), MIN_INTERVAL)
 
 
+def max_weight(strategy: Mapping[str, Any]) -> int:
+    """The weight at which Flagger promotes a canary: Controller.maxWeight (pkg/controller/scheduler.go) takes the
+    last of stepWeights (at most 100) when any are set, else analysis.maxWeight, else totalWeight, 100."""
+    steps = strategy.get("steps") or []
+    if steps:
+        return min(TOTAL_WEIGHT, int(steps[-1]))
+    return int(strategy.get("maxWeight") or TOTAL_WEIGHT)
+
+
+def weights(strategy: Mapping[str, Any]) -> list[int]:
+    """The canary's weight after each traffic step of a canary strategy, in order.
+
+    With stepWeight s: Controller.nextStepWeight returns s whenever it is set, and runCanary, while the weight is
+    below maxWeight M, adds it and caps the sum at 100 (pkg/controller/scheduler.go), so the weights are
+    min(100, i x s) for i = 1..ceil(M / s), and the last can pass M (s 20, M 50: 20, 40, 60). With steps: the steps.
+    """
+    step = int(strategy.get("stepWeight") or 0)
+    if step > 0:
+        top = max_weight(strategy)
+        return [min(TOTAL_WEIGHT, i * step) for i in range(1, math.ceil(top / step) + 1)]
+    return [int(w) for w in strategy.get("steps") or []]
+
+
+def overshoot(strategy: Mapping[str, Any]) -> int:
+    """The canary's last weight when it passes the weight Flagger promotes at (a stepWeight that does not divide
+    maxWeight), else 0."""
+    last = weights(strategy)[-1:] if strategy.get("type") == "canary" else []
+    return last[0] if last and last[0] > max_weight(strategy) else 0
+
+
 def rows(strategy: Mapping[str, Any]) -> list[Row]:
-    """Tick 0 (Progressing) to Succeeded: canary N + 3 ticks after tick 0, A/B I + 3, blue/green I + 4."""
+    """Tick 0 (Progressing) to Succeeded: canary N + 3 ticks after tick 0 (N = its :func:`weights`), A/B I + 3,
+    blue/green I + 4."""
     kind = str(strategy["type"])
     out = [Row("Progressing", 0, "new revision detected: the canary is scaled up", ("confirm-rollout",))]
     if kind == "canary":
-        weights = [int(w) for w in strategy.get("steps") or []]
-        for i, weight in enumerate(weights, start=1):
+        steps = weights(strategy)
+        for i, weight in enumerate(steps, start=1):
             first = "pre-rollout hooks" if i == 1 else "analysis"
             out.append(Row("Progressing", weight, f"{first}, then weight {weight}",
                            ("rollback", "pre-rollout" if i == 1 else "rollout", "confirm-traffic-increase")))
-        out.append(Row("Promoting", weights[-1] if weights else 0,
+        out.append(Row("Promoting", steps[-1] if steps else 0,
                        "analysis, then promotion: the primary gets the new version",
                        ("rollback", "rollout", "confirm-traffic-increase", "confirm-promotion")))
     else:
@@ -60,4 +93,5 @@ def time_to_promotion(strategy: Mapping[str, Any]) -> float:
     return (len(rows(strategy)) - 1) * interval(strategy)
 
 
-__all__ = ["MIN_INTERVAL", "Row", "interval", "rows", "time_to_promotion"]
+__all__ = ["MIN_INTERVAL", "TOTAL_WEIGHT", "Row", "interval", "max_weight", "overshoot", "rows", "time_to_promotion",
+           "weights"]

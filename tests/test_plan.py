@@ -61,6 +61,38 @@ def test_a_canary_with_steps_takes_n_plus_three_ticks(tmp_path: Path) -> None:
     assert "confirm-promotion promotion-gate" in p.ticks[4].hooks
 
 
+def test_a_canary_with_step_weight_overshoots_max_weight_on_its_last_step(tmp_path: Path) -> None:
+    """Flagger adds stepWeight while the weight is below maxWeight (runCanary): 20, 40, then 60 > 50, promotion."""
+    p = planned(tmp_path, "    type: canary\n    stepWeight: 20\n    maxWeight: 50\n    interval: 1m\n")
+    assert schedule(p) == [(0, 0, "Progressing", 0), (1, 60, "Progressing", 20), (2, 120, "Progressing", 40),
+                           (3, 180, "Progressing", 60), (4, 240, "Promoting", 60), (5, 300, "Finalising", 0),
+                           (6, 360, "Succeeded", 0)]
+    assert p.figure("time to promotion") == 6 * 60  # ceil(50 / 20) = 3 steps, + 3 ticks, x 1m
+    assert p.figure("peak canary weight") == 60  # not 50
+    assert p.figure("exposure") == 20 + 40 + 60 + 60  # %·min: each weight for one minute, 60 until routed back
+    driven = {f.name: f.driven_by for f in p.figures}
+    assert driven["peak canary weight"] == "strategy.stepWeight/maxWeight"
+    assert "strategy.stepWeight/maxWeight, strategy.interval" in driven["time to promotion"]
+    assert any(n.startswith("the last step, 60%, overshoots maxWeight 50%") for n in p.notes), p.notes
+    assert p.ticks[1].hooks == ("rollback operator-abort", "pre-rollout primary-health",
+                                "confirm-traffic-increase traffic-hold")
+    assert "confirm-promotion promotion-gate" in p.ticks[4].hooks
+
+
+@pytest.mark.parametrize(("strategy", "weights"), [
+    pytest.param("stepWeight: 25\n    maxWeight: 100", [25, 50, 75, 100], id="divisor"),
+    pytest.param("stepWeight: 30", [30, 60, 90, 100], id="default-max-100-capped"),  # 120 capped at 100
+])
+def test_a_step_weight_that_ends_on_max_weight_has_no_overshoot(tmp_path: Path, strategy: str,
+                                                                weights: list[int]) -> None:
+    p = planned(tmp_path, f"    type: canary\n    {strategy}\n    interval: 1m\n")
+    assert [t.weight for t in p.ticks] == [0, *weights, 100, 0, 0]
+    assert p.figure("time to promotion") == (4 + 3) * 60
+    assert p.figure("peak canary weight") == 100
+    assert p.figure("exposure") == sum(weights) + 100
+    assert not any("overshoots" in n for n in p.notes)
+
+
 def test_ab_takes_iterations_plus_three_and_blue_green_plus_four(tmp_path: Path) -> None:
     ab = planned(tmp_path, "    type: abTest\n    iterations: 4\n    interval: 30s\n    match:\n"
                  "      - headers: {x-canary: {exact: insider}}\n")

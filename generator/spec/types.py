@@ -94,6 +94,8 @@ class Strategy(TypedDict):
 
     type: Literal["canary", "abTest", "blueGreen"]
     steps: NotRequired[list[int]]
+    stepWeight: NotRequired[int]
+    maxWeight: NotRequired[int]
     interval: str  # default "1m"
     threshold: int  # default 5
     iterations: NotRequired[int]

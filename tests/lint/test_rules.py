@@ -67,6 +67,17 @@ CASES = [
          f"{F}:15:12", ("    match: [{headers: {x-beta: {exact: 'on'}}}]\n", "")),
     Case("strategy-field-ignored", base("steps: [10, 50]", "steps: [10, 50]\n    iterations: 4"), f"{F}:15:17",
          ("    iterations: 4\n", "")),
+    Case("canary-without-steps", base("    steps: [10, 50]\n", "    maxWeight: 50\n"), f"{F}:13:11",
+         ("    maxWeight: 50\n", "    maxWeight: 50\n    stepWeight: 10\n")),
+    Case("steps-and-step-weight", base("steps: [10, 50]", "steps: [10, 50]\n    stepWeight: 20"), f"{F}:15:17",
+         ("    steps: [10, 50]\n", "")),
+    Case("max-weight-overshoot", base("steps: [10, 50]", "stepWeight: 20\n    maxWeight: 50"), f"{F}:14:17",
+         ("stepWeight: 20", "stepWeight: 25")),
+    Case("strategy-field-ignored", base("steps: [10, 50]", "steps: [10, 50]\n    maxWeight: 50"), f"{F}:15:16",
+         ("    maxWeight: 50\n", "")),
+    Case("strategy-field-ignored", base("type: canary\n    steps: [10, 50]",
+                                        "type: blueGreen\n    iterations: 4\n    stepWeight: 20"), f"{F}:15:17",
+         ("    stepWeight: 20\n", "")),
     Case("progress-deadline", base("interval: 1m", "interval: 1m\n    progressDeadline: 60s"), f"{F}:16:23",
          ("progressDeadline: 60s", "progressDeadline: 5m")),
     Case("rollback-time", base("threshold: 3", "threshold: 6"), f"{F}:16:16", ("threshold: 6", "threshold: 5")),
@@ -377,3 +388,38 @@ def test_override_completing_a_base_section_is_fine(tmp_path):
     body = BASE + INGRESS + ("  environments:\n    staging: {ingress: {hosts: [staging.web.example]}}\n"
                              "    production: {}\n")
     assert _lint_body(tmp_path, body) == []
+
+
+@pytest.mark.parametrize(("strategy", "message", "hint"), [
+    pytest.param("stepWeight: 20\n    maxWeight: 50",
+                 "stepWeight 20 takes the canary to 60%, past maxWeight 50%: its weights are 20, 40, 60, "
+                 "then promotion",
+                 "Use a stepWeight that divides maxWeight, e.g. stepWeight: 25 (2 steps) or stepWeight: 10 (5 steps),"
+                 " or set maxWeight: 60.", id="last-step-past-max"),
+    pytest.param("stepWeight: 60\n    maxWeight: 50",
+                 "stepWeight 60 takes the canary to 60%, past maxWeight 50%: its weights are 60, then promotion",
+                 "Use a stepWeight that divides maxWeight, e.g. stepWeight: 50 (1 step), or set maxWeight: 60.",
+                 id="one-step-past-max"),
+])
+def test_max_weight_overshoot_names_the_weights_and_a_divisor(tmp_path, strategy, message, hint):
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), base("steps: [10, 50]", strategy))
+    found = lint(load_project(root)).findings
+    assert [(f.rule, f.location, f.message, f.hint) for f in found] == [
+        ("max-weight-overshoot", f"{F}:14:17", message, hint)]
+
+
+@pytest.mark.parametrize("strategy", [
+    pytest.param("stepWeight: 30", id="capped-at-the-default-100"),  # 30, 60, 90, 100: Flagger caps at 100
+    pytest.param("stepWeight: 25\n    maxWeight: 100", id="divisor"),
+    pytest.param("stepWeight: 100\n    maxWeight: 100", id="one-step"),
+])
+def test_step_weight_that_ends_on_max_weight_lints_clean(tmp_path, strategy):
+    assert _lint_body(tmp_path, base("steps: [10, 50]", strategy)) == []
+
+
+def test_max_weight_overshoot_in_one_environment_points_at_its_override(tmp_path):
+    body = base("steps: [10, 50]", "stepWeight: 20") + (
+        "  environments:\n    staging: {strategy: {maxWeight: 50}}\n    production: {}\n")
+    assert [(rule, where, message.split("]")[0]) for rule, where, message in _lint_body(tmp_path, body)] == [
+        ("max-weight-overshoot", f"{F}:14:17", "[staging")]
+

@@ -143,3 +143,19 @@ def test_no_mutation_of_the_examples_crashes_the_rules():
             lint_spec(Spec("services/checkout/rollouts.yaml", "", doc), project)
         except Exception as e:  # pragma: no cover - the failure message names the mutation
             pytest.fail(f"{name}: {type(e).__name__}: {e}")
+
+
+def test_the_schema_takes_step_weight_for_a_canary_and_asks_for_steps_without_it():
+    def owned(strategy: dict[str, object]) -> list[tuple[str, str]]:
+        doc = {"apiVersion": "rollouts/v1alpha1", "kind": "ServiceRollout",
+               "metadata": {"name": "web", "namespace": "shop", "owner": "team"},
+               "spec": {"workload": {"chart": {"repository": "oci://r.example/c/web", "version": "1.0.0"}},
+                        "strategy": strategy}}
+        result = walker.examine(Spec("rollouts.yaml", "", doc))  # type: ignore[arg-type]
+        return [(rule, f.message) for rule, f in result.owned] + [(f.rule, f.message) for f in result.findings
+                                                                  if not any(f is g for _, g in result.owned)]
+
+    assert owned({"type": "canary", "stepWeight": 10, "maxWeight": 50}) == []
+    assert owned({"type": "canary", "steps": [10]}) == []
+    assert owned({"type": "canary", "maxWeight": 50}) == [
+        ("canary-without-steps", "spec.strategy: missing required key 'steps'")]

@@ -176,6 +176,49 @@ def test_the_committed_tree_is_up_to_date(run_cli: Callable[..., subprocess.Comp
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+STEP_WEIGHT_SPEC = """\
+apiVersion: rollouts/v1alpha1
+kind: ServiceRollout
+metadata: {name: api, namespace: team, owner: team}
+spec:
+  workload:
+    chart: {repository: oci://r.example/c/web, version: 1.0.0}
+  strategy:
+    type: canary
+    stepWeight: 25
+    maxWeight: 50
+  gates: {loadTest: {rps: 5}}
+  environments:
+    production: {}
+"""
+
+
+def test_a_step_weight_canary_renders_flaggers_linear_weights(tmp_path: Path) -> None:
+    """stepWeight and maxWeight become analysis.stepWeight and analysis.maxWeight, with no stepWeights; without
+    maxWeight none is rendered (Flagger's Controller.maxWeight then takes 100)."""
+    folder = tmp_path / "services" / "api"
+    folder.mkdir(parents=True)
+    (folder / "rollouts.yaml").write_text(STEP_WEIGHT_SPEC)
+    result = render(load_project(str(tmp_path)))
+    assert result.ok, result.findings
+    analysis = one(docs_of(result, "flux/apps/production/api/"), "Canary")["spec"]["analysis"]
+    assert (analysis["stepWeight"], analysis["maxWeight"]) == (25, 50)
+    assert "stepWeights" not in analysis and "iterations" not in analysis
+    text = result.files["flux/apps/production/api/canary.yaml"]
+    assert "    maxWeight: 50\n    stepWeight: 25\n" in text
+    lines = STEP_WEIGHT_SPEC.splitlines()
+    for pointer, written in (("/spec/analysis/stepWeight", "stepWeight: 25"), ("/spec/analysis/maxWeight",
+                                                                                "maxWeight: 50")):
+        where = result.origins["Canary/team/api"][pointer]
+        assert where[0] == "services/api/rollouts.yaml" and lines[where[1] - 1].strip() == written
+
+    (folder / "rollouts.yaml").write_text(STEP_WEIGHT_SPEC.replace("    maxWeight: 50\n", ""))
+    result = render(load_project(str(tmp_path)))
+    assert result.ok, result.findings
+    analysis = one(docs_of(result, "flux/apps/production/api/"), "Canary")["spec"]["analysis"]
+    assert analysis["stepWeight"] == 25 and "maxWeight" not in analysis and "stepWeights" not in analysis
+
+
 def test_an_https_chart_gets_a_helm_repository(tmp_path: Path) -> None:
     from rollouts.project import Project
     from rollouts.spec.load import Spec

@@ -1,4 +1,4 @@
-"""Canary traffic steps must increase strictly and end at or below 100."""
+"""Canary traffic steps (strategy.steps) must increase strictly and end at or below 100."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ Flagger's stepWeights are applied in order; a step that does not increase the ca
 iteration that shifts no traffic, or moves traffic back to the primary, and the promotion time no longer matches
 what the spec suggests. Flagger does not reject such lists (its controller validates nothing beyond the CRD
 schema: fluxcd/flagger pkg/controller/controller.go verifyCanary), so the mistake shows up as a slow or odd
-rollout in production."""
+rollout in production. stepWeight needs no such check: its weights, min(100, i x stepWeight), always increase
+(fluxcd/flagger pkg/controller/scheduler.go runCanary)."""
 
 
 def check(ctx: Context) -> Iterator[Finding]:

@@ -12,11 +12,16 @@ if TYPE_CHECKING:
 
 ID = "strategy-field-ignored"
 SEVERITY = Severity.WARNING
-SUMMARY = "steps under abTest/blueGreen, or iterations under canary, are ignored."
+SUMMARY = ("steps, stepWeight or maxWeight under abTest/blueGreen, maxWeight without stepWeight, or iterations "
+           "under canary, are ignored.")
 REASON = """\
-Flagger uses stepWeights for a weighted canary and iterations for A/B and blue/green, never both; a field the
-strategy does not use has no effect, and a reader of the spec is misled about how long the rollout takes
-(fluxcd/flagger docs/gitbook/usage/deployment-strategies.md)."""
+Flagger uses stepWeights (or stepWeight and maxWeight) for a weighted canary and iterations for A/B and blue/green,
+never both; a field the strategy does not use has no effect, and a reader of the spec is misled about how long the
+rollout takes (fluxcd/flagger docs/gitbook/usage/deployment-strategies.md). maxWeight counts only with stepWeight:
+with stepWeights, Flagger's Controller.maxWeight takes the last of them and never reads maxWeight (fluxcd/flagger
+pkg/controller/scheduler.go), so the render leaves it out."""
+
+WEIGHTED = ("steps", "stepWeight", "maxWeight")
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -26,6 +31,13 @@ def check(ctx: Context) -> Iterator[Finding]:
         if kind == "canary" and strategy.get("iterations"):
             yield ctx.finding(env, ("strategy", "iterations"), "iterations is ignored by a canary strategy",
                               "Remove iterations; a canary promotes after its last step.")
-        if kind in ("abTest", "blueGreen") and strategy.get("steps"):
-            yield ctx.finding(env, ("strategy", "steps"), f"steps are ignored by a {kind} strategy",
-                              "Remove steps; this strategy runs for a number of iterations.")
+        if kind == "canary" and strategy.get("maxWeight") and strategy.get("steps") and not strategy.get("stepWeight"):
+            yield ctx.finding(env, ("strategy", "maxWeight"), "maxWeight is ignored without stepWeight",
+                              f"Remove maxWeight; with steps the last step ({strategy['steps'][-1]}) is the canary's "
+                              "maximum weight. Or replace steps by stepWeight.")
+        if kind in ("abTest", "blueGreen"):
+            for field in WEIGHTED:
+                if strategy.get(field):
+                    verb = "are" if field == "steps" else "is"
+                    yield ctx.finding(env, ("strategy", field), f"{field} {verb} ignored by a {kind} strategy",
+                                      f"Remove {field}; this strategy runs for a number of iterations.")

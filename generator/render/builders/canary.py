@@ -42,14 +42,20 @@ def match(item: Match) -> dict[str, Any]:
 
 
 def analysis(svc: Service) -> dict[str, Any]:
+    """The Canary's analysis settings. A canary's traffic steps are Flagger's stepWeights (the listed weights) or
+    stepWeight with maxWeight (Flagger adds stepWeight each step until the weight reaches maxWeight, 100 when unset:
+    Controller.maxWeight and runCanary in fluxcd/flagger pkg/controller/scheduler.go); maxWeight is rendered only
+    with stepWeight, since Flagger reads it only then (with stepWeights the last weight is the maximum)."""
     strategy = svc.spec["strategy"]
     affinity = strategy.get("sessionAffinity")
+    step = strategy.get("stepWeight")
     return {
         "type": strategy["type"], "provider": strategy["provider"],
         "progressDeadlineSeconds": milliseconds(str(strategy["progressDeadline"])) // 1000,
         "skipAnalysis": bool(strategy.get("skipAnalysis")), "timeout": strategy.get("timeout"),
         "interval": strategy["interval"], "threshold": strategy["threshold"],
         "steps": strategy.get("steps") or [], "iterations": strategy.get("iterations"),
+        "stepWeight": step, "maxWeight": strategy.get("maxWeight") if step is not None else None,
         "match": [match(m) for m in strategy.get("match") or []],
         "mirror": bool(strategy.get("mirror")), "sessionAffinity": dict(affinity) if affinity else None,
     }
@@ -88,6 +94,7 @@ def canary(svc: Service) -> Iterator[Built]:
     origin: Origin = {
         "": STRATEGY, "/spec/provider": (*STRATEGY, "provider"), "/spec/analysis/interval": (*STRATEGY, "interval"),
         "/spec/analysis/threshold": (*STRATEGY, "threshold"), "/spec/analysis/stepWeights": (*STRATEGY, "steps"),
+        "/spec/analysis/stepWeight": (*STRATEGY, "stepWeight"), "/spec/analysis/maxWeight": (*STRATEGY, "maxWeight"),
         "/spec/analysis/iterations": (*STRATEGY, "iterations"), "/spec/analysis/match": (*STRATEGY, "match"),
         "/spec/progressDeadlineSeconds": (*STRATEGY, "progressDeadline"), "/spec/service/port": (*WORKLOAD, "port"),
         "/spec/service/timeout": (*STRATEGY, "timeout"),
