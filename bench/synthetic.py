@@ -28,7 +28,7 @@ spec:
   strategy:
 {strategy}
     interval: 1m
-    threshold: 3
+    threshold: 2
     progressDeadline: 10m
   slo:
     successRate: 99
@@ -39,7 +39,7 @@ spec:
         sum(rate(response_total{{namespace="{{{{ namespace }}}}", deployment=~"{{{{ target }}}}",
           classification="failure"}}[{{{{ interval }}}}])) or vector(0)
       max: 0.01
-      interval: 2m
+      interval: 1m
   gates:
     loadTest: {{rps: 20, concurrency: 4, path: /healthz}}
     acceptanceTest:

@@ -36,13 +36,11 @@ from typing import Any
 
 from .durations import duration, seconds
 from .render.builders.gates import webhooks
-from .render.builders.metrics import checks
 from .render.model import Service
-from .schedule import MIN_INTERVAL, max_weight, overshoot, rows
+from .schedule import MIN_INTERVAL, SCRAPE_INTERVAL, detection, max_weight, overshoot, rows
 from .schedule import interval as schedule_interval
 
 DEFAULT_WEBHOOK_TIMEOUT = 10.0  # Flagger's CallWebhook when a webhook sets no timeout
-SCRAPE_INTERVAL = 10.0  # linkerd-viz's Prometheus scrape_interval (the render's metrics go through it)
 GATE_TYPES = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")
 
 
@@ -125,9 +123,7 @@ def plan(resolved: Any) -> Plan:
     promotion = ticks[-1].at
     worst_promotion = worst_at
     exposure = sum(t.weight for t in ticks[:-1]) * interval / 60  # weight held for one interval after each tick
-    windows = [(c.analysis["name"], seconds(str(c.analysis["interval"]))) for c in svc.part(checks)]
-    window_name, window = max(windows, key=lambda w: w[1]) if windows else ("", 0.0)
-    detection = threshold * interval + window + SCRAPE_INTERVAL + interval
+    worst_detection, window_name, window = detection(spec)
     workload = spec["workload"]
     autoscaling = workload.get("autoscaling")
     replicas = int(autoscaling["minReplicas"]) if autoscaling else int(workload.get("replicas") or 1)
@@ -145,9 +141,10 @@ def plan(resolved: Any) -> Plan:
                "the webhooks' timeouts (a tick longer than the interval delays the next)"),
         Figure("time to rollback after the first failed check", threshold * interval, "s",
                "strategy.threshold x strategy.interval"),
-        Figure("worst case from the first bad request to rollback", detection, "s",
-               f"strategy.threshold, strategy.interval, the longest metric window ({window_name} "
-               f"{duration(window)}), the {duration(SCRAPE_INTERVAL)} scrape interval"),
+        Figure("worst case from the first bad request to rollback", worst_detection, "s",
+               "strategy.threshold, strategy.interval, "
+               + (f"the longest metric window ({window_name} {duration(window)})" if window else "no metric window")
+               + f", the {duration(SCRAPE_INTERVAL)} scrape interval"),
         Figure("peak canary weight", float(peak), "%", f"strategy.{steps if kind == 'canary' else 'type'}"
                + (" (of the requests strategy.match selects)" if kind == "abTest" else "")),
         Figure("exposure", exposure, "%·min", "the weights held, each for one interval"),

@@ -5,12 +5,16 @@ documentation of rollouts.plan says what each tick does). Shared by ``rollouts p
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .durations import seconds
 
 MIN_INTERVAL = 10.0  # Flagger's Canary.GetAnalysisInterval
+SCRAPE_INTERVAL = 10.0  # linkerd-viz's Prometheus scrape_interval (the SLO's metrics go through it)
+SLO_METRICS = ("successRate", "latencyP99", "latencyP95")  # the SLO fields that become analysis metrics
+_WINDOW = re.compile(r"\{\{\s*interval\s*\}\}")
 TOTAL_WEIGHT = 100  # Flagger's Controller.totalWeight: the canary's weight never exceeds it
 
 
@@ -88,10 +92,32 @@ def rows(strategy: Mapping[str, Any]) -> list[Row]:
     return out
 
 
+def windows(spec: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """Each analysis metric's name and the window a bad version must fill before the metric shows it: the SLO's
+    interval for the SLO's metrics, a metric's own interval when its query ranges over {{ interval }}, and nothing
+    for an instant query (a gauge shows the change at its next scrape)."""
+    slo = spec.get("slo") or {}
+    out = [(f"slo.{key}", seconds(str(slo["interval"]))) for key in SLO_METRICS if key in slo]
+    for metric in spec.get("metrics") or []:
+        ranged = _WINDOW.search(str(metric["query"]))
+        out.append((str(metric["name"]), seconds(str(metric["interval"])) if ranged else 0.0))
+    return out
+
+
+def detection(spec: Mapping[str, Any]) -> tuple[float, str, float]:
+    """The worst case from a bad version's first bad request to its rollback, with the longest metric window
+    (name, seconds): the window fills, the next scrape sees it, the next tick fails its first check (up to one
+    interval later), and the rollback comes ``threshold`` intervals after that first failed check."""
+    strategy = spec["strategy"]
+    every = interval(strategy)
+    name, window = max(windows(spec), key=lambda w: w[1], default=("", 0.0))
+    return int(strategy.get("threshold") or 1) * every + window + SCRAPE_INTERVAL + every, name, window
+
+
 def time_to_promotion(strategy: Mapping[str, Any]) -> float:
     """Seconds from tick 0 to Succeeded, every gate passing at once."""
     return (len(rows(strategy)) - 1) * interval(strategy)
 
 
-__all__ = ["MIN_INTERVAL", "TOTAL_WEIGHT", "Row", "interval", "max_weight", "overshoot", "rows", "time_to_promotion",
-           "weights"]
+__all__ = ["MIN_INTERVAL", "SCRAPE_INTERVAL", "TOTAL_WEIGHT", "Row", "detection", "interval", "max_weight", "overshoot",
+           "rows", "time_to_promotion", "weights", "windows"]

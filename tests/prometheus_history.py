@@ -25,16 +25,17 @@ def sample(name: str, labels: dict[str, str], value: float, at: float) -> str:
     return f"{name}{{{inner}}} {value!r} {at!r}"
 
 
-def backfill(promtool: str, lines: Iterable[str], directory: Path) -> Path:
-    """A TSDB in ``directory``/data holding the samples."""
+def backfill(promtool: str, lines: Iterable[str], directory: Path, block: str = "2h") -> Path:
+    """A TSDB in ``directory``/data holding the samples, in blocks of up to ``block`` (promtool reads the input
+    once per block: a long history wants long blocks)."""
     source = directory / "history.om"
     with source.open("w") as out:
         for line in lines:
             out.write(line + "\n")
         out.write("# EOF\n")
     data = directory / "data"
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)], check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", f"--max-block-duration={block}",
+                    str(source), str(data)], check=True, capture_output=True, timeout=1800)
     return data
 
 

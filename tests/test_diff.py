@@ -96,16 +96,16 @@ def test_a_new_and_a_removed_service_are_listed_whole(repo: Path) -> None:
 
 
 def test_text_and_markdown_and_a_bad_base(repo: Path) -> None:
-    edit(repo, "checkout", "threshold: 3", "threshold: 5")
+    edit(repo, "checkout", "threshold: 2", "threshold: 1")
     rollouts = str(Path(sys.executable).parent / "rollouts")
     text = subprocess.run([rollouts, "diff", "--root", str(repo)], capture_output=True, text=True, check=False)
     assert text.returncode == 0, text.stderr
-    assert "checkout in production: changed\n  spec:\n    spec.strategy.threshold: 3 -> 5\n" in text.stdout
-    assert "    time to rollback after the first failed check: 3m -> 5m\n" in text.stdout
+    assert "checkout in production: changed\n  spec:\n    spec.strategy.threshold: 2 -> 1\n" in text.stdout
+    assert "    time to rollback after the first failed check: 2m -> 1m\n" in text.stdout
     md = subprocess.run([rollouts, "diff", "--root", str(repo), "-f", "markdown"], capture_output=True, text=True,
                         check=False)
     assert "### checkout in production: changed" in md.stdout
-    assert "| time to rollback after the first failed check | 3m | 5m |" in md.stdout
+    assert "| time to rollback after the first failed check | 2m | 1m |" in md.stdout
     bad = subprocess.run([rollouts, "diff", "no-such-ref", "--root", str(repo)], capture_output=True, text=True,
                          check=False)
     assert bad.returncode == 1 and "no-such-ref: not a commit of" in bad.stderr and "Traceback" not in bad.stderr

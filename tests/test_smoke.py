@@ -10,10 +10,10 @@ def test_examples_lint_clean(run_cli):
 
 
 def test_unknown_key_has_did_you_mean(run_cli, tmp_path, root):
-    spec = (root / "services/checkout/rollouts.yaml").read_text().replace("    threshold: 3\n", "    treshold: 3\n")
+    spec = (root / "services/checkout/rollouts.yaml").read_text().replace("    threshold: 2\n", "    treshold: 2\n")
     path = tmp_path / "rollouts.yaml"
     path.write_text(spec)
     done = run_cli("lint", str(path), "--root", str(tmp_path))
     assert done.returncode == 1
-    assert done.stdout.startswith("rollouts.yaml:26:5: error: spec.strategy.treshold: unknown key 'treshold'")
+    assert done.stdout.startswith("rollouts.yaml:27:5: error: spec.strategy.treshold: unknown key 'treshold'")
     assert "Did you mean 'threshold'?" in done.stdout

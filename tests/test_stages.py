@@ -36,9 +36,9 @@ def test_a_spec_fixed_but_not_rendered_is_drift_not_a_finding_on_the_fixed_line(
     rendered again. check blames the stale file and says so, not the spec line that is now right."""
     project, _ = render_examples(tmp_path)
     canary = tmp_path / CANARY
-    canary.write_text(canary.read_text().replace("\n    threshold: 3\n", '\n    threshold: "3"\n', 1))  # as rendered
+    canary.write_text(canary.read_text().replace("\n    threshold: 2\n", '\n    threshold: "2"\n', 1))  # as rendered
     spec = tmp_path / SPEC
-    spec.write_text(spec.read_text().replace("threshold: 3", "threshold: 4", 1))  # the fix, not rendered yet
+    spec.write_text(spec.read_text().replace("threshold: 2", "threshold: 1", 1))  # the fix, not rendered yet
     errors = run_check(project.root, catalog)
     fixed = threshold_line(tmp_path)
     assert not [e for e in errors if e[1] == SPEC and e[2] == fixed], errors
@@ -54,8 +54,8 @@ def test_a_fresh_render_with_a_problem_is_blamed_on_the_spec_even_when_flux_is_s
     project, _ = render_examples(tmp_path)
     spec = tmp_path / SPEC
     text = spec.read_text()
-    assert "threshold: 3" in text
-    spec.write_text(text.replace("threshold: 3", 'threshold: 3  # rollouts: ignore', 1))  # no change of objects
+    assert "threshold: 2" in text
+    spec.write_text(text.replace("threshold: 2", 'threshold: 2  # rollouts: ignore', 1))  # no change of objects
     # but of the spec's bytes, whose digest each environment's analysis controller config records
     digests = [("render-drift", f"flux/apps/{env}/analysis-controller/config.yaml", 0)
                for env in ("production", "staging")]
@@ -78,7 +78,7 @@ def test_check_with_no_tree_still_validates_the_render(tmp_path: Path, catalog: 
 def test_lint_and_render_split_the_findings_by_stage(tmp_path: Path) -> None:
     project, _ = render_examples(tmp_path)
     spec = tmp_path / SPEC
-    spec.write_text(spec.read_text().replace("threshold: 3", "threshold: 0", 1))
+    spec.write_text(spec.read_text().replace("threshold: 2", "threshold: 0", 1))
     rendered = lint_and_render(project)
     assert not rendered.lint.ok and rendered.lint.findings
     assert all(not f.rule.startswith("render-") for f in rendered.lint.findings)

@@ -68,6 +68,8 @@ OTHER = {
     "predicate-type": "The signed statement has an unexpected predicate type.",
     "tree-mismatch": "The signed digests do not match the files in the tree.",
     "verify-commit": "The commit's tree does not verify against its bundle.",
+    "backtest-query": ("rollouts backtest: a metric's query uses a template variable Flagger does not fill in, or the "
+                       "Prometheus asked refused it (its message follows)."),
     "evidence-empty": "The evidence directory holds no decision records (wrong directory, or nothing decided yet).",
     "evidence-sequence": "An evidence record is missing, reordered or inserted: its sequence number does not follow "
                          "the one before.",
@@ -105,7 +107,8 @@ def explain_rule(rule_id: str) -> tuple[str, bool]:
     if rule_id in BUILT_IN:
         return f"{rule_id} (error)\n\n{BUILT_IN[rule_id]}\n", True
     if rule_id in OTHER:
-        return f"{rule_id} (not a lint rule; reported by render, validate, sign or verify)\n\n{OTHER[rule_id]}\n", True
+        source = "render, validate, sign, verify or backtest"
+        return f"{rule_id} (not a lint rule; reported by {source})\n\n{OTHER[rule_id]}\n", True
     import difflib
 
     close = difflib.get_close_matches(rule_id, known_ids(), n=1)

@@ -97,7 +97,7 @@ class Strategy(TypedDict):
     stepWeight: NotRequired[int]
     maxWeight: NotRequired[int]
     interval: str  # default "1m"
-    threshold: int  # default 5
+    threshold: int  # default 2
     iterations: NotRequired[int]
     match: NotRequired[list[Match]]
     progressDeadline: str  # default "10m"

@@ -31,7 +31,7 @@ BASE = """\
     type: canary
     steps: [10, 50]
     interval: 1m
-    threshold: 3
+    threshold: 2
   gates:
     loadTest: {rps: 5}
 """
@@ -80,7 +80,7 @@ CASES = [
          ("    stepWeight: 20\n", "")),
     Case("progress-deadline", base("interval: 1m", "interval: 1m\n    progressDeadline: 60s"), f"{F}:16:23",
          ("progressDeadline: 60s", "progressDeadline: 5m")),
-    Case("rollback-time", base("threshold: 3", "threshold: 6"), f"{F}:16:16", ("threshold: 6", "threshold: 5")),
+    Case("rollback-time", base("threshold: 2", "threshold: 6"), f"{F}:16:16", ("threshold: 6", "threshold: 3")),
     Case("rollout-duration", BASE + "  policy: {maxRolloutTime: 2m}\n", f"{F}:14:12",
          ("maxRolloutTime: 2m", "maxRolloutTime: 5m")),
     Case("interval-below-minimum", base("interval: 1m", "interval: 5s").replace("{rps: 5}", "{rps: 5, timeout: 2s}"),
@@ -94,7 +94,7 @@ CASES = [
          f"{F}:19:36",
          ("interval: 30s", "interval: 1m")),
     Case("metric-window-short",
-         base("interval: 1m", "interval: 2m").replace("threshold: 3", "threshold: 2") + "  slo: {interval: 1m}\n",
+         base("interval: 1m", "interval: 2m") + "  slo: {interval: 1m}\n  policy: {maxRollbackTime: 10m}\n",
          f"{F}:19:19",
          ("slo: {interval: 1m}", "slo: {interval: 2m}")),
     Case("flagger-duration-format", BASE.replace("{rps: 5}", "{rps: 5, timeout: 15s}")
@@ -102,8 +102,8 @@ CASES = [
          f"{F}:20:54",
          ("interval: 1h", "interval: 60m")),
     Case("flagger-duration-format",
-         base("interval: 1m", "interval: 1h\n    progressDeadline: 2h").replace("threshold: 3", "threshold: 1")
-         + "  policy: {maxRollbackTime: 2h}\n", f"{F}:15:15", ("interval: 1h\n", "interval: 60m\n")),
+         base("interval: 1m", "interval: 1h\n    progressDeadline: 2h").replace("threshold: 2", "threshold: 1")
+         + "  policy: {maxRollbackTime: 3h}\n", f"{F}:15:15", ("interval: 1h\n", "interval: 60m\n")),
     Case("metric-builtin-name",
          BASE + "  metrics:\n    - {name: request-duration, query: max(x), max: 500, address: http://prom.apps:9090}\n",
          f"{F}:20:14", ("request-duration", "latency")),
@@ -136,7 +136,7 @@ CASES = [
     Case("linkerd-unsupported-option",
          base("type: canary\n    steps: [10, 50]", "type: blueGreen\n    iterations: 3\n    mirror: true"),
          f"{F}:15:13", ("    mirror: true\n", "")),
-    Case("route-timeout-ignored", base("threshold: 3", "threshold: 3\n    timeout: 5s"), f"{F}:17:14",
+    Case("route-timeout-ignored", base("threshold: 2", "threshold: 2\n    timeout: 5s"), f"{F}:17:14",
          ("    timeout: 5s\n", "")),
     Case("no-traffic", base("  gates:\n    loadTest: {rps: 5}\n", "  gates: {}\n"), f"{F}:17:10",
          ("  gates: {}\n", "  gates: {}\n  environments:\n    staging: {workload: {steadyTraffic: true}}\n"
@@ -267,27 +267,28 @@ def test_rules_report_per_environment_override_with_its_name(tmp_path):
 
 
 def test_findings_are_not_repeated_for_each_environment(tmp_path):
-    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), base("threshold: 3", "threshold: 9"))
+    root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), base("threshold: 2", "threshold: 9"))
     assert [f.rule for f in lint(load_project(root)).findings] == ["rollback-time"]
 
 
 def test_finding_of_one_environment_names_it_even_at_a_base_field(tmp_path):
     """Staging lowers the threshold; production keeps threshold 9 from the base spec and is the one that fails."""
-    body = base("threshold: 3", "threshold: 9") + (
+    body = base("threshold: 2", "threshold: 9") + (
         "  environments:\n    staging: {strategy: {threshold: 2}}\n    production: {}\n")
     root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), body)
     findings = lint(load_project(root)).findings
     assert [(f.rule, f.location) for f in findings] == [("rollback-time", f"{F}:16:16")]
-    assert findings[0].message.startswith("[production] a failing release is rolled back only after 9m")
+    # 9 x 1m + the 10s scrape + one interval (no metric window: the spec has no metric)
+    assert findings[0].message.startswith("[production] a failing release is rolled back up to 10m10s after")
 
 
 def test_environments_with_different_values_get_one_finding_each(tmp_path):
-    body = base("threshold: 3", "threshold: 9") + (
+    body = base("threshold: 2", "threshold: 9") + (
         "  environments:\n    staging: {strategy: {interval: 40s}}\n    production: {}\n")
     root, _ = _write(tmp_path, CASES[0]._replace(rule="x"), body)
-    messages = sorted(f.message.split(" (")[0] for f in lint(load_project(root)).findings)
-    assert messages == ["[production] a failing release is rolled back only after 9m",
-                        "[staging] a failing release is rolled back only after 6m"]
+    messages = sorted(f.message.split(" after its")[0] for f in lint(load_project(root)).findings)
+    assert messages == ["[production] a failing release is rolled back up to 10m10s",
+                        "[staging] a failing release is rolled back up to 6m50s"]  # 9 x 40s + 10s + 40s
 
 
 @pytest.mark.parametrize(("project", "expected"), [
@@ -295,7 +296,7 @@ def test_environments_with_different_values_get_one_finding_each(tmp_path):
     pytest.param("environments: [qa, staging]\n", [], id="project-without-production"),
 ])
 def test_spec_without_environments_goes_to_the_project_environments(tmp_path, project, expected):
-    body = base("threshold: 3", "threshold: 3\n    skipAnalysis: true")
+    body = base("threshold: 2", "threshold: 2\n    skipAnalysis: true")
     root, _ = _write(tmp_path, CASES[0]._replace(rule="x", project=project), body)
     assert [f.rule for f in lint(load_project(root)).findings] == expected
 

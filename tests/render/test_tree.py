@@ -253,7 +253,7 @@ def test_check_in_worker_processes_finds_every_kind_of_drift(root: Path, tmp_pat
     render_into(tmp_path)
     assert run_cli("render", "--check", "--no-cache", cwd=tmp_path).returncode == 0
     changed = tmp_path / "flux/apps/production/svc-007/canary.yaml"
-    changed.write_text(changed.read_text().replace("threshold: 3", "threshold: 4"))
+    changed.write_text(changed.read_text().replace("threshold: 2", "threshold: 4"))
     missing = tmp_path / "flux/apps/staging/svc-042/autoscaling.yaml"
     missing.unlink()
     done = run_cli("render", "--check", "--no-cache", "--format", "json", cwd=tmp_path)

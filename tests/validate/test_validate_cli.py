@@ -204,8 +204,8 @@ def test_validate_maps_back_to_the_spec_through_an_in_memory_render(tmp_path: Pa
     project, result = render_examples(tmp_path)
     canary = Path(project.root, "flux", "apps", "production", "checkout", "canary.yaml")
     text = canary.read_text()
-    assert "\n    threshold: 3\n" in text
-    canary.write_text(text.replace("\n    threshold: 3\n", '\n    threshold: "3"\n', 1))
+    assert "\n    threshold: 2\n" in text
+    canary.write_text(text.replace("\n    threshold: 2\n", '\n    threshold: "2"\n', 1))
     skips = [a for k in SKIP for a in ("--skip", k)]
     proc = run_cli("validate", "--schemas", str(catalog), *skips, "--no-promql", "--no-kustomize", "--format",
                    "json", cwd=project.root)

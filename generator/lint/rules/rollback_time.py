@@ -1,4 +1,4 @@
-"""Worst-case time to abort a bad release against the rollback-time target."""
+"""Worst-case time from a bad version's first bad request to its rollback, against the rollback-time target."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...durations import duration, seconds
 from ...findings import Finding, Severity
+from ...schedule import SCRAPE_INTERVAL, detection
 from ...spec.schema import schema
 
 if TYPE_CHECKING:
@@ -14,12 +15,16 @@ if TYPE_CHECKING:
 
 ID = "rollback-time"
 SEVERITY = Severity.ERROR
-SUMMARY = "interval x threshold (the worst-case time to abort) must not exceed policy.maxRollbackTime (default 5m)."
+SUMMARY = ("The worst case from a bad version's first bad request to its rollback (rollouts plan's figure: threshold "
+           "x interval + the longest metric window + the scrape interval + one interval) must not exceed "
+           "policy.maxRollbackTime (default 5m).")
 REASON = """\
-Flagger rolls back after `threshold` failed checks, one check per interval, so a bad version serves its share of
-traffic for up to interval x threshold before the rollback starts (fluxcd/flagger docs/gitbook/usage/how-it-works.md,
-analysis). Teams rarely multiply the two; the rule holds every environment to its rollback-time target,
-policy.maxRollbackTime, 5 minutes unless the spec says otherwise."""
+Flagger rolls back after `threshold` failed checks, one check per interval (fluxcd/flagger
+docs/gitbook/usage/how-it-works.md, analysis), but the first check can fail only once the metric shows the bad
+version: its window must fill with bad requests, the next scrape must see them, and the next tick must come.
+interval x threshold alone understates the time a bad version serves traffic by that much (a 2m window and a 1m
+interval add 3m10s). The rule holds every environment to its rollback-time target, policy.maxRollbackTime, 5
+minutes unless the spec says otherwise, computed as rollouts plan computes it."""
 
 
 def _default_target() -> str:
@@ -31,11 +36,15 @@ def _default_target() -> str:
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
         strategy = spec["strategy"]
-        worst = seconds(strategy["interval"]) * strategy["threshold"]
+        worst, window_name, window = detection(spec)
         target = spec["policy"]["maxRollbackTime"] if "policy" in spec else _default_target()
         if worst > seconds(target):
+            parts = f"threshold {strategy['threshold']} x interval {strategy['interval']}"
+            if window:
+                parts += f" + the {duration(window)} window of {window_name}"
             yield ctx.finding(env, ("strategy", "threshold"),
-                              f"a failing release is rolled back only after {duration(worst)} "
-                              f"(interval {strategy['interval']} x threshold {strategy['threshold']}), "
-                              f"more than maxRollbackTime {target}",
-                              "Lower the threshold or the interval, or raise policy.maxRollbackTime.")
+                              f"a failing release is rolled back up to {duration(worst)} after its first bad request "
+                              f"({parts} + the {duration(SCRAPE_INTERVAL)} scrape + one interval), more than "
+                              f"maxRollbackTime {target}",
+                              "Lower the threshold, the interval or the longest metric window, or raise "
+                              "policy.maxRollbackTime.")
