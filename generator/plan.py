@@ -94,8 +94,21 @@ def _timeout(hook: dict[str, Any]) -> float:
     return seconds(str(hook["timeout"])) if hook.get("timeout") else DEFAULT_WEBHOOK_TIMEOUT
 
 
-def plan(resolved: Any) -> Plan:
-    """The plan of one resolved spec (spec.resolve.resolve) in its environment."""
+RATE_WINDOW = "1h"  # the window of the request rate the plan asks Prometheus for
+
+
+def request_rate_query(resolved: Any) -> str:
+    """The PromQL of the service's request rate today: its primary's inbound requests per second (Linkerd's
+    response_total, as the SLO's templates read it), averaged over RATE_WINDOW."""
+    svc = Service(resolved)
+    return (f'sum(rate(response_total{{namespace="{svc.namespace}", deployment="{svc.name}-primary", '
+            f'direction="inbound"}}[{RATE_WINDOW}]))')
+
+
+def plan(resolved: Any, request_rate: float | None = None) -> Plan:
+    """The plan of one resolved spec (spec.resolve.resolve) in its environment; with ``request_rate`` (requests
+    per second, request_rate_query's answer; NaN when Prometheus has none), also the requests the canary would
+    serve."""
     svc = Service(resolved)
     spec: Any = svc.spec
     strategy = spec["strategy"]
@@ -148,6 +161,10 @@ def plan(resolved: Any) -> Plan:
         Figure("peak canary weight", float(peak), "%", f"strategy.{steps if kind == 'canary' else 'type'}"
                + (" (of the requests strategy.match selects)" if kind == "abTest" else "")),
         Figure("exposure", exposure, "%·min", "the weights held, each for one interval"),
+        *((Figure("requests exposed", exposure / 100 * 60 * request_rate, "requests",
+                  f"the exposure x the primary's {request_rate:.4g} requests/s over the last {RATE_WINDOW} "
+                  "(Prometheus)" + (", of which only those strategy.match selects" if kind == "abTest" else "")),)
+          if request_rate is not None and not math.isnan(request_rate) else ()),
         Figure("extra pods", pod_minutes, "pod·min",
                f"{replicas} canary replicas ({'autoscaling.minReplicas' if autoscaling else 'workload.replicas'})"
                " for the time to promotion"),
@@ -157,6 +174,9 @@ def plan(resolved: Any) -> Plan:
     waiting = [f"{g.type} {g.name}" for g in gates if g.waits]
     notes: tuple[str, ...] = (f"may wait until approved (counted as passing at once): {', '.join(waiting)}",
                               ) if waiting else ()
+    if request_rate is not None and math.isnan(request_rate):
+        notes += (f"requests exposed: Prometheus has no requests of {svc.name}-primary in {svc.namespace} over the "
+                  f"last {RATE_WINDOW}",)
     over = overshoot(strategy)
     if over:
         notes += (f"the last step, {over}%, overshoots maxWeight {max_weight(strategy)}%: Flagger adds stepWeight "
@@ -178,6 +198,8 @@ def shown(value: float, unit: str) -> str:
         return _time(value)
     if unit == "%":
         return f"{value:g}%"
+    if unit == "requests":
+        return f"{round(value):,} requests"
     return f"{value:g} {unit}"
 
 
@@ -215,4 +237,4 @@ def markdown(plans: list[Plan]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["Figure", "Gate", "Plan", "Tick", "markdown", "plan", "shown", "text"]
+__all__ = ["RATE_WINDOW", "Figure", "Gate", "Plan", "Tick", "markdown", "plan", "request_rate_query", "shown", "text"]

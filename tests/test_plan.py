@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rollouts.plan import Plan, plan
 from rollouts.spec.load import load
 from rollouts.spec.resolve import resolve
+
+from tests.prometheus_history import backfill, sample, serving
 
 BASE = """\
 apiVersion: rollouts/v1alpha1
@@ -144,6 +148,31 @@ def test_the_command_plans_every_example_in_each_format(root: Path) -> None:
     md = run(root, "--service", "frontend", "-f", "markdown")
     assert md.returncode == 0 and "### frontend in production (abTest)" in md.stdout
     assert "| time to promotion | 13m |" in md.stdout  # 10 iterations + 3, 1m each
+
+
+def test_requests_exposed_at_the_request_rate_a_real_prometheus_measures(root: Path, tmp_path: Path,
+                                                                        tool: Callable[[str], str]) -> None:
+    """checkout's primary in production served 50 requests/s over the last two hours (backfilled with promtool):
+    its exposure of 5+25+50+50 %·min x 60 s x 50/s = 3,900 requests reach the canary."""
+    promtool, prometheus = tool("promtool"), tool("prometheus")
+    labels = {"namespace": "shop", "deployment": "checkout-primary", "direction": "inbound",
+              "classification": "success"}
+    end = int(time.time()) // 10 * 10
+    lines = (sample("response_total", labels, 500 * i, at) for i, at in enumerate(range(end - 7200, end + 1, 10)))
+    with serving(prometheus, backfill(promtool, lines, tmp_path), tmp_path) as url:
+        done = run(root, "--service", "checkout", "--prometheus", url, "-f", "json")
+        assert done.returncode == 0, done.stderr
+        by_env = {p["environment"]: {f["name"]: f for f in p["figures"]} for p in json.loads(done.stdout)}
+        exposed = by_env["production"]["requests exposed"]
+        assert exposed["value"] == pytest.approx((5 + 25 + 50 + 50) / 100 * 60 * 50)
+        assert "the primary's 50 requests/s over the last 1h" in exposed["driven_by"]
+        # staging's primary (namespace shop-staging) has no series: no figure, a note that says why
+        staging = next(p for p in json.loads(done.stdout) if p["environment"] == "staging")
+        assert "requests exposed" not in by_env["staging"]
+        assert "requests exposed: Prometheus has no requests of checkout-primary in shop-staging over the last 1h" \
+            in staging["notes"]
+        text = run(root, "--service", "checkout", "--env", "production", "--prometheus", url)
+        assert "  requests exposed: 3,900 requests (the exposure x the primary's 50 requests/s" in text.stdout
 
 
 def test_an_unknown_service_is_a_clear_error(root: Path) -> None:
