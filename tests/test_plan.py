@@ -175,6 +175,28 @@ def test_requests_exposed_at_the_request_rate_a_real_prometheus_measures(root: P
         assert "  requests exposed: 3,900 requests (the exposure x the primary's 50 requests/s" in text.stdout
 
 
+# every example, computed by hand from its spec: (ticks to Succeeded) x interval; threshold x interval; and
+# threshold x interval + the longest window (each SLO's 1m; checkout's error-budget-burn 1m; billing-worker's
+# queue-lag is a gauge, no window) + 10s scrape + one interval
+EXAMPLES = {
+    ("checkout", "production"): (6 * 60, 2 * 60, 2 * 60 + 60 + 10 + 60),  # steps [5, 25, 50]: 3 + 3 ticks
+    ("checkout", "staging"): (6 * 30, 2 * 30, 2 * 30 + 60 + 10 + 30),  # interval 30s, threshold 2
+    ("frontend", "production"): (13 * 60, 2 * 60, 2 * 60 + 60 + 10 + 60),  # A/B, 10 iterations + 3
+    ("frontend", "staging"): (6 * 30, 2 * 30, 2 * 30 + 60 + 10 + 30),  # 3 iterations + 3, 30s
+    ("billing-worker", "production"): (9 * 60, 2 * 60, 2 * 60 + 60 + 10 + 60),  # blue/green, 5 iterations + 4
+    ("billing-worker", "staging"): (6 * 30, 2 * 30, 2 * 30 + 60 + 10 + 30),  # 2 iterations + 4, 30s
+}
+
+
+def test_every_example_plans_as_computed_by_hand(root: Path) -> None:
+    done = run(root, "-f", "json")
+    assert done.returncode == 0, done.stderr
+    figures = {(p["service"], p["environment"]): {f["name"]: f["value"] for f in p["figures"]}
+               for p in json.loads(done.stdout)}
+    assert {key: (f["time to promotion"], f["time to rollback after the first failed check"],
+                  f["worst case from the first bad request to rollback"]) for key, f in figures.items()} == EXAMPLES
+
+
 def test_an_unknown_service_is_a_clear_error(root: Path) -> None:
     result = run(root, "--service", "nope")
     assert result.returncode == 1 and "Traceback" not in result.stderr
