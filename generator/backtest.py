@@ -330,85 +330,101 @@ def fetch(targets: list[Target], prometheus: Prometheus, start: float, end: floa
     return values, refused
 
 
-def judge(item: Target, values: list[np.ndarray], start: float, healthy: list[Window], incidents: list[Window],
-          target_rate: float = DEFAULT_TARGET) -> Result:
+@dataclass(frozen=True)
+class _Run:
+    """What one service's simulation shares: its ticks' times, where history is healthy, its schedule."""
+
+    start: float
+    step: float
+    healthy: np.ndarray
+    needed: int  # passing analyses to promote
+    threshold: int
+
+    def starts(self, threshold: int) -> np.ndarray:
+        return _starts(self.healthy, 2 + self.needed + threshold - 1)
+
+    def rate(self, fail: np.ndarray, threshold: int | None = None) -> float:
+        """Percent of the healthy rollouts that ``fail`` aborts."""
+        limit = threshold or self.threshold
+        starts = self.starts(limit)
+        return 100 * _aborted(fail, starts, self.needed, limit) / len(starts) if len(starts) else 0.0
+
+    def delay(self, fail: np.ndarray, incident: Window) -> tuple[float | None, str]:
+        """Seconds from the incident's start to the rollback of a rollout whose canary got its first traffic at
+        the first tick from then, and what happened."""
+        first = max(0, math.ceil((incident.start - self.start) / self.step - 1e-9))
+        ticks, outcome = _delay(fail, first, self.needed, self.threshold)
+        return (None if ticks is None else self.start + (first + ticks) * self.step - incident.start), outcome
+
+
+def judge(item: Target, values: list[np.ndarray], start: float, end: float, healthy: list[Window],
+          incidents: list[Window], target_rate: float = DEFAULT_TARGET) -> Result:
     """The backtest of one service in one environment from its metrics' values (one array per metric)."""
     strategy = item.resolved["spec"]["strategy"]
     step = schedule_interval(strategy)
-    threshold = int(strategy.get("threshold") or 1)
-    needed = analyses(strategy)
-    count = len(values[0]) if values else 0
+    count = int((end - start) // step) + 1
     times = start + step * np.arange(count)
     ok = np.zeros(count, dtype=bool) if healthy else np.ones(count, dtype=bool)
     for w in healthy:
         ok |= (times >= w.start) & (times <= w.end)
     for w in incidents:
         ok &= ~((times >= w.start) & (times <= w.end))
+    run = _Run(start, step, ok, analyses(strategy), int(strategy.get("threshold") or 1))
     fails = [_fails(metric, v) for metric, v in zip(item.metrics, values, strict=True)]
     fail = np.logical_or.reduce(fails) if fails else np.zeros(count, dtype=bool)
-
-    def starts_for(limit: int) -> np.ndarray:
-        return _starts(ok, 2 + needed + limit - 1)
-
-    starts = starts_for(threshold)
-    aborted = _aborted(fail, starts, needed, threshold)
-    possible = max(0, count - (2 + needed + threshold - 1) + 1)
-    rate = 100 * aborted / len(starts) if len(starts) else 0.0
+    starts = run.starts(run.threshold)
+    aborted = _aborted(fail, starts, run.needed, run.threshold)
     allowed = math.floor(target_rate / 100 * len(starts) + 1e-9)
 
-    metrics, suggestions = [], []
+    metrics: list[MetricResult] = []
+    suggestions: list[Suggestion] = []
     for i, (metric, v) in enumerate(zip(item.metrics, values, strict=True)):
         nodata = np.isnan(v)
         bounds = [f"{side} {value:g}" for side, value in (("min", metric.min), ("max", metric.max))
                   if value is not None]
         metrics.append(MetricResult(metric.name, ", ".join(bounds) or "none", int(np.count_nonzero(fails[i] & ~nodata)),
-                                    int(np.count_nonzero(nodata)), tuple(_runs(nodata, times, step))))
-        others = np.logical_or.reduce([f for j, f in enumerate(fails) if j != i]) if len(fails) > 1 \
-            else np.zeros(count, dtype=bool)
-        for side in ("min", "max"):
-            current = getattr(metric, side)
-            if current is None or not len(starts):
-                continue
-            other_side = Metric(metric.name, metric.query, None if side == "min" else metric.min,
-                                None if side == "max" else metric.max, metric.origin)
-            fixed = others | _fails(other_side, v)
-            best = _tightest(v, fixed, starts, needed, threshold, side, allowed)
-            if best is None:
-                continue
-            best = _round(best, side)
-            if best == current:
-                continue
-            changed = Metric(metric.name, metric.query, best if side == "min" else metric.min,
-                             best if side == "max" else metric.max, metric.origin)
-            trial = others | _fails(changed, v)
-            after = 100 * _aborted(trial, starts, needed, threshold) / len(starts)
-            delays = [_shown_delay(_delay(trial, _index(w.start, start, step), needed, threshold), step)
-                      for w in incidents]
-            before = [_shown_delay(_delay(fail, _index(w.start, start, step), needed, threshold), step)
-                      for w in incidents]
-            effect = ["the plan's times: no change (a metric's bound does not move the schedule)"]
-            effect += [f"incident at {stamp(w.start)}: {b} -> {a}" for w, b, a in zip(incidents, before, delays,
-                                                                                       strict=True) if a != b]
-            suggestions.append(Suggestion(_setting(metric, side), float(current), best, (rate, after),
-                                          tuple(effect)))
+                                    int(np.count_nonzero(nodata)), tuple(_runs(nodata, times))))
+        others = np.logical_or.reduce([f for j, f in enumerate(fails) if j != i] or [np.zeros(count, dtype=bool)])
+        if len(starts):
+            suggestions += _bound_suggestions(run, metric, v, others, fail, starts, allowed, incidents)
 
-    lowest = next((t for t in range(1, MAX_THRESHOLD + 1) if len(starts_for(t))
-                   and 100 * _aborted(fail, starts_for(t), needed, t) / len(starts_for(t)) <= target_rate), None)
-    if lowest is not None and lowest != threshold:
-        trial_starts = starts_for(lowest)
-        after = 100 * _aborted(fail, trial_starts, needed, lowest) / len(trial_starts)
-        suggestions.append(Suggestion("strategy.threshold", float(threshold), float(lowest), (rate, after),
+    lowest = next((t for t in range(1, MAX_THRESHOLD + 1) if len(run.starts(t)) and run.rate(fail, t) <= target_rate),
+                  None)
+    if lowest is not None and lowest != run.threshold:
+        suggestions.append(Suggestion("strategy.threshold", float(run.threshold), float(lowest),
+                                      (run.rate(fail), run.rate(fail, lowest)),
                                       tuple(_plan_changes(item.resolved, lowest))))
+    found = tuple(IncidentResult(w, *run.delay(fail, w)) for w in incidents)
+    possible = max(0, count - (2 + run.needed + run.threshold - 1) + 1)
+    return Result(item.service.name, item.service.environment, start, step, count, run.threshold, run.needed,
+                  len(starts), aborted, possible - len(starts), target_rate, tuple(metrics), found,
+                  tuple(suggestions), plan(item.resolved).figure("worst case from the first bad request to rollback"))
 
-    incident_results = []
-    for w in incidents:
-        ticks, outcome = _delay(fail, _index(w.start, start, step), needed, threshold)
-        delay = None if ticks is None else start + (_index(w.start, start, step) + ticks) * step - w.start
-        incident_results.append(IncidentResult(w, delay, outcome))
-    return Result(item.service.name, item.service.environment, start, step, count, threshold, needed, len(starts),
-                  aborted, possible - len(starts), target_rate, tuple(metrics), tuple(incident_results),
-                  tuple(suggestions),
-                  plan(item.resolved).figure("worst case from the first bad request to rollback"))
+
+def _bound_suggestions(run: _Run, metric: Metric, values: np.ndarray, others: np.ndarray, fail: np.ndarray,
+                       starts: np.ndarray, allowed: int, incidents: list[Window]) -> Iterator[Suggestion]:
+    """Per bound of the metric, the tightest value within the target, when it differs from the spec's."""
+    for side in ("min", "max"):
+        current = getattr(metric, side)
+        if current is None:
+            continue
+        other_side = Metric(metric.name, metric.query, None if side == "min" else metric.min,
+                            None if side == "max" else metric.max, metric.origin)
+        best = _tightest(values, others | _fails(other_side, values), starts, run.needed, run.threshold, side,
+                         allowed)
+        if best is None or _round(best, side) == current:
+            continue
+        best = _round(best, side)
+        changed = Metric(metric.name, metric.query, best if side == "min" else metric.min,
+                         best if side == "max" else metric.max, metric.origin)
+        trial = others | _fails(changed, values)
+        effect = ["the plan's times: no change (a metric's bound does not move the schedule)"]
+        for w in incidents:
+            before, after = _shown(run.delay(fail, w)), _shown(run.delay(trial, w))
+            if before != after:
+                effect.append(f"incident at {stamp(w.start)}: {before} -> {after}")
+        yield Suggestion(_setting(metric, side), float(current), best, (run.rate(fail), run.rate(trial)),
+                         tuple(effect))
 
 
 def backtest(targets: list[Target], prometheus: Prometheus, start: float, end: float, healthy: list[Window],
@@ -422,23 +438,18 @@ def backtest(targets: list[Target], prometheus: Prometheus, start: float, end: f
                          "Fix the metric's query (rollouts validate checks its PromQL) or its variables.")
                 for (t, m), message in sorted(refused.items())]
     failed = {t for t, _ in refused}
-    results = [judge(item, [values[(t, m)] for m in range(len(item.metrics))], start, healthy, incidents,
+    results = [judge(item, [values[(t, m)] for m in range(len(item.metrics))], start, end, healthy, incidents,
                      target_rate)
                for t, item in enumerate(targets) if t not in failed]
     return results, findings
 
 
-def _index(moment: float, start: float, step: float) -> int:
-    """The first tick at or after ``moment``."""
-    return max(0, math.ceil((moment - start) / step - 1e-9))
+def _shown(answer: tuple[float | None, str]) -> str:
+    delay, outcome = answer
+    return f"rolled back after {duration(delay)}" if delay is not None else outcome.split(":")[0]
 
 
-def _shown_delay(answer: tuple[int | None, str], step: float) -> str:
-    ticks, outcome = answer
-    return f"rolled back after {duration(ticks * step)}" if ticks is not None else outcome.split(":")[0]
-
-
-def _runs(mask: np.ndarray, times: np.ndarray, step: float) -> Iterator[Window]:
+def _runs(mask: np.ndarray, times: np.ndarray) -> Iterator[Window]:
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
     for begin, stop in zip(edges[::2], edges[1::2], strict=True):
         yield Window(float(times[begin]), float(times[stop - 1]))

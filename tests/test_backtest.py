@@ -20,6 +20,7 @@ from rollouts.backtest import (
     _starts,
     _tightest,
     backtest,
+    judge,
     parse_time,
     parse_window,
     render_query,
@@ -242,3 +243,13 @@ def test_the_tightest_bound_agrees_with_brute_force(side: str, threshold: int) -
     tighter = candidates[candidates > best] if side == "min" else candidates[candidates < best]
     # every tighter bound aborts more than allowed (the abort count only grows as the bound tightens)
     assert aborts(float(tighter[0] if side == "min" else tighter[-1])) > allowed
+
+
+def test_a_service_without_metrics_never_aborts(tmp_path: Path) -> None:
+    item = _target(tmp_path, "quiet", SPEC.replace("  slo: {successRate: 99, interval: 1m}\n", ""))
+    assert item.metrics == ()
+    result = judge(item, [], T0, T0 + (TICKS - 1) * 60, [], [])
+    assert (result.ticks, result.rollouts, result.aborted) == (TICKS, TICKS - 5, 0)
+    # nothing can fail a check, so the lowest threshold is within the target
+    ((suggestion),) = result.suggestions
+    assert (suggestion.setting, suggestion.suggested, suggestion.false_aborts) == ("strategy.threshold", 1, (0, 0))
