@@ -38,12 +38,12 @@ def shared() -> Path:
 
 @pytest.fixture(scope="session")
 def catalog(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
-    """The acceptance schema catalog: the shared flux-schema catalog plus the Linkerd policy CRDs, built once per
-    session by `schemas build`."""
+    """The acceptance schema catalog: the shared flux-schema catalog plus the Linkerd policy CRDs and the
+    prometheus-operator CRDs (the SLO rules' PrometheusRule), built once per session by `schemas build`."""
     from rollouts.catalog.build import build
 
     out = tmp_path_factory.mktemp("full") / "schemas"
-    report = build(str(out), None, [str(shared / "crds" / "linkerd")],
+    report = build(str(out), None, [str(shared / "crds" / "linkerd"), str(shared / "crds" / "prometheus-operator")],
                    [str(shared / "schemas" / "flux-schema-catalog")])
     assert not report.findings
     return out

@@ -10,7 +10,11 @@ What the API server does with an object, the schema says up front:
   and nothing else: kubeconform's openapi2jsonschema.py leaves such a field unconstrained;
 * ``nullable: true`` adds ``null``; OpenAPI 3.0's boolean ``exclusiveMinimum``/``exclusiveMaximum`` become the
   JSON Schema numbers; ``x-kubernetes-embedded-resource`` objects accept apiVersion, kind and metadata;
-* CEL rules (``x-kubernetes-validations``) and descriptions are dropped: kubeconform does not evaluate CEL.
+* CEL rules (``x-kubernetes-validations``) and descriptions are dropped: kubeconform does not evaluate CEL;
+* a ``pattern`` is Go RE2, as the API server reads it; RE2's case-insensitive flag ``(?i)`` has no ECMA 262
+  equivalent, and a draft-07 schema's patterns must be ECMA 262 (the in-process engine, jsonschema-rs, refuses
+  the schema otherwise): its letters become both cases (prometheus-operator's ``partial_response_strategy``,
+  ``^(?i)(abort|warn)?$``, becomes ``^([aA][bB][oO][rR][tT]|[wW][aA][rR][nN])?$``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,41 @@ OBJECT_META: dict[str, Any] = {
 }
 
 
+def ecma_pattern(pattern: str) -> str:
+    """An RE2 pattern as ECMA 262: what follows a ``(?i)`` flag matches letters of either case. Other patterns are
+    returned unchanged."""
+    head, flag, tail = pattern.partition("(?i)")
+    if not flag:
+        return pattern
+    tail = tail.replace("(?i)", "")  # a later flag changes nothing: all that follows the first is folded
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(tail):
+        c = tail[i]
+        if c == "\\" and i + 1 < len(tail):
+            out.append(tail[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+                out.append(c)
+            elif c.isalpha() and tail[i + 1:i + 2] == "-" and tail[i + 2:i + 3].isalpha():
+                low, high = c, tail[i + 2]
+                out.append(f"{low}-{high}{low.swapcase()}-{high.swapcase()}")
+                i += 3
+                continue
+            else:
+                out.append(c + c.swapcase() if c.isalpha() else c)
+        elif c == "[":
+            in_class = True
+            out.append(c)
+        else:
+            out.append(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c)
+        i += 1
+    return head + "".join(out)
+
+
 def convert_schema(node: Any, root: bool = False, branch: bool = False) -> Any:
     """One OpenAPI v3 structural schema node -> a strict JSON Schema node.
 
@@ -71,6 +110,8 @@ def convert_schema(node: Any, root: bool = False, branch: bool = False) -> Any:
             out[key] = convert_schema(value, branch=True)
         elif key in ("allOf", "anyOf", "oneOf"):
             out[key] = [convert_schema(sub, branch=True) for sub in value]
+        elif key == "pattern" and isinstance(value, str):
+            out[key] = ecma_pattern(value)
         else:
             out[key] = value
 

@@ -27,6 +27,8 @@ PINS = {
     "loadtester": "0.38.0",
     "policy-controller": "0.10.6",  # sigstore/helm-charts chart (app v0.13.1): admission of signed images
     "podinfo": "6.9.2",  # the demo workload of the develop pack
+    # prometheus-community chart 31.0.0 = prometheus-operator v0.93.0: the PrometheusRule CRD of the SLO rules
+    "prometheus-operator-crds": "31.0.0",
 }
 
 FLAGGER_IDENTITY = {
@@ -35,6 +37,7 @@ FLAGGER_IDENTITY = {
 }
 
 PD = "flux/infrastructure/progressive-delivery"
+PROMETHEUS_OPERATOR_CRDS = "prometheus-operator-crds"  # the Flux Kustomization of builders.prometheus_operator
 BOOT = "flux/bootstrap"
 LAYER = f"{BOOT}/rollouts"  # our bootstrap objects; flux-system/ is flux bootstrap's folder
 FLAGGER_CHARTS = "https://flagger.app"  # Flagger's Helm repository; only charts/flagger is also pushed to OCI
@@ -115,13 +118,14 @@ def object_name(name: str) -> str:
 def apps_kustomizations(env: str, services: dict[str, str], source: str = RenderOptions.repo_name,
                         after: tuple[str, ...] = ()) -> list[Doc]:
     """The Flux Kustomizations of one environment: its namespaces, then one per service (``services``: name ->
-    namespace), each on its own path, after Flagger, the namespaces and ``after`` (the analysis controller its
-    Canary calls, and that controller's config of the environment), health-checked on its Canary, so that a broken
-    service blocks no other and every build stays small."""
+    namespace), each on its own path, after Flagger, the prometheus-operator CRDs (its SLO rules are
+    PrometheusRules), the namespaces and ``after`` (the analysis controller its Canary calls, and that controller's
+    config of the environment), health-checked on its Canary, so that a broken service blocks no other and every
+    build stays small."""
     namespaces = object_name(f"namespaces-{env}")
     docs = [flux_kustomization(namespaces, f"./flux/apps/{env}/namespaces", (), source)]
     for name, namespace in sorted(services.items()):
         docs.append(flux_kustomization(object_name(f"apps-{env}-{name}"), f"./flux/apps/{env}/{name}",
-                                       ("flagger", *after, namespaces), source, wait=False, timeout="5m",
-                                       canary=(name, namespace)))
+                                       ("flagger", PROMETHEUS_OPERATOR_CRDS, *after, namespaces), source,
+                                       wait=False, timeout="5m", canary=(name, namespace)))
     return docs

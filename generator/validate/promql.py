@@ -1,4 +1,5 @@
-"""PromQL of every MetricTemplate in the tree, filled in as Flagger fills it, syntax-checked by promtool.
+"""PromQL of every MetricTemplate in the tree, filled in as Flagger fills it, and of every PrometheusRule (the SLO
+rules: recording and alerting expressions, as written), syntax-checked by promtool.
 
 Flagger renders a MetricTemplate query per Canary metric that references it, as a Go template with the functions
 ``name``, ``namespace``, ``target``, ``service``, ``ingress``, ``route``, ``interval`` and ``variables.<key>``
@@ -143,11 +144,13 @@ class _Template:
 
 
 def _load(tree: str, documents: Mapping[str, list[Any]], files: list[str] | None = None) -> tuple[
-        dict[tuple[str, str], _Template], list[tuple[str, dict[str, Any]]]]:
-    """MetricTemplates (by namespace, name) with a Prometheus provider, and Canaries, from the rendered files
-    (``documents``: those already read, by path; ``files``: the tree's files, when already listed)."""
+        dict[tuple[str, str], _Template], list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """MetricTemplates (by namespace, name) with a Prometheus provider, Canaries and PrometheusRules, from the
+    rendered files (``documents``: those already read, by path; ``files``: the tree's files, when already
+    listed)."""
     templates: dict[tuple[str, str], _Template] = {}
     canaries: list[tuple[str, dict[str, Any]]] = []
+    rules: list[tuple[str, dict[str, Any]]] = []
     for path in tree_files(tree) if files is None else files:
         if not path.endswith(MANIFEST_SUFFIXES):
             continue
@@ -156,12 +159,16 @@ def _load(tree: str, documents: Mapping[str, list[Any]], files: list[str] | None
             try:
                 with open(path, encoding="utf-8") as fh:
                     text = fh.read()
-                if "MetricTemplate" not in text and "Canary" not in text:
+                if "MetricTemplate" not in text and "Canary" not in text and "PrometheusRule" not in text:
                     continue
                 docs = load_documents(text)
             except (OSError, ValueError):
                 continue  # kubeconform reports unreadable files
         for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == "PrometheusRule" and \
+                    str(doc.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+                rules.append((path, doc))
+                continue
             if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("flagger.app/"):
                 continue
             meta = doc.get("metadata") or {}
@@ -172,7 +179,7 @@ def _load(tree: str, documents: Mapping[str, list[Any]], files: list[str] | None
                         path, doc)
             elif doc.get("kind") == "Canary":
                 canaries.append((path, doc))
-    return templates, canaries
+    return templates, canaries, rules
 
 
 def load_documents(text: str) -> list[Any]:
@@ -191,7 +198,7 @@ def collect(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | No
             files: list[str] | None = None) -> tuple[list[Query], list[Finding]]:
     """Every query Flagger would send to Prometheus, filled in; template problems as findings. ``documents``: files
     already read (path -> documents), not read again."""
-    templates, canaries = _load(tree, documents or {}, files)
+    templates, canaries, rules = _load(tree, documents or {}, files)
     queries: list[Query] = []
     findings: list[Finding] = []
     for file, canary in canaries:
@@ -241,6 +248,16 @@ def collect(tree: str, locator: Locator, documents: Mapping[str, list[Any]] | No
         text, spans = _substitute(query, functools.partial(_placeholder, model=model))
         queries.append(Query(text, template.file, template.data, "/spec/query",
                              "placeholders (no Canary uses this template)", query, spans))
+    for file, rule in rules:
+        meta = rule.get("metadata") or {}
+        label = f"PrometheusRule {meta.get('namespace') or ''}/{meta.get('name') or ''}"
+        groups = (rule.get("spec") or {}).get("groups") or []
+        for g, group in enumerate(groups if isinstance(groups, list) else []):
+            entries = group.get("rules") if isinstance(group, dict) else None
+            for r, entry in enumerate(entries if isinstance(entries, list) else []):
+                expr = entry.get("expr") if isinstance(entry, dict) else None
+                if isinstance(expr, str):  # an integer expr is a number: nothing to parse
+                    queries.append(Query(expr, file, rule, f"/spec/groups/{g}/rules/{r}/expr", label, expr))
     return queries, findings
 
 

@@ -23,7 +23,7 @@ from tests.e2e.cluster import free_port
 
 NAMESPACE = "flux-system"
 # Every kind the rendered apps and bootstrap paths contain must have its CRD, or kustomize-controller's apply fails.
-CRD_DIRS = ("flux", "flagger", "gateway-api", "linkerd", "cert-manager")
+CRD_DIRS = ("flux", "flagger", "gateway-api", "linkerd", "cert-manager", "prometheus-operator")
 
 
 def crd_files(shared: str) -> list[str]:

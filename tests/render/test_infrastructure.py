@@ -109,8 +109,8 @@ def test_no_aggregate_mixes_crds_and_their_resources(rendered: RenderResult) -> 
 
 def test_infrastructure_is_ordered_and_pinned(rendered: RenderResult) -> None:
     chain = {d["metadata"]["name"]: d for d in docs_of(rendered, f"{LAYER}/infrastructure.yaml")}
-    assert list(chain) == ["gateway-api-crds", "cert-manager", "linkerd", "linkerd-viz", "flagger",
-                           "analysis-controller"]
+    assert list(chain) == ["gateway-api-crds", "prometheus-operator-crds", "cert-manager", "linkerd", "linkerd-viz",
+                           "flagger", "analysis-controller"]
     for before, after in itertools.pairwise(chain):
         assert chain[after]["spec"]["dependsOn"] == [{"name": before}]
     flagger = one(docs_of(rendered, f"{PD}/flagger/"), "HelmRelease", "flagger")["spec"]["values"]
@@ -177,8 +177,9 @@ def test_each_service_has_its_own_flux_kustomization(rendered: RenderResult) -> 
     assert "apps-production" not in kustomizations and "apps-staging" not in kustomizations
     checkout = kustomizations["apps-production-checkout"]["spec"]
     assert checkout["path"] == "./flux/apps/production/checkout"
-    assert checkout["dependsOn"] == [{"name": "flagger"}, {"name": "analysis-controller"},
-                                     {"name": "analysis-controller-production"}, {"name": "namespaces-production"}]
+    assert checkout["dependsOn"] == [{"name": "flagger"}, {"name": "prometheus-operator-crds"},
+                                     {"name": "analysis-controller"}, {"name": "analysis-controller-production"},
+                                     {"name": "namespaces-production"}]
     assert checkout["prune"] is True and checkout["wait"] is False
     assert checkout["healthChecks"] == [{"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "checkout",
                                          "namespace": "shop"}]

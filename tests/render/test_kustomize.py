@@ -66,8 +66,9 @@ def test_a_tree_with_the_develop_pack_builds(example_repo: Path, tool: Callable[
     assert build_every_directory(kustomize, example_repo / "flux") == []
     out = subprocess.run([kustomize, "build", str(example_repo / "flux" / "bootstrap")],
                          capture_output=True, text=True, check=True).stdout
-    # the chain with develop; per env: namespaces, the analysis controller's config, 3 services
-    assert out.count("kind: Kustomization") == 7 + 2 * (2 + 3)
+    # the chain with develop (the prometheus-operator CRDs among them); per env: namespaces, the analysis
+    # controller's config, 3 services
+    assert out.count("kind: Kustomization") == 8 + 2 * (2 + 3)
 
 
 @pytest.mark.slow

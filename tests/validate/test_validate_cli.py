@@ -173,7 +173,7 @@ def test_builtin_pins_are_well_formed() -> None:
     from rollouts.catalog.fetch import load_pins
 
     pins = load_pins()
-    assert len(pins) == 21
+    assert len(pins) == 22  # with the PrometheusRule CRD of the SLO rules
     assert all(p["url"].startswith("https://raw.githubusercontent.com/") for p in pins)
     assert all(len(p["url"].split("/")[5]) == 40 for p in pins)  # commit-pinned, not a branch
 

@@ -35,8 +35,10 @@ from .flagger import flagger
 from .linkerd import linkerd, linkerd_viz
 from .metrics import metric_templates
 from .policy import authorizations, server
+from .prometheus_operator import prometheus_operator_crds
 from .rbac import helm_test_role, helm_test_role_binding
 from .release import chart_source, helm_release
+from .slo import slo_rules
 
 if TYPE_CHECKING:
     from ...spec.types import Resolved
@@ -56,10 +58,12 @@ SERVICE: tuple[ServiceBuilder, ...] = (
     helm_test_role_binding,  # rbac.yaml: RoleBinding
     server,                  # policy.yaml: Server
     authorizations,          # policy.yaml: MeshTLSAuthentication / NetworkAuthentication + AuthorizationPolicy
+    slo_rules,               # slo-rules.yaml: PrometheusRule (the SLO's burn-rate recordings and alerts)
 )
 
 INFRASTRUCTURE: tuple[InfrastructureBuilder, ...] = (
     gateway_api,   # the Gateway API CRDs (upstream GitRepository)
+    prometheus_operator_crds,  # flux/infrastructure/prometheus-operator-crds (PrometheusRule, for the SLO rules)
     cert_manager,  # flux/infrastructure/cert-manager
     policy_controller,  # flux/infrastructure/policy-controller (admission: in rollouts.project.yaml)
     linkerd,       # flux/infrastructure/progressive-delivery/linkerd

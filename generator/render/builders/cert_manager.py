@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from ..infra import MANAGED, PINS, Layer, flux_kustomization, helm_release, helm_repository, system_namespace
+from ..infra import (
+    MANAGED,
+    PINS,
+    PROMETHEUS_OPERATOR_CRDS,
+    Layer,
+    flux_kustomization,
+    helm_release,
+    helm_repository,
+    system_namespace,
+)
 from ..options import RenderOptions
 
 DIRECTORY = "flux/infrastructure/cert-manager"
@@ -16,7 +25,8 @@ def cert_manager(options: RenderOptions) -> Layer:
                      source="jetstack", depends_on=("cert-manager",),
                      values={"app": {"trust": {"namespace": "cert-manager"}}}),
     ]
-    return Layer(flux_kustomization("cert-manager", f"./{DIRECTORY}", ("gateway-api-crds",), options.repo_name),
+    return Layer(flux_kustomization("cert-manager", f"./{DIRECTORY}", (PROMETHEUS_OPERATOR_CRDS,),
+                                    options.repo_name),
                  DIRECTORY, {"namespace.yaml": [system_namespace("cert-manager", MANAGED)],
                              "source.yaml": [helm_repository("jetstack", "cert-manager", "https://charts.jetstack.io")],
                              "releases.yaml": releases})
