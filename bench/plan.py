@@ -41,9 +41,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     from rollouts.lint import load_and_lint
-    from rollouts.plan import plan
     from rollouts.project import load_project
     from rollouts.render.builders import service_documents
+    from rollouts.render.plan import plan
     from rollouts.spec.load import Spec
     from rollouts.spec.resolve import environments, resolve
 

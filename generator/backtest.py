@@ -39,10 +39,10 @@ import numpy as np
 
 from .durations import duration
 from .findings import Finding, error
-from .plan import plan, shown
 from .prometheus import MAX_POINTS, Prometheus, QueryError
 from .render.builders.metrics import checks
 from .render.model import Service
+from .render.plan import plan, shown
 from .schedule import interval as schedule_interval
 from .schedule import rows
 from .spec.load import Spec, parse

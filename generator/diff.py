@@ -23,9 +23,9 @@ from .durations import duration
 from .errors import RolloutsError
 from .findings import Finding
 from .lint import load_and_lint
-from .plan import plan, shown
 from .project import discover, load_project
 from .render import render
+from .render.plan import plan, shown
 from .spec.resolve import environments, resolve
 
 SOURCES = ("services", "rollouts.project.yaml")
@@ -122,7 +122,7 @@ def snapshot(root: str, label: str) -> Snapshot:
             objects[key] = {}
     for file, text in result.files.items():
         parts = file.split("/")
-        if len(parts) != 5 or parts[:2] != ["flux", "apps"]:
+        if len(parts) != 5 or parts[:2] != ["flux", "apps"] or not file.endswith(".yaml"):
             continue
         key = (parts[3], parts[2])
         if key not in objects:

@@ -1,6 +1,6 @@
 """Flagger's schedule of one rollout, from the strategy alone (no render, no I/O): the ticks its scheduler runs
 from the one that detects the new revision to Succeeded (fluxcd/flagger pkg/controller/scheduler.go; the module
-documentation of rollouts.plan says what each tick does). Shared by ``rollouts plan`` and lint's rules."""
+documentation of rollouts.render.plan says what each tick does). Shared by ``rollouts plan`` and lint's rules."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rollouts.plan import Plan, plan
+from rollouts.render.plan import Plan, plan
 from rollouts.spec.load import load
 from rollouts.spec.resolve import resolve
 

@@ -25,9 +25,9 @@ PLAN_FORMATS = ("text", "json", "markdown")
 def command(service: tuple[str, ...], env: tuple[str, ...], fmt: str, url: str | None, root: str) -> int:
     from ..errors import RolloutsError
     from ..lint import load_and_lint
-    from ..plan import markdown, plan, request_rate_query, text
     from ..project import discover, load_project
     from ..prometheus import Prometheus, QueryError
+    from ..render.plan import markdown, plan, request_rate_query, text
     from ..spec.resolve import environments, resolve
 
     project = load_project(root)

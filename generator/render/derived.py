@@ -30,6 +30,7 @@ from .builders.controller import (
     referenced_secrets,
     statefulset,
 )
+from .builders.dashboards import overview_configmap
 from .engine import Doc, parse_back, render_text
 from .infra import LAYER, apps_kustomizations
 from .model import kustomization, namespace_doc
@@ -77,7 +78,9 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
         kustomizations = apps_kustomizations(env, names, after=after)
         if env in configs:
             out[f"{APPS}/{env}/{CONTROLLER}/config.yaml"] = [config_map(env, configs[env])]
-            out[f"{APPS}/{env}/{CONTROLLER}/kustomization.yaml"] = [kustomization(["config.yaml"])]
+            out[f"{APPS}/{env}/{CONTROLLER}/dashboard.yaml"] = [
+                overview_configmap(env, {k: ns for k, ns in services.items() if k.split("/", 1)[0] == env})]
+            out[f"{APPS}/{env}/{CONTROLLER}/kustomization.yaml"] = [kustomization(["config.yaml", "dashboard.yaml"])]
             kustomizations.insert(1, config_kustomization(env))
         if env in policies:
             out[f"{APPS}/{env}/{ADMISSION}/policies.yaml"] = policies[env]

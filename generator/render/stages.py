@@ -22,9 +22,12 @@ from .builders import infrastructure, service_documents, service_facts
 from .cache import Output, RenderCache
 from .derived import APPS, derived_files
 from .engine import RenderCheckError, parse_back, render_text
+from .infra import object_name
 from .options import RenderOptions
 from .origins import Origins
+from .plan import plan
 from .result import RenderResult
+from .runbook import PLATFORM_FILE, platform_runbook, service_runbook
 from .safe import RenderValueError
 
 Progress = Callable[[int, int], None]
@@ -168,6 +171,9 @@ def render_spec(job: Job, spec: Spec, path: str) -> Unit:
                 if job.parse_back:
                     parse_back(file, text, docs)
                 texts[file] = text
+            kustomization = object_name(f"apps-{env}-{spec.name}")
+            texts[f"{base}/RUNBOOK.md"] = service_runbook(plan(resolved), namespace, kustomization, spec.file,
+                                                        str(resolved["metadata"].get("owner", "")))
         except RenderValueError as e:
             unit.findings.append(error("render-value", spec.file, 1, 1, f"{env}: {e}",
                                        "Remove the character or shorten the key."))
@@ -221,6 +227,7 @@ def assemble(job: Job, options: RenderOptions, units: Iterable[Unit], services: 
             parse_back(file, text, docs)
             result.files[file] = text
     if result.complete:
+        result.files[f"flux/infrastructure/{PLATFORM_FILE}"] = platform_runbook(sorted(set(result.services.values())))
         result.files.update(derived_files(result.services, project.environments, project, facts=result.facts,
                                           options=options))
     result.files = dict(sorted(result.files.items()))

@@ -56,7 +56,7 @@ from typing import Any
 
 import pytest
 import yaml
-from rollouts.plan import Plan
+from rollouts.render.plan import Plan
 
 from tests.e2e.cluster import Cluster, Process, free_port, wait_for
 from tests.e2e.fake_linkerd_proxy import AppMetrics, FakeLinkerdProxy
@@ -256,9 +256,9 @@ RBAC = "infrastructure/progressive-delivery/analysis-controller/rbac.yaml"
 def _plans(project: Path) -> dict[tuple[str, str], Plan]:
     """The product's plan (rollouts plan) of every service and environment of the suite's specs, by Canary."""
     from rollouts.lint import load_and_lint
-    from rollouts.plan import plan
     from rollouts.project import load_project
     from rollouts.render.model import namespace_for
+    from rollouts.render.plan import plan
     from rollouts.spec.resolve import environments, resolve
 
     loaded = load_project(str(project))

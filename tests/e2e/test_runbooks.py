@@ -7,17 +7,16 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from rollouts.runbook import platform_runbook
 
 from tests.runbook_commands import commands
-from tests.test_runbook import example_runbooks
+from tests.test_runbook import example_runbooks, platform
 
 pytestmark = pytest.mark.e2e
 
 
 def test_every_kubectl_command_of_the_runbooks_parses(need_bin: Callable[[str], str]) -> None:
     kubectl = need_bin("kubectl")
-    texts = [*example_runbooks().values(), platform_runbook(["shop", "shop-staging"])]
+    texts = [*example_runbooks().values(), platform()]
     checked = {tuple(c) for text in texts for c in commands(text) if c[0] == "kubectl"}
     assert len(checked) > 20
     for command in sorted(checked):

@@ -67,7 +67,7 @@ def render_docs(tmp_path: Path, data: dict[str, Any]) -> dict[str, list[dict[str
     assert result.ok, result.findings
     base = "flux/apps/production/web/"
     return {p[len(base):]: [d for d in yaml.safe_load_all(t) if d] for p, t in result.files.items()
-            if p.startswith(base)}
+            if p.startswith(base) and p.endswith(".yaml")}
 
 
 def lint_text(tmp_path: Path, text: str) -> list[tuple[str, str]]:

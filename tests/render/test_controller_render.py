@@ -264,7 +264,10 @@ def test_the_config_kustomization_keeps_the_configmap_in_flagger_system(rendered
     assert spec["path"] == f"./flux/apps/{env}/analysis-controller" and "targetNamespace" not in spec
     assert spec["dependsOn"] == [{"name": "flagger"}]
     assert docs(rendered, f"flux/apps/{env}/analysis-controller/kustomization.yaml")[0]["resources"] == [
-        "config.yaml"]
+        "config.yaml", "dashboard.yaml"]  # dashboard.yaml: the environment's overview dashboard
+    (overview,) = docs(rendered, f"flux/apps/{env}/analysis-controller/dashboard.yaml")
+    assert overview["metadata"]["namespace"] == "flagger-system"
+    assert overview["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
 # -- wiring: the Canaries call the controller for exactly the guardrails their spec sets ---------------------------

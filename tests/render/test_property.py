@@ -60,7 +60,8 @@ def rendered_docs(tmp: Path, values: list[str]) -> dict[str, list[Any]]:
     spec = Spec("services/svc/rollouts.yaml", "", copy.deepcopy(base_spec(values)))  # type: ignore[arg-type]
     result = render(Project(str(tmp)), specs=[spec], environments=["production"], services=["svc"])
     assert result.ok, result.findings
-    return {path: list(yaml.load_all(text, Loader=yaml.CSafeLoader)) for path, text in result.files.items()}
+    return {path: list(yaml.load_all(text, Loader=yaml.CSafeLoader)) for path, text in result.files.items()
+            if path.endswith(".yaml")}
 
 
 def same_shape(plain: Any, got: Any, subst: dict[str, str], where: str) -> None:

@@ -30,6 +30,7 @@ from .bootstrap import bootstrap, gateway_api
 from .canary import canary
 from .cert_manager import cert_manager
 from .controller import analysis_controller, service_config, spec_digest
+from .dashboards import dashboard_configmap
 from .develop import develop
 from .flagger import flagger
 from .linkerd import linkerd, linkerd_viz
@@ -59,6 +60,7 @@ SERVICE: tuple[ServiceBuilder, ...] = (
     server,                  # policy.yaml: Server
     authorizations,          # policy.yaml: MeshTLSAuthentication / NetworkAuthentication + AuthorizationPolicy
     slo_rules,               # slo-rules.yaml: PrometheusRule (the SLO's burn-rate recordings and alerts)
+    dashboard_configmap,     # dashboard.yaml: ConfigMap (the Grafana dashboard, for the dashboard sidecar)
 )
 
 INFRASTRUCTURE: tuple[InfrastructureBuilder, ...] = (

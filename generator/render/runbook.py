@@ -10,10 +10,12 @@ only, one per line in fenced blocks, so a test can check each against the real C
 
 from __future__ import annotations
 
-from .durations import duration
+from ..durations import duration
 from .plan import Plan, markdown
 
 PLATFORM_FILE = "runbook-linkerd-progressive-delivery.md"
+WHAT = {"canary": "A new version gets a growing share of the traffic", "abTest": "A new version gets the requests "
+        "strategy.match selects", "blueGreen": "A new version is tested, then gets all the traffic at once"}
 STATE_NAMESPACE = "flagger-system"  # Flagger and the analysis controller
 
 
@@ -40,7 +42,7 @@ def service_runbook(plan: Plan, namespace: str, kustomization: str, spec_file: s
         "",
         "## What a rollout does",
         "",
-        f"A new version reaches the canary in steps, one tick every {one_tick}: promoted after {promotion} when every "
+        f"{WHAT[plan.strategy]}, one tick every {one_tick}: promoted after {promotion} when every "
         f"check passes; rolled back {rollback} after the first failed check, at worst {worst} after its first bad "
         f"request. Gates that may wait: {gates}. (rollouts plan --service {name} --env {env} prints the same.)",
         "",

@@ -34,11 +34,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .durations import duration, seconds
-from .render.builders.gates import webhooks
-from .render.model import Service
-from .schedule import MIN_INTERVAL, SCRAPE_INTERVAL, detection, max_weight, overshoot, rows
-from .schedule import interval as schedule_interval
+from ..durations import duration, seconds
+from ..schedule import MIN_INTERVAL, SCRAPE_INTERVAL, detection, max_weight, overshoot, rows
+from ..schedule import interval as schedule_interval
+from .builders.gates import webhooks
+from .model import Service
 
 DEFAULT_WEBHOOK_TIMEOUT = 10.0  # Flagger's CallWebhook when a webhook sets no timeout
 GATE_TYPES = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")

@@ -1,0 +1,43 @@
+"""The service's Grafana dashboard (render/dashboards.py) in a ConfigMap that Grafana's dashboard sidecar loads
+(label ``grafana_dashboard: "1"``; the sidecar must watch the service's namespace, ``searchNamespace: ALL`` in the
+Grafana chart)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..dashboards import Subject, encode, overview_dashboard, service_dashboard
+from ..engine import Doc, Expected
+from ..model import Built, Service
+from .controller import LABELS, NAMESPACE
+
+SIDECAR_LABEL = {"grafana_dashboard": "1"}
+OVERVIEW = "rollouts-overview-dashboard"
+
+
+def subject(svc: Service) -> Subject:
+    """The SLO the budget panels judge: policy.errorBudget (objective, window) when set, else slo.successRate over
+    30 days (the error budget's default window)."""
+    spec: Any = svc.spec
+    budget = (spec.get("policy") or {}).get("errorBudget") or {}
+    objective = budget.get("objective", (spec.get("slo") or {}).get("successRate"))
+    flows = tuple(str(f["name"]) for f in (spec.get("probes") or {}).get("flows") or [])
+    return Subject(svc.name, svc.environment, svc.namespace, objective, str(budget.get("window", "30d")), flows)
+
+
+def dashboard_configmap(svc: Service) -> Iterator[Built]:
+    name = f"{svc.name}-dashboard"
+    board = {"name": name, "labels": {**svc.context["labels"], **SIDECAR_LABEL},
+             "file": f"rollouts-{svc.environment}-{svc.name}.json", "json": encode(service_dashboard(subject(svc)))}
+    yield svc.object("dashboard.yaml", "apps/dashboard.yaml.j2", {"dashboard": board}, "v1", "ConfigMap",
+                     name, {"": ("spec", "slo")})
+
+
+def overview_configmap(environment: str, namespaces: Mapping[str, str]) -> Doc:
+    """The environment's overview (every service's canary status and weight), beside the analysis controller
+    (``namespaces``: "<env>/<service>" -> namespace of the environment's services)."""
+    board = {"name": OVERVIEW, "labels": {**LABELS, **SIDECAR_LABEL, "rollouts.dev/environment": environment},
+             "file": f"rollouts-{environment}-overview.json", "json": encode(overview_dashboard(namespaces))}
+    return Doc("apps/dashboard.yaml.j2", {"dashboard": board, "namespace": NAMESPACE},
+               Expected("v1", "ConfigMap", OVERVIEW, NAMESPACE))
