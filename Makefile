@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test e2e pipeline schemas render bench snapshots
+.PHONY: setup test e2e pipeline schemas render bench snapshots demo-success demo-failure demo-ab
 
 setup:
 	bash .ci/setup
@@ -25,6 +25,15 @@ e2e:
 	bash scripts/e2e-build >/dev/null
 	bash scripts/controller-image >/dev/null
 	$(BIN)/python -m pytest -m e2e tests/e2e -q -p no:cacheprovider
+
+# The lab (docs/lab.md): one example service on the e2e suite's control plane with real Flagger and Prometheus,
+# a release driven with healthy or failing traffic and its timeline printed live until promotion or rollback:
+# demo-success (checkout, canary, promoted), demo-failure (the same with 30% errors: rolled back), demo-ab
+# (frontend, A/B, promoted). ROLLOUTS_LAB_INTERVAL (default 30s) sets every strategy.interval. Needs root.
+demo-success demo-failure demo-ab:
+	bash .ci/setup --images
+	bash scripts/e2e-build >/dev/null
+	$(BIN)/python -m tests.e2e.lab $(patsubst demo-%,%,$@)
 
 SHARED ?= $(or $(ROLLOUTS_SHARED),../shared)
 
