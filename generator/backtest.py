@@ -185,8 +185,11 @@ def render_query(query: str, model: dict[str, str], variables: dict[str, str]) -
 
 
 def target(spec: Spec, resolved: Any) -> tuple[Target | None, list[Finding]]:
-    """The metrics of one resolved spec, or the findings of a query the backtest cannot fill in."""
+    """The metrics of one resolved spec, or the findings of a query the backtest cannot fill in; neither for a
+    fluxRollback spec (Flux alone: no Flagger analysis to replay)."""
     svc = Service(resolved)
+    if resolved["spec"]["strategy"]["type"] == "fluxRollback":
+        return None, []
     model = {"name": svc.name, "namespace": svc.namespace, "target": f"{svc.name}-primary", "service": svc.name,
              "ingress": svc.name, "route": svc.name}
     metrics, findings = [], []

@@ -114,10 +114,20 @@ def detection(spec: Mapping[str, Any]) -> tuple[float, str, float]:
     return int(strategy.get("threshold") or 1) * every + window + SCRAPE_INTERVAL + every, name, window
 
 
+def release_rollback(spec: Mapping[str, Any]) -> float:
+    """fluxRollback: the worst case from a bad release's first request to the start of its rollback. Flux's
+    helm-controller upgrades, waits up to strategy.releaseTimeout for the workload to be ready (the new pods serve as
+    soon as they are), then runs the chart's tests one after the other, each up to the same timeout (HelmRelease
+    spec.timeout; fluxcd/helm-controller internal/reconcile/atomic_release.go: upgrade, test, then remediation by
+    rollback): (1 + tests) x releaseTimeout."""
+    tests = len((spec["workload"].get("chart") or {}).get("tests") or [])
+    return (1 + tests) * seconds(str(spec["strategy"]["releaseTimeout"]))
+
+
 def time_to_promotion(strategy: Mapping[str, Any]) -> float:
     """Seconds from tick 0 to Succeeded, every gate passing at once."""
     return (len(rows(strategy)) - 1) * interval(strategy)
 
 
 __all__ = ["MIN_INTERVAL", "SCRAPE_INTERVAL", "TOTAL_WEIGHT", "Row", "detection", "interval", "max_weight", "overshoot",
-           "rows", "time_to_promotion", "weights", "windows"]
+           "release_rollback", "rows", "time_to_promotion", "weights", "windows"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rollouts.render.plan import Plan, plan
+from rollouts.render.plan import Plan, plan, text
 from rollouts.spec.load import load
 from rollouts.spec.resolve import resolve
 
@@ -139,7 +139,7 @@ def test_the_command_plans_every_example_in_each_format(root: Path) -> None:
     assert as_json.returncode == 0, as_json.stderr
     plans = json.loads(as_json.stdout)
     assert sorted((p["service"], p["environment"]) for p in plans) == [
-        (s, e) for s in ("billing-worker", "checkout", "frontend") for e in ("production", "staging")]
+        (s, e) for s in ("billing-worker", "checkout", "frontend", "inventory") for e in ("production", "staging")]
     checkout = next(p for p in plans if (p["service"], p["environment"]) == ("checkout", "production"))
     assert [t["weight"] for t in checkout["ticks"]] == [0, 5, 25, 50, 50, 0, 0]
     text = run(root, "--service", "checkout", "--env", "staging")
@@ -188,13 +188,42 @@ EXAMPLES = {
 }
 
 
+# inventory (fluxRollback, one Helm test, retries 0): (1 + 1) x releaseTimeout (2m; staging 1m), released once
+FLUX_EXAMPLES = {("inventory", "production"): (2 * 120, 1), ("inventory", "staging"): (2 * 60, 1)}
+
+
 def test_every_example_plans_as_computed_by_hand(root: Path) -> None:
     done = run(root, "-f", "json")
     assert done.returncode == 0, done.stderr
+    plans = json.loads(done.stdout)
     figures = {(p["service"], p["environment"]): {f["name"]: f["value"] for f in p["figures"]}
-               for p in json.loads(done.stdout)}
+               for p in plans if p["strategy"] != "fluxRollback"}
     assert {key: (f["time to promotion"], f["time to rollback after the first failed check"],
                   f["worst case from the first bad request to rollback"]) for key, f in figures.items()} == EXAMPLES
+    flux = {(p["service"], p["environment"]): {f["name"]: f["value"] for f in p["figures"]}
+            for p in plans if p["strategy"] == "fluxRollback"}
+    assert {key: (f["worst case from the first bad request to rollback"], f["releases of a bad version"])
+            for key, f in flux.items()} == FLUX_EXAMPLES
+
+
+def test_flux_alone_upgrades_tests_each_in_turn_and_counts_every_retry(tmp_path: Path) -> None:
+    """helm-controller: the upgrade waits up to releaseTimeout, then each test up to the same; a failure rolls
+    back, and each retry releases the version again (api/v2 UpgradeRemediation, internal/reconcile)."""
+    path = tmp_path / "rollouts.yaml"
+    path.write_text(BASE.replace("version: 1.0.0}", "version: 1.0.0, tests: [web-smoke, web-api]}", 1)
+                    .replace("STRATEGY", "    type: fluxRollback\n    releaseTimeout: 90s\n    retries: 2")
+                    .replace("GATES\n", ""))
+    spec, findings = load(str(path), "rollouts.yaml")
+    assert spec is not None, findings
+    p = plan(resolve(spec, "production"))
+    assert schedule(p) == [(0, 0, "Upgrading", 100), (1, 90, "Testing", 100), (2, 180, "Testing", 100),
+                           (3, 270, "Released", 100)]
+    assert [t.hooks for t in p.ticks] == [(), ("test web-smoke",), ("test web-api",), ()]
+    assert p.figure("worst case from the first bad request to rollback") == 3 * 90
+    assert p.figure("releases of a bad version") == 3
+    assert p.figure("exposure") == 100 * 270 / 60 * 3
+    assert p.gates == ()
+    assert "fluxRollback, Flux alone, each Helm operation up to 1m30s" in text([p])
 
 
 def test_an_unknown_service_is_a_clear_error(root: Path) -> None:

@@ -26,10 +26,12 @@ def platform() -> str:
 
 @pytest.mark.parametrize(("service", "env"), sorted(example_runbooks()))
 def test_every_rollouts_command_parses_for_that_service(service: str, env: str) -> None:
-    assert len(example_runbooks()) == 6
+    assert len(example_runbooks()) == 8
     text = example_runbooks()[(service, env)]
     ran = [c for c in commands(text) if c[0] == "rollouts"]
-    assert {c[1] for c in ran} >= {"hold", "release", "approve", "abort", "plan"}
+    # inventory is released by Flux alone: no analysis controller to hold, release, approve or abort
+    expected = {"plan"} if service == "inventory" else {"hold", "release", "approve", "abort", "plan"}
+    assert {c[1] for c in ran} == expected
     for command in ran:
         ctx = parse(command[1:])
         assert ctx.params.get("service") in (service, (service,)), command
@@ -45,6 +47,15 @@ def test_a_runbook_says_what_the_plan_says() -> None:
     assert "kubectl -n shop-staging get canary checkout --watch" in text
     assert "kubectl -n flux-system patch kustomization apps-staging-checkout --type merge" in text
     assert "| 4 | 2m | Promoting | 50% |" in text  # the plan's tick table
+
+
+def test_a_flux_alone_runbook_watches_the_helm_release_and_its_tests() -> None:
+    text = example_runbooks()[("inventory", "staging")]
+    assert "rolls back to the last good release when the upgrade or a test fails: at worst 2m after the new " \
+           "version's first request; a bad version is released once in all" in text  # (1 + 1 test) x 1m
+    assert "kubectl -n shop-staging get helmrelease inventory --watch" in text
+    assert "kubectl -n shop-staging logs inventory-test-stock-api" in text
+    assert "canary" not in text.lower().replace("no canary", "")
 
 
 def test_the_platform_runbook_names_each_application_namespace() -> None:

@@ -22,7 +22,7 @@ from .engine import templates_dir
 from .options import RenderOptions
 
 CACHE_FILE = os.path.join(".rollouts", "cache", "render.json")
-VERSION = 2  # 2: each output keeps the service's facts for the derived files
+VERSION = 3  # 2: each output keeps the service's facts for the derived files; 3: and whether it is Flux alone
 
 Output = tuple[str, dict[str, str], dict[str, Any], str, dict[str, Any]]  # env, texts, origins, namespace, facts
 

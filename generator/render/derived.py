@@ -60,7 +60,8 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
     configs: dict[str, str] = {}
     if project is not None:
         entries = previous_entries(previous, services, facts) if previous is not None else {}
-        entries.update({key: dict(f["controller"]) for key, f in facts.items() if key in services})
+        entries.update({key: dict(f["controller"]) for key, f in facts.items()
+                        if key in services and f["controller"] is not None})  # None: fluxRollback
         configs = environment_configs(entries, environments)
         options = replace(options or options_from_project(project), environments=tuple(environments))
         out[f"{CONTROLLER_DIRECTORY}/statefulset.yaml"] = [statefulset(options, referenced_secrets(entries))]
@@ -75,7 +76,8 @@ def derived_files(services: dict[str, str], environments: tuple[str, ...], proje
         # the admission policies that check its images are in place
         after = ((CONTROLLER, config_kustomization_name(env)) if env in configs else ()) + \
             ((admission_kustomization_name(env),) if env in policies else ())
-        kustomizations = apps_kustomizations(env, names, after=after)
+        kustomizations = apps_kustomizations(env, names, after=after,
+                                             flux_alone=flux_alone_services(env, names, facts, previous))
         if env in configs:
             out[f"{APPS}/{env}/{CONTROLLER}/config.yaml"] = [config_map(env, configs[env])]
             out[f"{APPS}/{env}/{CONTROLLER}/dashboard.yaml"] = [
@@ -154,6 +156,21 @@ def resolved_specs(project: Project, services: dict[str, str]) -> dict[str, tupl
             if f"{env}/{name}" in services and f"{env}/{name}" not in found:
                 found[f"{env}/{name}"] = (resolve(spec, env), raw)
     return found
+
+
+def flux_alone_services(env: str, names: Collection[str], facts: Mapping[str, Mapping[str, Any]],
+                        previous: str | None) -> set[str]:
+    """The services of ``env`` released by Flux alone (fluxRollback): from their facts, or, for those a partial
+    render leaves as they are, from the previous tree (such a service has no canary.yaml)."""
+    alone = set()
+    for name in names:
+        fact = facts.get(f"{env}/{name}")
+        if fact is not None:
+            if fact["fluxAlone"]:
+                alone.add(name)
+        elif previous is not None and not os.path.exists(os.path.join(previous, "apps", env, name, "canary.yaml")):
+            alone.add(name)
+    return alone
 
 
 def previous_entries(tree: str, services: dict[str, str], fresh: Collection[str]) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,7 @@ Chart versions are pinned here, in one place.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -98,11 +98,14 @@ def helm_release(name: str, namespace: str, *, chart: str = "", version: str = "
 
 
 def flux_kustomization(name: str, path: str, depends_on: tuple[str, ...], source: str, *, prune: bool = True,
-                       wait: bool = True, timeout: str = "10m", canary: tuple[str, str] | None = None) -> Doc:
-    """A Flux Kustomization in flux-system; with ``canary`` (name, namespace), health-checked on that Canary."""
+                       wait: bool = True, timeout: str = "10m", canary: tuple[str, str] | None = None,
+                       release: tuple[str, str] | None = None) -> Doc:
+    """A Flux Kustomization in flux-system; with ``canary`` (name, namespace), health-checked on that Canary, with
+    ``release`` on that HelmRelease (its Ready condition: kstatus)."""
     k = {"name": name, "path": path, "dependsOn": list(depends_on), "source": source, "prune": prune,
          "wait": wait, "timeout": timeout,
-         "canary": {"name": canary[0], "namespace": canary[1]} if canary else None}
+         "canary": {"name": canary[0], "namespace": canary[1]} if canary else None,
+         "release": {"name": release[0], "namespace": release[1]} if release else None}
     return Doc("bootstrap/kustomization-flux.yaml.j2", {"k": k, "canary_health": CANARY_HEALTH},
                Expected("kustomize.toolkit.fluxcd.io/v1", "Kustomization", name, "flux-system"))
 
@@ -116,16 +119,18 @@ def object_name(name: str) -> str:
 
 
 def apps_kustomizations(env: str, services: dict[str, str], source: str = RenderOptions.repo_name,
-                        after: tuple[str, ...] = ()) -> list[Doc]:
+                        after: tuple[str, ...] = (), flux_alone: Collection[str] = ()) -> list[Doc]:
     """The Flux Kustomizations of one environment: its namespaces, then one per service (``services``: name ->
     namespace), each on its own path, after Flagger, the prometheus-operator CRDs (its SLO rules are
     PrometheusRules), the namespaces and ``after`` (the analysis controller its Canary calls, and that controller's
-    config of the environment), health-checked on its Canary, so that a broken service blocks no other and every
-    build stays small."""
+    config of the environment), health-checked on its Canary (on its HelmRelease for the ``flux_alone`` ones,
+    fluxRollback: no Canary), so that a broken service blocks no other and every build stays small."""
     namespaces = object_name(f"namespaces-{env}")
     docs = [flux_kustomization(namespaces, f"./flux/apps/{env}/namespaces", (), source)]
     for name, namespace in sorted(services.items()):
         docs.append(flux_kustomization(object_name(f"apps-{env}-{name}"), f"./flux/apps/{env}/{name}",
                                        ("flagger", PROMETHEUS_OPERATOR_CRDS, *after, namespaces), source,
-                                       wait=False, timeout="5m", canary=(name, namespace)))
+                                       wait=False, timeout="5m",
+                                       canary=None if name in flux_alone else (name, namespace),
+                                       release=(name, namespace) if name in flux_alone else None))
     return docs

@@ -25,6 +25,13 @@ the confirm-rollout hooks passed):
   intervals. confirm-rollout, confirm-traffic-increase and confirm-promotion gates may wait "until approved"; the
   plan counts them as passing at once and lists them.
 
+- fluxRollback (no Flagger): Flux's helm-controller upgrades the release in one go and waits up to
+  strategy.releaseTimeout for it to be ready, runs the chart's Helm tests one after the other (each up to the same
+  timeout), and when the upgrade or a test fails rolls back to the last good release, then retries the upgrade
+  strategy.retries times (fluxcd/helm-controller internal/reconcile/atomic_release.go, api/v2 UpgradeRemediation at
+  v1.6.3). The new version gets all traffic as soon as its pods are ready, so the worst case from its first request
+  to the rollback is (1 + tests) x releaseTimeout, and a bad version is released 1 + retries times.
+
 Every figure names the setting that drives it. No I/O: the core returns a :class:`Plan`; the CLI prints it.
 """
 
@@ -35,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..durations import duration, seconds
-from ..schedule import MIN_INTERVAL, SCRAPE_INTERVAL, detection, max_weight, overshoot, rows
+from ..schedule import MIN_INTERVAL, SCRAPE_INTERVAL, detection, max_weight, overshoot, release_rollback, rows
 from ..schedule import interval as schedule_interval
 from .builders.gates import webhooks
 from .model import Service
@@ -68,7 +75,7 @@ class Gate:
 class Figure:
     name: str
     value: float
-    unit: str  # s, %, %·min, pod·min
+    unit: str  # s, %, %·min, pod·min, requests, x (times)
     driven_by: str  # the settings it comes from
 
 
@@ -101,7 +108,8 @@ def request_rate_query(resolved: Any) -> str:
     """The PromQL of the service's request rate today: its primary's inbound requests per second (Linkerd's
     response_total, as the SLO's templates read it), averaged over RATE_WINDOW."""
     svc = Service(resolved)
-    return (f'sum(rate(response_total{{namespace="{svc.namespace}", deployment="{svc.name}-primary", '
+    serving = svc.name if svc.spec["strategy"]["type"] == "fluxRollback" else f"{svc.name}-primary"
+    return (f'sum(rate(response_total{{namespace="{svc.namespace}", deployment="{serving}", '
             f'direction="inbound"}}[{RATE_WINDOW}]))')
 
 
@@ -113,6 +121,8 @@ def plan(resolved: Any, request_rate: float | None = None) -> Plan:
     spec: Any = svc.spec
     strategy = spec["strategy"]
     kind = str(strategy["type"])
+    if kind == "fluxRollback":
+        return _release_plan(svc, request_rate)
     setting = str(strategy["interval"])
     interval = schedule_interval(strategy)
     threshold = int(strategy.get("threshold") or 1)
@@ -185,6 +195,49 @@ def plan(resolved: Any, request_rate: float | None = None) -> Plan:
     return Plan(svc.name, svc.environment, kind, interval, tuple(ticks), gates, figures, notes)
 
 
+def _release_plan(svc: Service, request_rate: float | None) -> Plan:
+    """fluxRollback: the helm-controller's upgrade, tests and, on a failure, rollback (the module's docstring)."""
+    spec: Any = svc.spec
+    strategy = spec["strategy"]
+    timeout = seconds(str(strategy["releaseTimeout"]))
+    tests = list(spec["workload"]["chart"].get("tests") or []) if "chart" in spec["workload"] else []
+    retries = int(strategy["retries"])
+    worst = release_rollback(spec)
+    each = f"each up to strategy.releaseTimeout {strategy['releaseTimeout']}"
+    ticks = (
+        Tick(0, 0.0, "Upgrading", 100, "helm upgrade: the new version replaces the old one, pod by pod; ready "
+             f"within releaseTimeout {duration(timeout)} or the upgrade fails", (), timeout),
+        *(Tick(i, i * timeout, "Testing", 100, f"helm test {name}: it must pass within releaseTimeout "
+               f"{duration(timeout)}", (f"test {name}",), timeout) for i, name in enumerate(tests, start=1)),
+        Tick(len(tests) + 1, worst, "Released", 100, "every test passed: the release stays; a failed upgrade or test "
+             "rolls back to the last good release instead", (), 0.0),
+    )
+    exposure = 100 * worst / 60 * (1 + retries)
+    figures = (
+        Figure("release timeout", timeout, "s", "strategy.releaseTimeout (HelmRelease spec.timeout): the upgrade's "
+               "wait for ready, each Helm test, the rollback"),
+        Figure("time to release, at most", worst, "s", f"the upgrade and {len(tests)} Helm test(s), {each}"),
+        Figure("worst case from the first bad request to rollback", worst, "s",
+               f"the upgrade and {len(tests)} Helm test(s), {each} (workload.chart.tests)"),
+        Figure("releases of a bad version", float(1 + retries), "x",
+               "1 + strategy.retries: each retry releases the same version again after its rollback"),
+        Figure("peak weight of the new version", 100.0, "%", "strategy.type fluxRollback: all traffic, no canary"),
+        Figure("exposure", exposure, "%·min", "all traffic, for the worst case to rollback, each release"),
+        *((Figure("requests exposed", exposure / 100 * 60 * request_rate, "requests",
+                  f"the exposure x the service's {request_rate:.4g} requests/s over the last {RATE_WINDOW} "
+                  "(Prometheus)"),) if request_rate is not None and not math.isnan(request_rate) else ()),
+    )
+    notes: tuple[str, ...] = ("a version that is ready and passes its tests stays: nothing checks its live "
+                              "metrics (a Flagger strategy does)",)
+    if not tests:
+        notes += ("workload.chart.tests names no test: helm-controller passes a chart without tests, so only a "
+                  "release that is not ready in time is rolled back",)
+    if request_rate is not None and math.isnan(request_rate):
+        notes += (f"requests exposed: Prometheus has no requests of {svc.name} in {svc.namespace} over the last "
+                  f"{RATE_WINDOW}",)
+    return Plan(svc.name, svc.environment, "fluxRollback", timeout, ticks, (), figures, notes)
+
+
 # -- output --------------------------------------------------------------------------------------------------------
 
 
@@ -200,6 +253,8 @@ def shown(value: float, unit: str) -> str:
         return f"{value:g}%"
     if unit == "requests":
         return f"{round(value):,} requests"
+    if unit == "x":
+        return f"{value:g}x"
     return f"{value:g} {unit}"
 
 
@@ -210,13 +265,17 @@ def _value(figure: Figure) -> str:
 def text(plans: list[Plan]) -> str:
     out: list[str] = []
     for p in plans:
-        out.append(f"{p.service} in {p.environment}: {p.strategy}, one tick every {duration(p.interval)}")
-        out.append(f"  {'tick':>4}  {'at':>8}  {'phase':<11} {'weight':>6}  what happens")
+        flux = p.strategy == "fluxRollback"
+        out.append(f"{p.service} in {p.environment}: {p.strategy}, " + (
+            f"Flux alone, each Helm operation up to {duration(p.interval)}" if flux
+            else f"one tick every {duration(p.interval)}"))
+        out.append(f"  {'step' if flux else 'tick':>4}  {'at most' if flux else 'at':>8}  {'phase':<11} {'weight':>6}"
+                   "  what happens")
         for t in p.ticks:
             out.append(f"  {t.tick:>4}  {_time(t.at):>8}  {t.phase:<11} {t.weight:>5}%  {t.does}")
         for f in p.figures:
             out.append(f"  {f.name}: {_value(f)} ({f.driven_by})")
-        out.append("  gates, in order:")
+        out.append("  gates, in order:" if p.gates or not flux else "  gates: none (no Flagger)")
         for g in p.gates:
             out.append(f"    {g.type} {g.name} (timeout {duration(g.timeout)}{', may wait' if g.waits else ''})")
         out.extend(f"  note: {n}" for n in p.notes)
@@ -230,7 +289,8 @@ def markdown(plans: list[Plan]) -> str:
         out.append(f"### {p.service} in {p.environment} ({p.strategy})\n")
         out.append("| figure | value | driven by |\n| --- | --- | --- |")
         out.extend(f"| {f.name} | {_value(f)} | {f.driven_by} |" for f in p.figures)
-        out.append("\n| tick | at | phase | weight | what happens |\n| ---: | ---: | --- | ---: | --- |")
+        head = "| step | at most |" if p.strategy == "fluxRollback" else "| tick | at |"
+        out.append(f"\n{head} phase | weight | what happens |\n| ---: | ---: | --- | ---: | --- |")
         out.extend(f"| {t.tick} | {_time(t.at)} | {t.phase} | {t.weight}% | {t.does} |" for t in p.ticks)
         out.extend(f"\n> {n}" for n in p.notes)
         out.append("")

@@ -23,6 +23,7 @@ class Chart(TypedDict):
     repository: str
     name: NotRequired[str]
     version: str
+    tests: NotRequired[list[str]]
 
 
 class Image(TypedDict):
@@ -90,9 +91,10 @@ class SessionAffinity(TypedDict):
 
 
 class Strategy(TypedDict):
-    """How a new version is released: canary weights, A/B routing, or blue/green."""
+    """How a new version is released: canary weights, A/B routing or blue/green with Flagger, or Flux alone
+    (fluxRollback: the chart's Helm tests after each upgrade, a rollback when the upgrade or a test fails)."""
 
-    type: Literal["canary", "abTest", "blueGreen"]
+    type: Literal["canary", "abTest", "blueGreen", "fluxRollback"]
     steps: NotRequired[list[int]]
     stepWeight: NotRequired[int]
     maxWeight: NotRequired[int]
@@ -106,6 +108,8 @@ class Strategy(TypedDict):
     sessionAffinity: NotRequired[SessionAffinity]
     skipAnalysis: bool  # default false
     timeout: NotRequired[str]
+    retries: int  # default 0
+    releaseTimeout: str  # default "2m"
 
 
 class SLO(TypedDict):

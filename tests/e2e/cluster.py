@@ -161,7 +161,8 @@ def kubeconfig_text(server: str, pki: Path) -> str:
 
 
 # kwok's own fast stages (kustomize/stage/{node,pod}/fast at v0.8.0), trimmed to what a Deployment needs: the node
-# becomes Ready and keeps its lease; pods become Running and Ready; Job pods complete; deleted pods go away.
+# becomes Ready and keeps its lease; pods become Running and Ready; Job pods complete; deleted pods go away. Two of
+# the suite's own end a Helm test Pod as its container would: label rollouts.e2e/test pass (exit 0) or fail (1).
 KWOK_STAGES = """\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -289,6 +290,56 @@ spec:
           terminated: {exitCode: 0, finishedAt: {{ $now | Quote }}, reason: Completed, startedAt: {{ $now | Quote }}}
       {{ end }}
       phase: Succeeded
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: helm-test-pass}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
+    - {key: .status.phase, operator: In, values: [Running]}
+    - {key: '.metadata.labels["rollouts.e2e/test"]', operator: In, values: [pass]}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated: {exitCode: 0, finishedAt: {{ $now | Quote }}, reason: Completed, startedAt: {{ $now | Quote }}}
+      {{ end }}
+      phase: Succeeded
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: helm-test-fail}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
+    - {key: .status.phase, operator: In, values: [Running]}
+    - {key: '.metadata.labels["rollouts.e2e/test"]', operator: In, values: [fail]}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated: {exitCode: 1, finishedAt: {{ $now | Quote }}, reason: Error, startedAt: {{ $now | Quote }}}
+      {{ end }}
+      phase: Failed
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage

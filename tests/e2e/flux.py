@@ -1,4 +1,5 @@
-"""Flux's source-controller and kustomize-controller, run out of cluster against the e2e control plane.
+"""Flux's source-controller and kustomize-controller (and, when asked, helm-controller), run out of cluster against
+the e2e control plane.
 
 Each controller is started with ``setsid`` semantics (its own session and process group), its PID written to
 ``<workdir>/flux/<name>.pid`` and its log to ``<workdir>/flux/<name>.log``; ``stop()`` ends exactly those process
@@ -47,11 +48,12 @@ class Controller:
 
 
 class FluxControllers:
-    """``start()`` runs both controllers and waits until they are ready; ``stop()`` ends them by PID."""
+    """``start()`` runs the controllers and waits until they are ready; ``stop()`` ends them by PID."""
 
     def __init__(self, bin_path: Callable[[str], str], kubeconfig: str, workdir: str,
-                 requeue_dependency: str = "5s") -> None:
+                 requeue_dependency: str = "5s", helm: bool = False) -> None:
         self.bin_path = bin_path
+        self.helm = helm
         self.kubeconfig = kubeconfig
         self.dir = os.path.join(workdir, "flux")
         self.requeue_dependency = requeue_dependency
@@ -84,6 +86,8 @@ class FluxControllers:
                                           f"--requeue-dependency={self.requeue_dependency}"])
         self._spawn("kustomize-controller", ["--no-remote-bases=true",
                                              f"--requeue-dependency={self.requeue_dependency}"])
+        if self.helm:
+            self._spawn("helm-controller", [f"--requeue-dependency={self.requeue_dependency}"])
         deadline = time.monotonic() + timeout
         for controller in self.controllers:
             while not _ready(controller.health):

@@ -36,6 +36,15 @@ BASE = """\
     loadTest: {rps: 5}
 """
 
+FLUX = """\
+  workload:
+    chart: {repository: https://charts.acme.example/stable, name: web, version: 1.0.0, tests: [web-test]}
+    image: {repository: ghcr.io/acme/web, tag: 1.0.0}
+    autoscaling: {minReplicas: 2, maxReplicas: 4}
+  strategy:
+    type: fluxRollback
+"""  # Flux alone: no Flagger
+
 
 class Case(NamedTuple):
     rule: str
@@ -187,6 +196,13 @@ CASES = [
          ("closeAfterRollout: false", "closeAfterRollout: true")),
     Case("helm-test-without-rbac", BASE + "    helmTest: {grantRBAC: false}\n", f"{F}:19:27",
          ("{grantRBAC: false}", "{}")),
+    Case("flux-rollback-without-tests", FLUX.replace(", tests: [web-test]", ""), f"{F}:9:12",
+         ("version: 1.0.0}", "version: 1.0.0, tests: [web-test]}")),
+    Case("flux-rollback-field-ignored", FLUX + "  gates:\n    loadTest: {rps: 5}\n", f"{F}:15:5",
+         ("  gates:\n    loadTest: {rps: 5}\n", "")),
+    Case("flux-rollback-field-ignored", base("    threshold: 2\n", "    threshold: 2\n    retries: 1\n"),
+         f"{F}:17:14", ("    retries: 1\n", "")),
+    Case("rollback-time", FLUX + "    releaseTimeout: 3m\n", f"{F}:14:21", ("3m", "2m")),
 ]
 
 

@@ -62,7 +62,7 @@ def test_a_schema_change_changes_the_types():
     assert "    pause: bool  # default false\n" in block
     assert "    note: NotRequired[str]\n" in block
     assert "    threshold: NotRequired[int]\n" in block
-    assert 'type: Literal["canary", "abTest", "blueGreen", "shadow"]' in block
+    assert 'type: Literal["canary", "abTest", "blueGreen", "fluxRollback", "shadow"]' in block
 
 
 def test_generation_is_deterministic_and_has_the_generated_header():

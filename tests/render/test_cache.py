@@ -61,7 +61,7 @@ def test_specs_with_findings_are_never_cached_so_findings_repeat(example_repo: P
     assert first.returncode == second.returncode == 0
     assert "route-timeout-ignored" in first.stdout and first.stdout == second.stdout
     entries = json.loads((example_repo / ".rollouts" / "cache" / "render.json").read_text())["entries"]
-    assert sorted(e["name"] for e in entries.values()) == ["billing-worker", "frontend"]
+    assert sorted(e["name"] for e in entries.values()) == ["billing-worker", "frontend", "inventory"]
 
 
 def test_other_options_or_environments_do_not_share_entries(example_repo: Path) -> None:

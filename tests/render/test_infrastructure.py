@@ -190,7 +190,7 @@ def test_each_service_has_its_own_flux_kustomization(rendered: RenderResult) -> 
     namespaces = kustomizations["namespaces-staging"]["spec"]
     assert namespaces["path"] == "./flux/apps/staging/namespaces" and "dependsOn" not in namespaces
     services = {name for name in kustomizations if name.startswith("apps-")}
-    assert len(services) == 6
+    assert len(services) == 8
     for name in services:
         assert rendered.files[kustomizations[name]["spec"]["path"][2:] + "/kustomization.yaml"]
 

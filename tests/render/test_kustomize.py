@@ -67,8 +67,8 @@ def test_a_tree_with_the_develop_pack_builds(example_repo: Path, tool: Callable[
     out = subprocess.run([kustomize, "build", str(example_repo / "flux" / "bootstrap")],
                          capture_output=True, text=True, check=True).stdout
     # the chain with develop (the prometheus-operator CRDs among them); per env: namespaces, the analysis
-    # controller's config, 3 services
-    assert out.count("kind: Kustomization") == 8 + 2 * (2 + 3)
+    # controller's config, 4 services
+    assert out.count("kind: Kustomization") == 8 + 2 * (2 + 4)
 
 
 @pytest.mark.slow

@@ -208,7 +208,7 @@ def test_progress_bar_on_a_terminal_only(example_repo: Path, run_cli: RunCli) ->
         seen += chunk
     os.close(leader)
     assert proc.returncode == 0
-    assert b"rendering [" in seen and b"] 3/3" in seen
+    assert b"rendering [" in seen and b"] 4/4" in seen
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from tests.validate.rendered import render_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE, DEPLOYMENT = "shop", "checkout-primary"
-ENVIRONMENTS, SERVICES = ("production", "staging"), ("billing-worker", "checkout", "frontend")
+ENVIRONMENTS, SERVICES = ("production", "staging"), ("billing-worker", "checkout", "frontend", "inventory")
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,8 @@ RULES = (
     "flagger_duration_format",
     "freeze_order",
     "probe_flow_invalid",
+    "flux_rollback_field_ignored",
+    "flux_rollback_without_tests",
     "gate_timeouts",
     "helm_test_without_rbac",
     "image_registry",

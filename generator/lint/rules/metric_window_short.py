@@ -22,6 +22,8 @@ passes (fluxcd/flagger#1004, the difference between analysis and metric interval
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
+        if spec["strategy"]["type"] == "fluxRollback":  # no Flagger analysis (flux-rollback-field-ignored)
+            continue
         interval = spec["strategy"]["interval"]
         every = seconds(interval)
         slo = spec.get("slo")

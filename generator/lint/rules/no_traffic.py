@@ -23,6 +23,8 @@ that always has traffic says so with workload.steadyTraffic."""
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
+        if spec["strategy"]["type"] == "fluxRollback":  # no Flagger analysis (flux-rollback-field-ignored)
+            continue
         gates: Gates = spec.get("gates") or {}
         if spec["strategy"]["skipAnalysis"] or "loadTest" in gates or spec["workload"]["steadyTraffic"]:
             continue

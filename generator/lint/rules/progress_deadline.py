@@ -23,6 +23,8 @@ are still starting, silently: no alert fires for a rollback on the deadline (flu
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
+        if spec["strategy"]["type"] == "fluxRollback":  # no Flagger analysis (flux-rollback-field-ignored)
+            continue
         strategy = spec["strategy"]
         deadline = seconds(strategy["progressDeadline"])
         interval = seconds(strategy["interval"])

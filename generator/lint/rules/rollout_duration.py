@@ -27,6 +27,8 @@ then restarts the analysis for the newer revision."""
 
 def check(ctx: Context) -> Iterator[Finding]:
     for env, spec in ctx.each():
+        if spec["strategy"]["type"] == "fluxRollback":  # no Flagger analysis (flux-rollback-field-ignored)
+            continue
         policy = spec.get("policy")
         limit = policy.get("maxRolloutTime") if policy else None
         if not limit:

@@ -38,7 +38,7 @@ from .metrics import metric_templates
 from .policy import authorizations, server
 from .prometheus_operator import prometheus_operator_crds
 from .rbac import helm_test_role, helm_test_role_binding
-from .release import chart_source, helm_release
+from .release import chart_source, flux_alone, helm_release, ingress_route
 from .slo import slo_rules
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ InfrastructureBuilder = Callable[[RenderOptions], Layer | None]
 SERVICE: tuple[ServiceBuilder, ...] = (
     chart_source,            # release.yaml: HelmRepository or OCIRepository
     helm_release,            # release.yaml: HelmRelease
+    ingress_route,           # route.yaml: HTTPRoute (fluxRollback with an ingress; else the Canary's)
     autoscaler,              # autoscaling.yaml: HorizontalPodAutoscaler
     disruption_budget,       # autoscaling.yaml: PodDisruptionBudget
     canary,                  # canary.yaml: Canary
@@ -75,6 +76,10 @@ INFRASTRUCTURE: tuple[InfrastructureBuilder, ...] = (
     develop,       # .../develop (render: {develop: true})
 )
 
+#: What only Flagger reads: a fluxRollback service (Flux alone) has none of it.
+FLAGGER_ONLY: frozenset[ServiceBuilder] = frozenset({canary, metric_templates, alert_providers, helm_test_role,
+                                                     helm_test_role_binding})
+
 ServiceFiles = tuple[dict[str, list[Doc]], dict[str, Origin], str]
 
 
@@ -85,7 +90,10 @@ def service_documents(resolved: Resolved, selector_label: str = SELECTOR_LABEL,
     svc = Service(resolved, selector_label)
     files: dict[str, list[Doc]] = {}
     origins: dict[str, Origin] = {}
+    alone = flux_alone(svc)
     for build in builders:
+        if alone and build in FLAGGER_ONLY:
+            continue
         for built in build(svc):
             files.setdefault(built.file, []).append(built.doc)
             want = built.doc.expected
@@ -96,9 +104,12 @@ def service_documents(resolved: Resolved, selector_label: str = SELECTOR_LABEL,
 
 def service_facts(resolved: Resolved, raw: bytes) -> dict[str, Any]:
     """What the files derived from every service need of one service in one environment (render/derived.py):
-    its analysis controller config entry and the registries its images may come from. Made where the spec is
-    rendered and kept in the render cache, so that the derived files never read the specs again."""
-    return {"controller": service_config(Service(resolved), spec_digest(raw)),
+    its analysis controller config entry (none under fluxRollback: no Flagger calls it), whether Flux alone
+    releases it, and the registries its images may come from. Made where the spec is rendered and kept in the
+    render cache, so that the derived files never read the specs again."""
+    svc = Service(resolved)
+    return {"controller": None if flux_alone(svc) else service_config(svc, spec_digest(raw)),
+            "fluxAlone": flux_alone(svc),
             "registries": environment_registries([resolved["spec"]])}
 
 
