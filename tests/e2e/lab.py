@@ -257,10 +257,15 @@ class Timeline:
             self.line(sample.at, trigger, self.state(sample))
         self.rows = len(history)
         namespace, name = self.canary["metadata"]["namespace"], self.canary["metadata"]["name"]
-        for event in events(self.env.cluster, namespace, name, trigger):
+        try:
+            found = events(self.env.cluster, namespace, name, trigger)
+        except AssertionError:  # the API server did not answer this once: the next call catches up
+            return
+        for event in found:
             if event not in self.seen:
                 self.seen.add(event)
                 at, kind, message = event
+                message = message.removeprefix("(combined from similar events): ")  # the API server's aggregation
                 self.line(at, trigger, f"Flagger{' warning' if kind == 'Warning' else ''}: {message}")
 
 

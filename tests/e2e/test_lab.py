@@ -88,7 +88,7 @@ def test_demo_failure_rolls_the_canary_back_after_its_failed_checks(demos: dict[
     rows = timeline(output)
     assert any("failed checks 1/2" in row and "FAIL" in row for row in rows), rows
     assert any("latency-p99 9" in row and "(max 500) FAIL" in row for row in rows), rows
-    assert any("Flagger warning: Halt advancement" in row for row in rows), rows
+    assert any("Flagger warning: Halt checkout.shop-staging advancement" in row for row in rows), rows
     assert "== outcome: Failed (rolled back)" in output
     assert "rollouts plan: 40s (threshold 2 x 20s" in output
     stopped_everything(output)
