@@ -11,6 +11,7 @@ from ..dashboards import Subject, encode, overview_dashboard, service_dashboard
 from ..engine import Doc, Expected
 from ..model import Built, Service
 from .controller import LABELS, NAMESPACE
+from .release import flux_alone
 
 SIDECAR_LABEL = {"grafana_dashboard": "1"}
 OVERVIEW = "rollouts-overview-dashboard"
@@ -18,12 +19,14 @@ OVERVIEW = "rollouts-overview-dashboard"
 
 def subject(svc: Service) -> Subject:
     """The SLO the budget panels judge: policy.errorBudget (objective, window) when set, else slo.successRate over
-    30 days (the error budget's default window)."""
+    30 days (the error budget's default window); a fluxRollback service's dashboard shows its one Deployment and its
+    HelmRelease instead of canary, primary and Flagger."""
     spec: Any = svc.spec
     budget = (spec.get("policy") or {}).get("errorBudget") or {}
     objective = budget.get("objective", (spec.get("slo") or {}).get("successRate"))
     flows = tuple(str(f["name"]) for f in (spec.get("probes") or {}).get("flows") or [])
-    return Subject(svc.name, svc.environment, svc.namespace, objective, str(budget.get("window", "30d")), flows)
+    return Subject(svc.name, svc.environment, svc.namespace, objective, str(budget.get("window", "30d")), flows,
+                   flux_alone(svc))
 
 
 def dashboard_configmap(svc: Service) -> Iterator[Built]:
