@@ -205,12 +205,14 @@ def service_dashboard(s: Subject) -> dict[str, Any]:
     return _plain(board.build())
 
 
-def overview_dashboard(services: Mapping[str, str]) -> dict[str, Any]:
-    """Every service's canary status and weight (``services``: "<env>/<service>" -> namespace)."""
+def overview_dashboard(environment: str, services: Mapping[str, str]) -> dict[str, Any]:
+    """Every service's canary status and weight in ``environment`` (``services``: "<env>/<service>" ->
+    namespace); its uid and title name the environment, as one Grafana may load every environment's."""
     namespaces = "|".join(sorted(set(services.values())))
     status = f'flagger_canary_status{{namespace=~"{namespaces}"}}'
     weight = f'flagger_canary_weight{{namespace=~"{namespaces}"}}'
-    board = _board("rollouts: overview", "rollouts-overview", ["rollouts"], "now-24h")
+    board = _board(f"rollouts: overview of {environment}", f"rollouts-{environment}-overview"[:40],
+                   ["rollouts", environment], "now-24h")
     for p in (Panel("canary status (0 running, 1 succeeded, 2 failed)", "none",
                     "Flagger's last analysis result of every Canary.", ((status, "{{namespace}}/{{name}}"),), 24),
               Panel("canary weight", "percent", "The traffic weight Flagger gives each canary and primary.",

@@ -79,7 +79,7 @@ def _exprs(board: dict) -> list[str]:  # type: ignore[type-arg]
 
 def test_every_query_parses_and_returns_data(tmp_path: Path, tool: Callable[[str], str]) -> None:
     promtool, prometheus = tool("promtool"), tool("prometheus")
-    overview = _exprs(overview_dashboard({"production/checkout": "shop"}))
+    overview = _exprs(overview_dashboard("production", {"production/checkout": "shop"}))
     exprs = _exprs(service_dashboard(SUBJECT)) + _exprs(service_dashboard(FLUX_ALONE)) + overview
     assert sorted(exprs) == sorted([e for s in (SUBJECT, FLUX_ALONE) for es in queries(s).values() for e in es]
                                    + overview)

@@ -279,3 +279,19 @@ def test_the_default_project_needs_no_project_file(tmp_path: Path) -> None:
     assert result.ok, result.findings
     repo = one(docs_of(result, f"{LAYER}/repository.yaml"), "GitRepository", "rollouts")
     assert repo["spec"]["secretRef"] == {"name": "flux-system"}
+
+
+def test_no_object_is_applied_by_two_kustomizations(rendered: RenderResult) -> None:
+    """Each object of the tree is in exactly one file: two Flux Kustomizations applying one object take it from each
+    other at every reconcile, and each prunes it when it leaves the other (as the overview dashboards once did)."""
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for path, text in sorted(rendered.files.items()):
+        if not path.endswith(".yaml"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if not doc or str(doc.get("apiVersion", "")).startswith("kustomize.config.k8s.io"):
+                continue
+            meta = doc["metadata"]
+            key = (str(doc["apiVersion"]).split("/")[0], doc["kind"], meta.get("namespace", ""), meta["name"])
+            assert key not in seen, f"{key} is in {seen[key]} and in {path}"
+            seen[key] = path

@@ -9,12 +9,12 @@ from typing import Any
 
 from ..dashboards import Subject, encode, overview_dashboard, service_dashboard
 from ..engine import Doc, Expected
+from ..infra import object_name
 from ..model import Built, Service
 from .controller import LABELS, NAMESPACE
 from .release import flux_alone
 
 SIDECAR_LABEL = {"grafana_dashboard": "1"}
-OVERVIEW = "rollouts-overview-dashboard"
 
 
 def subject(svc: Service) -> Subject:
@@ -40,7 +40,15 @@ def dashboard_configmap(svc: Service) -> Iterator[Built]:
 def overview_configmap(environment: str, namespaces: Mapping[str, str]) -> Doc:
     """The environment's overview (every service's canary status and weight), beside the analysis controller
     (``namespaces``: "<env>/<service>" -> namespace of the environment's services)."""
-    board = {"name": OVERVIEW, "labels": {**LABELS, **SIDECAR_LABEL, "rollouts.dev/environment": environment},
-             "file": f"rollouts-{environment}-overview.json", "json": encode(overview_dashboard(namespaces))}
+    name = overview_name(environment)
+    board = {"name": name, "labels": {**LABELS, **SIDECAR_LABEL, "rollouts.dev/environment": environment},
+             "file": f"rollouts-{environment}-overview.json",
+             "json": encode(overview_dashboard(environment, namespaces))}
     return Doc("apps/dashboard.yaml.j2", {"dashboard": board, "namespace": NAMESPACE},
-               Expected("v1", "ConfigMap", OVERVIEW, NAMESPACE))
+               Expected("v1", "ConfigMap", name, NAMESPACE))
+
+
+def overview_name(environment: str) -> str:
+    """The overview's ConfigMap: one per environment, all in flagger-system, each applied by its environment's
+    Kustomization (one name for all would be applied, and pruned, by each of them)."""
+    return object_name(f"rollouts-overview-{environment}")
