@@ -6,7 +6,7 @@ import json
 import os
 import re
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from .findings import Finding, error, warning
 from .spec.load import parse, parse_plain
@@ -15,6 +15,18 @@ from .spec.schema import conforms, findings_against
 PROJECT_FILE = "rollouts.project.yaml"
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "project.schema.json")
 DEFAULT_ENVIRONMENTS = ("staging", "production")
+
+
+class Stack(NamedTuple):
+    """What an environment's tree is rendered for (rollouts.project.yaml stack:)."""
+
+    mesh: str = "linkerd"
+    controller: str = "flagger"
+    gitops: str = "flux"
+
+
+RENDERED = Stack()  # the one stack this version renders
+STACK_KEYS = Stack._fields
 PLACEHOLDER_REPOSITORY = "ssh://git@github.com/example/gitops.git"  # RenderOptions.repo_url when none is set
 # the folders of flux/apps/<environment>/ the render derives from every service (render/derived.py): not services
 DERIVED_APP_FOLDERS = ("namespaces", "analysis-controller", "admission")
@@ -29,7 +41,8 @@ class Project:
     def __init__(self, root: str, environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
                  findings: list[Finding] | None = None, skip_kinds: tuple[str, ...] = (),
                  render: dict[str, Any] | None = None, render_findings: list[Finding] | None = None,
-                 controller: dict[str, Any] | None = None, admission: dict[str, Any] | None = None) -> None:
+                 controller: dict[str, Any] | None = None, admission: dict[str, Any] | None = None,
+                 stacks: dict[str, Stack] | None = None) -> None:
         self.root = root
         self.environments = environments
         self.findings = findings or []
@@ -40,6 +53,11 @@ class Project:
         self.controller = controller or {}  # the controller: section (image, baseImage)
         # the admission: section (the image signer), checked by _admission_problem; {} = no admission policy
         self.admission = admission or {}
+        self.stacks = stacks or {}  # environment -> its stack, when the project sets stack:
+
+    def stack(self, environment: str) -> Stack:
+        """The stack ``environment`` is rendered for (the default when the project sets none)."""
+        return self.stacks.get(environment, RENDERED)
 
     def relative(self, path: str) -> str:
         """A path as users see it: relative to the repository root when inside it."""
@@ -108,6 +126,13 @@ def _project(root: str, doc: Any) -> Project:
         line, col = doc.position(where)
         return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
                        tuple(skip))
+    stack = doc.data.get("stack")
+    problem = _stack_problem(stack, envs)
+    if problem:
+        where, message, hint = problem
+        line, col = doc.position(where)
+        return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
+                       tuple(skip))
     admission = doc.data.get("admission")
     problem = _admission_problem(admission)
     if problem:
@@ -130,7 +155,59 @@ def _project(root: str, doc: Any) -> Project:
     findings += _unpinned_images(doc, controller)
     return Project(root, tuple(envs), findings, skip_kinds=tuple(skip), render=dict(render) if render else None,
                    render_findings=render_findings, controller=controller,
-                   admission=dict(admission) if admission else None)
+                   admission=dict(admission) if admission else None, stacks=stacks_of(stack, envs))
+
+
+def stacks_of(stack: Any, environments: list[str]) -> dict[str, Stack]:
+    """Each environment's stack: the project's choices, then the environment's own (stack: of the project file)."""
+    if not isinstance(stack, dict):
+        return {}
+    base = {k: str(stack[k]) for k in STACK_KEYS if k in stack}
+    own = stack.get("environments") or {}
+    return {env: Stack(**{**base, **{k: str(v) for k, v in (own.get(env) or {}).items() if k in STACK_KEYS}})
+            for env in environments}
+
+
+# Argo Rollouts routes Linkerd traffic only through its Gateway API plugin (argoproj-labs/rollouts-plugin-trafficrouter-
+# gatewayapi), which is not a stack of the seeds: the issue's Argo Rollouts runs on Istio or Traefik.
+MISSING = {("linkerd", "argo-rollouts"): "Argo Rollouts has no Linkerd traffic router of its own (it needs the Gateway "
+                                         "API plugin, argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi)"}
+
+
+def _stack_problem(stack: Any, environments: list[str]) -> tuple[tuple[str, ...], str, str] | None:
+    """What is wrong in ``stack:`` (where, message, hint), or None: an unknown environment, a combination that does
+    not exist, or one this version does not render yet."""
+    if stack is None:
+        return None
+    if not isinstance(stack, dict):
+        return ("stack",), "stack must be a mapping", "Write stack: {mesh: linkerd, controller: flagger, gitops: flux}."
+    own = stack.get("environments") or {}
+    if not isinstance(own, dict):
+        return ("stack", "environments"), "stack.environments must map environments to their stack", \
+            "Write stack: {environments: {staging: {mesh: linkerd}}}."
+    for env in own:
+        if env not in environments:
+            return (("stack", "environments", env), f"stack.environments names {env!r}, which is not one of the "
+                    f"project's environments ({', '.join(environments)})", "Add it to environments, or remove it.")
+    choices = project_schema()["properties"]["stack"]["properties"]
+    stacks = stacks_of(stack, environments)
+    if any(v not in choices[k]["enum"] for s in stacks.values() for k, v in s._asdict().items()):
+        return None  # the schema's finding names the choices
+
+    def where(env: str, key: str) -> tuple[str, ...]:
+        return ("stack", "environments", env, key) if key in (own.get(env) or {}) else ("stack", key)
+
+    for env, chosen in stacks.items():
+        reason = MISSING.get((chosen.mesh, chosen.controller))
+        if reason:
+            return (where(env, "controller"), f"{env}: {chosen.controller} on {chosen.mesh} does not exist: {reason}",
+                    "Choose mesh istio or traefik for argo-rollouts, or controller flagger for linkerd.")
+        for key in STACK_KEYS:
+            if getattr(chosen, key) != getattr(RENDERED, key):
+                return (where(env, key), f"{env}: this version of rollouts renders mesh linkerd, controller flagger "
+                        f"and gitops flux only, not {key} {getattr(chosen, key)}",
+                        "Remove the choice (the other stacks are on the roadmap: docs/project.md).")
+    return None
 
 
 ADMISSION_HINT = ("Write admission: {keyless: {issuer: https://token.actions.githubusercontent.com, subject: "

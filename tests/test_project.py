@@ -102,10 +102,11 @@ def test_the_project_schema_is_strict_and_described(root):
     jsonschema.Draft202012Validator.check_schema(schema)
     for path, node in _schema_nodes(schema):
         assert node.get("description"), path
-        if node.get("type") == "object":
-            assert node.get("additionalProperties") is False, path
+        if node.get("type") == "object":  # closed, or a map (stack.environments) whose values are closed
+            closed = node.get("additionalProperties")
+            assert closed is False or (closed.get("description") and closed.get("additionalProperties") is False), path
     # the keys load_project reads are the schema's
-    assert set(schema["properties"]) == {"environments", "render", "validate", "controller", "admission"}
+    assert set(schema["properties"]) == {"environments", "render", "validate", "controller", "admission", "stack"}
     assert set(schema["properties"]["render"]["properties"]) == {
         "repository", "secretRef", "branch", "develop", "verifySecret"}
 
@@ -130,9 +131,34 @@ def test_docs_project_md_has_every_schema_key_with_its_schema_description(root):
     docs = (root / "docs" / "project.md").read_text().splitlines()
     rows = list(_table_rows(schema))
     # environments, render + 5 keys, validate + skip, controller + image, baseImage, admission + keyless (issuer,
-    # subject, subjectRegExp) + key (secretRef)
-    assert len(rows) == 19
+    # subject, subjectRegExp) + key (secretRef), stack + mesh, controller, gitops, environments
+    assert len(rows) == 24
     missing = [row for row in rows if row not in docs]
     assert missing == [], "docs/project.md's table differs from generator/project.schema.json"
     documented = [line.split("`")[1] for line in docs if line.startswith("| `")]
     assert documented == [row.split("`")[1] for row in rows]  # and nothing the schema does not have
+
+
+def test_the_stack_is_checked_at_its_line(tmp_path):
+    from rollouts.project import RENDERED, Stack, load_project
+
+    head = "environments: [staging, production]\nrender: {repository: 'https://h/o.git'}\n"
+    cases = {
+        "stack: {mesh: istio}\n": (3, 15, "staging: this version of rollouts renders mesh linkerd, controller flagger "
+                                          "and gitops flux only, not mesh istio"),
+        "stack: {mesh: istio, controller: argo-rollouts}\n": (3, 15, "not mesh istio"),
+        "stack: {controller: argo-rollouts}\n": (3, 21, "staging: argo-rollouts on linkerd does not exist"),
+        "stack:\n  environments:\n    production: {gitops: argocd}\n": (5, 26, "production: this version"),
+        "stack: {environments: {qa: {mesh: linkerd}}}\n": (3, 28, "names 'qa', which is not one of the project's"),
+        "stack: {mesh: nginx}\n": (3, 15, 'stack.mesh: "nginx" is not one of: linkerd, istio, traefik'),
+    }
+    for text, (line, col, message) in cases.items():
+        (tmp_path / "rollouts.project.yaml").write_text(head + text)
+        [finding] = load_project(str(tmp_path)).findings
+        assert (finding.line, finding.column) == (line, col) and message in finding.message, (text, finding)
+        assert finding.severity.value == "error"
+    (tmp_path / "rollouts.project.yaml").write_text(head + "stack:\n  mesh: linkerd\n  environments:\n"
+                                                    "    staging: {gitops: flux}\n")
+    project = load_project(str(tmp_path))
+    assert project.findings == [] and project.stack("staging") == project.stack("production") == RENDERED
+    assert Stack("linkerd", "flagger", "flux") == RENDERED
