@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 from ..findings import Finding, Severity, error
 from ..lint import load_and_lint
@@ -19,10 +19,13 @@ from ..spec.resolve import environments as spec_environments
 from ..spec.resolve import resolve
 from . import pool
 from .builders import infrastructure, service_documents, service_facts
+from .builders.develop import DEMO
+from .builders.develop import RUNBOOK_FILE as DEVELOP_RUNBOOK
 from .cache import Output, RenderCache
 from .derived import APPS, derived_files
 from .engine import RenderCheckError, parse_back, render_text
 from .infra import object_name
+from .model import namespace_for
 from .options import RenderOptions
 from .origins import Origins
 from .plan import plan
@@ -228,6 +231,11 @@ def assemble(job: Job, options: RenderOptions, units: Iterable[Unit], services: 
             result.files[file] = text
     if result.complete:
         result.files[f"flux/infrastructure/{PLATFORM_FILE}"] = platform_runbook(sorted(set(result.services.values())))
+        if options.develop:
+            demo: Any = DEMO
+            result.files[DEVELOP_RUNBOOK] = service_runbook(
+                plan(demo), namespace_for(demo["metadata"]["namespace"], demo["environment"]), "develop",
+                "the develop pack (render: {develop: true})", demo["metadata"]["owner"])
         result.files.update(derived_files(result.services, project.environments, project, facts=result.facts,
                                           options=options))
     result.files = dict(sorted(result.files.items()))

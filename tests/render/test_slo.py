@@ -5,10 +5,13 @@ availability rules, limits scaled to another budget window, a latency threshold 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from rollouts.project import load_project
+from rollouts.render import RenderOptions, render
 from rollouts.render.builders import service_documents
 from rollouts.render.engine import render_text
 from rollouts.spec.load import Spec
@@ -108,3 +111,14 @@ def test_staging_has_its_own_labels_namespace_and_runbook() -> None:
                               "namespace": "shop-staging"}
     assert page["annotations"]["runbook_url"] == "flux/apps/staging/web/RUNBOOK.md"
     assert 'namespace="shop-staging", deployment=~"web|web-primary"' in rule["spec"]["groups"][0]["rules"][0]["expr"]
+
+
+@pytest.mark.parametrize("develop", [False, True], ids=["examples", "with-the-develop-pack"])
+def test_every_runbook_url_names_a_runbook_the_render_writes(root: Path, develop: bool) -> None:
+    result = render(load_project(str(root)), options=RenderOptions(develop=develop))
+    assert result.ok, result.findings
+    urls = {rule["annotations"]["runbook_url"] for path, text in result.files.items() if path.endswith("slo-rules.yaml")
+            for doc in yaml.safe_load_all(text) if doc and doc["kind"] == "PrometheusRule"
+            for group in doc["spec"]["groups"] for rule in group["rules"] if "alert" in rule}
+    assert urls and all(url in result.files and url.endswith("RUNBOOK.md") for url in urls), sorted(urls)
+    assert ("flux/infrastructure/progressive-delivery/develop/RUNBOOK.md" in urls) is develop

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ...spec.types import Resolved
 
 DIRECTORY = f"{PD}/develop"
+RUNBOOK_FILE = f"{DIRECTORY}/RUNBOOK.md"  # the demo's runbook (render/stages.py writes it)
 
 # podinfo's chart labels its pods only app.kubernetes.io/name: <fullname> (charts/podinfo/templates/_helpers.tpl,
 # selectorLabels), which Flagger renames on the primary's pods: the policy and the budget match both values

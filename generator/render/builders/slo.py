@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...durations import milliseconds
 from ..model import Built, Service
+from .develop import DEMO, RUNBOOK_FILE
 
 if TYPE_CHECKING:
     from ...spec.types import SLO, ErrorBudget, Policy
@@ -84,7 +85,10 @@ def number(value: Fraction | Decimal) -> str:
 
 
 def runbook_path(svc: Service) -> str:
-    """The service's runbook in this environment, as a path in the GitOps repository."""
+    """The service's runbook in this environment, as a path in the GitOps repository (the develop pack's demo has
+    its own, beside its manifests)."""
+    if (svc.environment, svc.name) == (DEMO["environment"], DEMO["metadata"]["name"]):
+        return RUNBOOK_FILE
     return f"flux/apps/{svc.environment}/{svc.name}/{RUNBOOK}"
 
 
