@@ -195,8 +195,12 @@ def _board(title: str, uid: str, tags: list[str], since: str) -> dashboard.Dashb
                            .type("prometheus")))
 
 
-def service_dashboard(s: Subject) -> dict[str, Any]:
-    board = _board(f"rollouts: {s.service} in {s.environment}", f"rollouts-{s.environment}-{s.service}"[:40],
+def dashboard_uid(s: Subject) -> str:
+    return f"rollouts-{s.environment}-{s.service}"[:40]  # Grafana's uid: at most 40 characters
+
+
+def service_dashboard(s: Subject, uid: str | None = None) -> dict[str, Any]:
+    board = _board(f"rollouts: {s.service} in {s.environment}", uid or dashboard_uid(s),
                    ["rollouts", s.environment], "now-6h")
     for title, panels in rows(s):
         board = board.with_row(dashboard.Row(title))
@@ -231,4 +235,4 @@ def encode(board: Mapping[str, Any]) -> str:
     return json.dumps(board, sort_keys=True, separators=(",", ":"))
 
 
-__all__ = ["Panel", "Subject", "encode", "overview_dashboard", "queries", "rows", "service_dashboard"]
+__all__ = ["Panel", "Subject", "dashboard_uid", "encode", "overview_dashboard", "queries", "rows", "service_dashboard"]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from rollouts.render import RenderResult
+from rollouts.render.builders.dashboards import dashboard_json
 from rollouts.render.dashboards import Subject, encode, overview_dashboard, queries, service_dashboard
 
 from tests.dashboard_lint import COMMIT, RULES, lint
@@ -215,3 +216,13 @@ def test_a_rule_on_one_query(expr: str, rule: str | None, tool: Callable[[str], 
              "panels": [{"type": "timeseries", "title": "p", "description": "d", "datasource": "$datasource",
                          "fieldConfig": {"defaults": {"unit": "none"}}, "targets": [{"expr": expr}]}]}
     assert [f.rule for f in lint(board, tool("promtool"), LINT_CONFIG)] == ([rule] if rule else [])
+
+
+@pytest.mark.parametrize("subject", [
+    Subject("checkout", "production", "shop", 99.9, "30d", ("buy",)),
+    Subject("a" * 63, "staging", "b" * 63, 99.0, "28d", ()),  # the uid is cut at 40 characters
+    Subject("zq0environment0qz", "zq0service0qz", "zq0uid0qz", 95.5, "7d", ("x", "y")),  # names like placeholders
+    Subject("inventory", "staging", "shop-staging", None, "30d", (), flux_alone=True),
+], ids=["canary", "long-names", "placeholder-names", "flux-alone"])
+def test_a_dashboard_from_its_shape_is_the_dashboard_built_directly(subject: Subject) -> None:
+    assert dashboard_json(subject) == encode(service_dashboard(subject))

@@ -4,10 +4,13 @@ Grafana chart)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
-from ..dashboards import Subject, encode, overview_dashboard, service_dashboard
+from ..dashboards import Subject, dashboard_uid, encode, overview_dashboard, service_dashboard
 from ..engine import Doc, Expected
 from ..infra import object_name
 from ..model import Built, Service
@@ -29,10 +32,31 @@ def subject(svc: Service) -> Subject:
                    flux_alone(svc))
 
 
+# The dashboards of services with the same SLO, window and probe flows differ only in their names, DNS labels, which
+# JSON and PromQL hold as they are: each shape is built once, with placeholders, and the names put in (one pass, so
+# a name is never read as a placeholder). tests/render/test_dashboards.py holds it equal to a direct build.
+PLACEHOLDERS = Subject("zq0service0qz", "zq0environment0qz", "zq0namespace0qz", None, "", ())
+_UID = "zq0uid0qz"
+_NAMES = re.compile("zq0(?:service|environment|namespace|uid)0qz")
+
+
+@lru_cache(maxsize=64)
+def _shape(objective: float | None, window: str, flows: tuple[str, ...], flux_alone: bool) -> str:
+    return encode(service_dashboard(replace(PLACEHOLDERS, objective=objective, window=window, flows=flows,
+                                            flux_alone=flux_alone), uid=_UID))
+
+
+def dashboard_json(s: Subject) -> str:
+    """The service's dashboard as its ConfigMap holds it: ``encode(service_dashboard(s))``, from its shape."""
+    names = {PLACEHOLDERS.service: s.service, PLACEHOLDERS.environment: s.environment,
+             PLACEHOLDERS.namespace: s.namespace, _UID: dashboard_uid(s)}
+    return _NAMES.sub(lambda m: names[m.group()], _shape(s.objective, s.window, s.flows, s.flux_alone))
+
+
 def dashboard_configmap(svc: Service) -> Iterator[Built]:
     name = f"{svc.name}-dashboard"
     board = {"name": name, "labels": {**svc.context["labels"], **SIDECAR_LABEL},
-             "file": f"rollouts-{svc.environment}-{svc.name}.json", "json": encode(service_dashboard(subject(svc)))}
+             "file": f"rollouts-{svc.environment}-{svc.name}.json", "json": dashboard_json(subject(svc))}
     yield svc.object("dashboard.yaml", "apps/dashboard.yaml.j2", {"dashboard": board}, "v1", "ConfigMap",
                      name, {"": ("spec", "slo")})
 
