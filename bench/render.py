@@ -26,13 +26,18 @@ BIN = os.path.dirname(sys.executable)
 
 def timed(cmd: list[str], cwd: str) -> tuple[float, float, int, float]:
     """Wall seconds, peak RSS in MB, exit code, and CPU seconds (user + system, with its worker processes)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if proc.stderr is not None:
-        proc.stderr.close()
-    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+    # stderr to a file, not a pipe: the render's list of Secrets to create outgrows a pipe's buffer at 1,000
+    # services, and a child blocked writing to a pipe nobody reads never exits
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err.seek(0)
+            sys.stderr.write(err.read().decode(errors="replace")[-2000:])
+    return wall, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime
 
 
 HELM_TEMPLATE = """\
