@@ -9,6 +9,7 @@ merge base of HEAD with the default branch (origin/HEAD, else main, else master)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -215,13 +216,26 @@ def _show(value: Any) -> str:
         if not isinstance(value, str) else value
 
 
+LONG = 200  # characters: a rendered value longer than this (a dashboard's JSON) is shown by its start and digest
+
+
+def _brief(value: Any) -> str:
+    """A rendered object's value for a reader: whole when short, else its start, its size and its digest (the
+    spec and plan changes above it say why it changed; the JSON report keeps it whole)."""
+    shown = _show(value)
+    if len(shown) <= LONG:
+        return shown
+    digest = hashlib.sha256(shown.encode()).hexdigest()[:12]
+    return f"{shown[:80]}... ({len(shown):,} characters, sha256 {digest})"
+
+
 def text(base: str, diffs: list[ServiceDiff]) -> str:
     if not diffs:
         return f"no service changes against {base[:12]}\n"
     out = [f"against {base[:12]}:"]
     for d in diffs:
         out.append(f"{d.service} in {d.environment}: {d.status}")
-        for title, items, show in (("spec", d.spec, _show), ("plan", d.plan, None), ("rendered", d.objects, _show)):
+        for title, items, show in (("spec", d.spec, _show), ("plan", d.plan, None), ("rendered", d.objects, _brief)):
             if not items:
                 continue
             out.append(f"  {title}:")
@@ -270,10 +284,10 @@ def markdown(base: str, diffs: list[ServiceDiff]) -> str:
             out.extend(f"| {c.path} | {d.figure(c.before, c.path)} | {d.figure(c.after, c.path)} |"
                        for c in d.plan)
             out.append("")
-        for title, items in (("spec", d.spec), ("rendered objects", d.objects)):
+        for title, items, show in (("spec", d.spec, _show), ("rendered objects", d.objects, _brief)):
             if items:
                 out.append(f"<details><summary>{title}: {len(items)} change(s)</summary>\n")
-                out.extend(f"- `{c.path}`: `{_show(c.before)}` -> `{_show(c.after)}`" for c in items)
+                out.extend(f"- `{c.path}`: `{show(c.before)}` -> `{show(c.after)}`" for c in items)
                 out.append("\n</details>\n")
     return "\n".join(out)
 

@@ -109,3 +109,20 @@ def test_text_and_markdown_and_a_bad_base(repo: Path) -> None:
     bad = subprocess.run([rollouts, "diff", "no-such-ref", "--root", str(repo)], capture_output=True, text=True,
                          check=False)
     assert bad.returncode == 1 and "no-such-ref: not a commit of" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_dashboard_change_is_shown_by_its_start_and_digest_not_whole(repo: Path) -> None:
+    edit(repo, "checkout", "objective: 99.9", "objective: 99.5")  # the dashboard's error budget
+    result = subprocess.run([str(Path(sys.executable).parent / "rollouts"), "diff", "--root", str(repo)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines()
+              if line.startswith("    ConfigMap/shop/checkout-dashboard: data.rollouts-production-checkout.json")]
+    before, after = line.split(": ", 2)[2].split(" -> ")
+    for side in (before, after):
+        assert side.startswith('{"annotations":{}') and " characters, sha256 " in side and len(side) < 160
+    assert before != after
+    report = diff(repo)  # the JSON report keeps the whole value
+    change = next(c for c in by_key(report)[("checkout", "production")]["objects"]
+                  if c["path"].startswith("ConfigMap/shop/checkout-dashboard"))
+    assert json.loads(change["after"])["title"] == "rollouts: checkout in production"
