@@ -119,27 +119,13 @@ def _project(root: str, doc: Any) -> Project:
             "project-config", PROJECT_FILE, line, col,
             "validate.skip must be a list of kinds (Kind or apiVersion/Kind)",
             "Write validate: {skip: [cert-manager.io/v1/Certificate]}.")])
-    render = doc.data.get("render")
-    problem = _render_problem(render)
-    if problem:
-        where, message, hint = problem
-        line, col = doc.position(where)
-        return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
-                       tuple(skip))
-    stack = doc.data.get("stack")
-    problem = _stack_problem(stack, envs)
-    if problem:
-        where, message, hint = problem
-        line, col = doc.position(where)
-        return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
-                       tuple(skip))
-    admission = doc.data.get("admission")
-    problem = _admission_problem(admission)
-    if problem:
-        where, message, hint = problem
-        line, col = doc.position(where)
-        return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message, hint)],
-                       tuple(skip))
+    render, stack, admission = doc.data.get("render"), doc.data.get("stack"), doc.data.get("admission")
+    for problem in (_render_problem(render), _stack_problem(stack, envs), _admission_problem(admission)):
+        if problem:
+            where, message, hint = problem
+            line, col = doc.position(where)
+            return Project(root, tuple(envs), [*findings, error("project-config", PROJECT_FILE, line, col, message,
+                                                                hint)], tuple(skip))
     findings += invalid  # what the checks above do not word better
     render_findings = []
     if not (render or {}).get("repository"):

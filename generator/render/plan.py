@@ -216,7 +216,6 @@ def _release_plan(svc: Service, request_rate: float | None) -> Plan:
     figures = (
         Figure("release timeout", timeout, "s", "strategy.releaseTimeout (HelmRelease spec.timeout): the upgrade's "
                "wait for ready, each Helm test, the rollback"),
-        Figure("time to release, at most", worst, "s", f"the upgrade and {len(tests)} Helm test(s), {each}"),
         Figure("worst case from the first bad request to rollback", worst, "s",
                f"the upgrade and {len(tests)} Helm test(s), {each} (workload.chart.tests)"),
         Figure("releases of a bad version", float(1 + retries), "x",

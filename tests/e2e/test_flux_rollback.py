@@ -37,7 +37,7 @@ from rollouts.spec.load import load
 from rollouts.spec.resolve import resolve
 
 from tests.e2e.cluster import Cluster, free_port
-from tests.e2e.flux import FluxControllers, Kubectl, condition, crd_files, wait_for
+from tests.e2e.flux import FluxControllers, Kubectl, condition, wait_for
 from tests.e2e.tree import copy_project, render
 
 pytestmark = pytest.mark.e2e
@@ -184,15 +184,13 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def inventory(cluster: Cluster, shared: Path, need_bin: Callable[[str], str]) -> Iterator[Release]:
+def inventory(cluster: Cluster, crds: list[Path], need_bin: Callable[[str], str]) -> Iterator[Release]:
+    """The controllers and the chart repository, on the session's cluster with every shared CRD (``crds``)."""
     for name in ("source-controller", "helm-controller"):
         need_bin(name)
     work = cluster.workdir / "flux-rollback-e2e"
     work.mkdir()
     kube = Kubectl(cluster.kubectl)
-    kube("apply", "--server-side", "--force-conflicts", "--field-manager=rollouts-e2e",
-         *[arg for path in crd_files(str(shared)) for arg in ("-f", path)])
-    kube("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     for ns in ("flux-system", NAMESPACE):
         kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     charts = {"1.4.0": package("1.4.0", "pass"), "1.5.0": package("1.5.0", "fail"), "1.6.0": package("1.6.0", None)}
